@@ -1,0 +1,62 @@
+# linktrail: `make dev` runs the whole system offline; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
+STAGE ?= dev
+
+.PHONY: dev test lint typecheck unit bench edge deploy browser clean help
+
+help:
+	@echo "make dev     run the whole system on loopback (emulator, app, pumps, short domain, ...)"
+	@echo "make test    ruff + mypy + pytest (sets up the venv, npm deps and chromium first)"
+	@echo "make bench   print the benchmark table"
+	@echo "make edge    build dist/edge-click.zip"
+	@echo "make deploy STAGE=dev   deploy to your AWS account"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@rm -f node_modules/.installed-*
+	@touch $@
+
+# Debian chromium for the browser tests; installed when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "chromium is required for the browser tests"; exit 1; }
+
+dev: $(STAMP) $(NODE_STAMP)
+	@$(BIN)/python -m local
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) $(NODE_STAMP) browser
+	$(BIN)/pytest -q
+
+test: $(STAMP) $(NODE_STAMP) browser
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+-include infra/deploy.mk
+
+clean:
+	rm -rf $(VENV) node_modules dist .local .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""linktrail's application code, below the Chalice layer."""

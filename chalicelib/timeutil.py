@@ -1,0 +1,18 @@
+"""Time in one format: timezone-aware UTC, ISO 8601 with a Z on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """2026-11-23T16:05:00.123Z (milliseconds, always UTC)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

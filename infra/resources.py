@@ -1,0 +1,45 @@
+"""The contract between the data stack's outputs and the app's environment variables.
+
+Used by the record-resources step (AWS) and by the local bootstrap (emulator) alike, so
+the two can never disagree on a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+DATA_TEMPLATE = Path(__file__).with_name("data.yaml")
+EDGE_TEMPLATE = Path(__file__).with_name("edge.yaml")
+
+# stack output -> Chalice stage environment variable
+OUTPUT_TO_ENV: dict[str, str] = {
+    "LinksTableName": "LINKS_TABLE",
+    "LinksTableStreamArn": "LINKS_STREAM_ARN",
+    "AppTableName": "APP_TABLE",
+    "AppTableStreamArn": "APP_STREAM_ARN",
+    "RedirectBucketName": "REDIRECT_BUCKET",
+    "RedirectBucketWebsiteHost": "REDIRECT_WEBSITE_HOST",
+    "CampaignQueueName": "CAMPAIGN_QUEUE",
+    "CampaignQueueUrl": "CAMPAIGN_QUEUE_URL",
+    "CampaignDeadLetterQueueUrl": "CAMPAIGN_DLQ_URL",
+    "EventsQueueName": "EVENTS_QUEUE",
+    "EventsQueueUrl": "EVENTS_QUEUE_URL",
+    "EventsDeadLetterQueueUrl": "EVENTS_DLQ_URL",
+    "NotifyQueueName": "NOTIFY_QUEUE",
+    "NotifyQueueUrl": "NOTIFY_QUEUE_URL",
+    "NotifyDeadLetterQueueUrl": "NOTIFY_DLQ_URL",
+    "SsmPrefix": "SSM_PREFIX",
+}
+
+# Properties the local emulator ignores when it deploys data.yaml; the local bootstrap
+# applies them through the API instead (see local/bootstrap.py).
+TTL_ATTRIBUTE = "ttl"
+WEBSITE_INDEX_DOCUMENT = "index.html"
+WEBSITE_ERROR_DOCUMENT = "expired.html"
+EXPIRED_PAGE = Path(__file__).with_name("expired.html")
+
+
+def env_from_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
+    """Map a data stack's outputs to the app's environment variables."""
+    return {env: outputs[key] for key, env in OUTPUT_TO_ENV.items() if key in outputs}

@@ -1,0 +1,1 @@
+"""The embedded local stack behind `make dev`: emulator, bootstrap, pumps, servers."""

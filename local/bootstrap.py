@@ -1,0 +1,103 @@
+"""Create linktrail's resources in the emulator from infra/data.yaml, the template AWS
+uses, then apply through the API what the emulator ignores in the template."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra import resources
+
+STACK_NAME = "linktrail-local-data"
+# Locally a failed queue message comes back after seconds, not minutes.
+LOCAL_VISIBILITY_TIMEOUT = "4"
+
+
+def provision(
+    log: Callable[[str], None] = print, stage: str = "local", region: str = "us-east-1"
+) -> dict[str, str]:
+    """Deploy the data stack to whatever endpoint boto3 is pointed at; return app env."""
+    session = boto3.session.Session(region_name=region)
+    cloudformation = session.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=STACK_NAME,
+        TemplateBody=resources.DATA_TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
+    )
+    outputs = _wait_for_outputs(cloudformation)
+    env = resources.env_from_outputs(outputs)
+    _apply_ignored_properties(session, env, log)
+    env["STAGE"] = stage
+    env["AWS_DEFAULT_REGION"] = region
+    return env
+
+
+def _wait_for_outputs(cloudformation: Any) -> dict[str, str]:
+    deadline = time.monotonic() + 60
+    while True:
+        stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if status.endswith("FAILED") or status.startswith("ROLLBACK"):
+            raise RuntimeError(f"data stack {status}: {stack.get('StackStatusReason')}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"data stack still {status} after 60s")
+        time.sleep(0.2)
+
+
+def _apply_ignored_properties(
+    session: Any, env: dict[str, str], log: Callable[[str], None]
+) -> None:
+    dynamodb = session.client("dynamodb")
+    for table in (env["LINKS_TABLE"], env["APP_TABLE"]):
+        dynamodb.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"AttributeName": resources.TTL_ATTRIBUTE, "Enabled": True},
+        )
+    log(
+        "emulator ignores TimeToLiveSpecification: enabled TTL on "
+        f"'{resources.TTL_ATTRIBUTE}' through the API (the local TTL pump does the deleting)"
+    )
+    s3 = session.client("s3")
+    s3.put_bucket_website(
+        Bucket=env["REDIRECT_BUCKET"],
+        WebsiteConfiguration={
+            "IndexDocument": {"Suffix": resources.WEBSITE_INDEX_DOCUMENT},
+            "ErrorDocument": {"Key": resources.WEBSITE_ERROR_DOCUMENT},
+        },
+    )
+    s3.put_object(
+        Bucket=env["REDIRECT_BUCKET"],
+        Key=resources.WEBSITE_ERROR_DOCUMENT,
+        Body=resources.EXPIRED_PAGE.read_bytes(),
+        ContentType="text/html; charset=utf-8",
+        CacheControl="no-store",
+    )
+    log("emulator ignores WebsiteConfiguration: applied it through the API, uploaded expired.html")
+    sqs = session.client("sqs")
+    for name in ("CAMPAIGN_QUEUE_URL", "EVENTS_QUEUE_URL", "NOTIFY_QUEUE_URL"):
+        sqs.set_queue_attributes(
+            QueueUrl=env[name], Attributes={"VisibilityTimeout": LOCAL_VISIBILITY_TIMEOUT}
+        )
+    log(f"local queues: visibility timeout {LOCAL_VISIBILITY_TIMEOUT}s so retries come quickly")
+
+
+def ensure_admin_key(key_file: Path, app_table: str) -> str:
+    """Reuse the key in `key_file` if there is one (curl scripts keep working across
+    restarts), else create one; store its hash in the emulator either way."""
+    from chalicelib.auth import KEY_PATTERN, KeyStore
+
+    dynamodb = boto3.session.Session().client("dynamodb")
+    store = KeyStore(dynamodb, app_table)
+    existing = key_file.read_text().strip() if key_file.exists() else ""
+    token = existing if KEY_PATTERN.match(existing) else None
+    created = store.create("local-admin", token=token)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(created.token + "\n")
+    key_file.chmod(0o600)
+    return created.token

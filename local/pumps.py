@@ -1,0 +1,533 @@
+"""Local event-source pumps: what Lambda's event source mappings and EventBridge do in
+AWS, because `chalice local` fires no stream, queue or schedule handler.
+
+- DynamoDB streams → the app's `on_dynamodb_record` handlers, records shaped as Lambda
+  delivers them (numeric ApproximateCreationDateTime, eventSourceARN, and the service
+  userIdentity on TTL removals, which the emulator leaves out);
+- SQS → `on_sqs_message` handlers; a handler's `batchItemFailures` are honoured (only
+  those messages come back; the queue's redrive policy moves them to the DLQ);
+- schedules → `schedule` handlers, every few seconds instead of minutes;
+- TTL: the emulator never deletes expired items, so this deletes them the way DynamoDB
+  would (items whose `ttl` has passed), and marks their stream records as TTL deletes.
+
+Every handler is called through `app.handler_map`, i.e. through Chalice's own event
+classes, exactly as the Lambda runtime calls it.
+
+Run: python -m local.pumps --port 8005 (answers GET /__health with the pumps' counters)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+from chalice.local import LambdaContext
+
+log = logging.getLogger("pumps")
+
+TTL_SERVICE_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def lambda_context(name: str) -> LambdaContext:
+    return LambdaContext(
+        function_name=f"linktrail-local-{name}", memory_size=512, max_runtime_ms=60_000
+    )
+
+
+@dataclass
+class PumpStats:
+    delivered: int = 0
+    failed: int = 0
+    last_error: str = ""
+    last_run: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "last_error": self.last_error,
+            "last_run_age_s": round(time.time() - self.last_run, 1) if self.last_run else None,
+        }
+
+
+# --- TTL ----------------------------------------------------------------------------
+
+
+@dataclass
+class TtlLedger:
+    """Keys the TTL pump deleted, so the stream pump can mark those REMOVEs as TTL's."""
+
+    _keys: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def fingerprint(table: str, keys: dict[str, Any]) -> str:
+        return table + "|" + json.dumps(keys, sort_keys=True)
+
+    def add(self, table: str, keys: dict[str, Any]) -> None:
+        with self._lock:
+            self._keys[self.fingerprint(table, keys)] = time.time()
+
+    def take(self, table: str, keys: dict[str, Any]) -> bool:
+        with self._lock:
+            return self._keys.pop(self.fingerprint(table, keys), None) is not None
+
+
+def expire_ttl_items(
+    dynamodb: Any,
+    tables: Iterable[str],
+    now: float | None = None,
+    ledger: TtlLedger | None = None,
+    attribute: str = "ttl",
+) -> list[tuple[str, dict[str, Any]]]:
+    """Delete every item whose TTL attribute is in the past, as DynamoDB TTL would.
+
+    The delete is conditional on the TTL still being past, so an item whose expiry was
+    pushed back in the meantime survives. Returns (table, keys) of deleted items.
+    """
+    moment = int(now if now is not None else time.time())
+    deleted: list[tuple[str, dict[str, Any]]] = []
+    for table in tables:
+        key_names = [
+            k["AttributeName"]
+            for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+        ]
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "FilterExpression": "#ttl < :now",
+            "ExpressionAttributeNames": {"#ttl": attribute},
+            "ExpressionAttributeValues": {":now": {"N": str(moment)}},
+        }
+        while True:
+            page = dynamodb.scan(**kwargs)
+            for item in page.get("Items", []):
+                keys = {name: item[name] for name in key_names}
+                if ledger is not None:
+                    ledger.add(table, keys)
+                try:
+                    dynamodb.delete_item(
+                        TableName=table,
+                        Key=keys,
+                        ConditionExpression="#ttl < :now",
+                        ExpressionAttributeNames={"#ttl": attribute},
+                        ExpressionAttributeValues={":now": {"N": str(moment)}},
+                    )
+                    deleted.append((table, keys))
+                except dynamodb.exceptions.ConditionalCheckFailedException:
+                    if ledger is not None:
+                        ledger.take(table, keys)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return deleted
+
+
+# --- DynamoDB streams ---------------------------------------------------------------
+
+
+def lambda_stream_record(raw: dict[str, Any], stream_arn: str, ttl_delete: bool) -> dict[str, Any]:
+    """A dynamodbstreams GetRecords record, reshaped as Lambda delivers it."""
+    record = json.loads(json.dumps(raw, default=_json_default))
+    created = raw["dynamodb"].get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        record["dynamodb"]["ApproximateCreationDateTime"] = float(int(created.timestamp()))
+    elif created is None:
+        record["dynamodb"]["ApproximateCreationDateTime"] = float(int(time.time()))
+    record["eventSourceARN"] = stream_arn
+    record.setdefault("eventVersion", "1.1")
+    record.setdefault("eventSource", "aws:dynamodb")
+    if ttl_delete:
+        record["userIdentity"] = dict(TTL_SERVICE_IDENTITY)
+    return record
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bytes | bytearray):
+        import base64
+
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not JSON: {type(value)}")
+
+
+class StreamPump:
+    """Follows every shard of one stream and hands batches to its handlers, in order.
+    A failing batch is retried (as Lambda does) until it succeeds or `max_attempts`."""
+
+    def __init__(
+        self,
+        streams: Any,
+        stream_arn: str,
+        table: str,
+        handlers: dict[str, Handler],
+        ledger: TtlLedger,
+        batch_size: int = 100,
+        max_attempts: int = 5,
+    ) -> None:
+        self._streams = streams
+        self.stream_arn = stream_arn
+        self.table = table
+        self.handlers = handlers
+        self._ledger = ledger
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._iterators: dict[str, str | None] = {}
+        self.stats = PumpStats()
+
+    def _refresh_shards(self) -> None:
+        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self._streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
+    def poll(self) -> int:
+        """One round over all shards; returns the number of records delivered."""
+        self._refresh_shards()
+        delivered = 0
+        for shard_id, iterator in list(self._iterators.items()):
+            if iterator is None:
+                continue
+            answer = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+            raw_records = answer.get("Records", [])
+            if raw_records:
+                records = [
+                    lambda_stream_record(
+                        raw,
+                        self.stream_arn,
+                        ttl_delete=raw.get("eventName") == "REMOVE"
+                        and self._ledger.take(self.table, raw["dynamodb"].get("Keys", {})),
+                    )
+                    for raw in raw_records
+                ]
+                self._deliver(records)
+                delivered += len(records)
+            self._iterators[shard_id] = answer.get("NextShardIterator")
+        self.stats.last_run = time.time()
+        return delivered
+
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
+        for name, handler in self.handlers.items():
+            for attempt in range(1, self._max_attempts + 1):
+                try:
+                    handler({"Records": records}, lambda_context(name))
+                    self.stats.delivered += len(records)
+                    log.info("stream %s: %d record(s) -> %s", self.table, len(records), name)
+                    break
+                except Exception as error:
+                    self.stats.failed += 1
+                    self.stats.last_error = f"{name}: {type(error).__name__}: {error}"
+                    log.exception("stream %s -> %s failed (attempt %d)", self.table, name, attempt)
+                    time.sleep(min(0.2 * 2**attempt, 3))
+            else:
+                log.error(
+                    "stream %s -> %s: batch dropped after %d attempts",
+                    self.table,
+                    name,
+                    self._max_attempts,
+                )
+
+
+# --- SQS ------------------------------------------------------------------------------
+
+
+def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    records = []
+    for message in messages:
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message.get(
+                    "MD5OfBody",
+                    hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+                ),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+class QueuePump:
+    def __init__(
+        self, sqs: Any, queue_name: str, name: str, handler: Handler, batch_size: int, region: str
+    ) -> None:
+        self._sqs = sqs
+        self.queue_name = queue_name
+        self.name = name
+        self._handler = handler
+        self._batch_size = max(1, min(batch_size, 10))
+        self._region = region
+        self._url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        self._arn = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.stats = PumpStats()
+
+    def poll(self, wait_seconds: int = 1) -> int:
+        answer = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        self.stats.last_run = time.time()
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        event = lambda_sqs_event(messages, self._arn, self._region)
+        try:
+            result = self._handler(event, lambda_context(self.name))
+        except Exception as error:
+            # Lambda: the whole batch becomes visible again after the visibility timeout.
+            self.stats.failed += len(messages)
+            self.stats.last_error = f"{type(error).__name__}: {error}"
+            log.exception(
+                "queue %s -> %s failed; %d message(s) will be retried",
+                self.queue_name,
+                self.name,
+                len(messages),
+            )
+            return 0
+        failed_ids = {
+            failure["itemIdentifier"]
+            for failure in (result or {}).get("batchItemFailures", [])
+            if isinstance(result, dict)
+        }
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        self.stats.delivered += len(done)
+        self.stats.failed += len(failed_ids)
+        log.info(
+            "queue %s -> %s: %d done, %d to retry",
+            self.queue_name,
+            self.name,
+            len(done),
+            len(failed_ids),
+        )
+        return len(done)
+
+
+# --- schedules --------------------------------------------------------------------------
+
+
+def scheduled_event(rule_name: str, region: str, account: str = "123456789012") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account}:rule/linktrail-local-{rule_name}"],
+        "detail": {},
+    }
+
+
+# --- wiring ---------------------------------------------------------------------------
+
+
+class Pumps:
+    """Everything above, discovered from the app's registered event sources."""
+
+    def __init__(
+        self, app: Any, env: dict[str, str], schedule_seconds: float = 3.0, ttl_seconds: float = 2.0
+    ) -> None:
+        session = boto3.session.Session(region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"))
+        self.region = session.region_name or "us-east-1"
+        self.dynamodb = session.client("dynamodb")
+        self.streams = session.client("dynamodbstreams")
+        self.sqs = session.client("sqs")
+        self.ledger = TtlLedger()
+        self.schedule_seconds = schedule_seconds
+        self.ttl_seconds = ttl_seconds
+        self.tables = [t for t in (env.get("LINKS_TABLE"), env.get("APP_TABLE")) if t]
+        self.stream_pumps: list[StreamPump] = []
+        self.queue_pumps: list[QueuePump] = []
+        self.schedules: dict[str, Handler] = {}
+        self.schedule_stats = PumpStats()
+        self.ttl_stats = PumpStats()
+        stream_tables = {
+            self.dynamodb.describe_table(TableName=t)["Table"].get("LatestStreamArn"): t
+            for t in self.tables
+        }
+        by_stream: dict[str, dict[str, Handler]] = {}
+        for source in app.event_sources:
+            kind = type(source).__name__
+            handler = app.handler_map[source.name]
+            if kind == "DynamoDBEventConfig":
+                by_stream.setdefault(source.stream_arn, {})[source.name] = handler
+            elif kind == "SQSEventConfig":
+                queue = source.queue or source.queue_arn.rsplit(":", 1)[-1]
+                self.queue_pumps.append(
+                    QueuePump(self.sqs, queue, source.name, handler, source.batch_size, self.region)
+                )
+            elif kind == "ScheduledEventConfig":
+                self.schedules[source.name] = handler
+            else:
+                log.warning("no local pump for %s %s", kind, source.name)
+        for stream_arn, handlers in by_stream.items():
+            table = stream_tables.get(stream_arn)
+            if table is None:
+                raise RuntimeError(
+                    f"handlers {sorted(handlers)} listen to {stream_arn}, "
+                    "which is no local table's stream"
+                )
+            self.stream_pumps.append(
+                StreamPump(self.streams, stream_arn, table, handlers, self.ledger)
+            )
+
+    def describe(self) -> list[str]:
+        lines = [f"stream {p.table} -> {', '.join(p.handlers)}" for p in self.stream_pumps]
+        lines += [f"queue {p.queue_name} -> {p.name}" for p in self.queue_pumps]
+        lines += [f"schedule every {self.schedule_seconds:g}s -> {name}" for name in self.schedules]
+        lines.append(f"ttl every {self.ttl_seconds:g}s on {', '.join(self.tables)}")
+        return lines
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "streams": {p.table: p.stats.to_dict() for p in self.stream_pumps},
+            "queues": {p.queue_name: p.stats.to_dict() for p in self.queue_pumps},
+            "schedules": self.schedule_stats.to_dict(),
+            "ttl": self.ttl_stats.to_dict(),
+        }
+
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        loops: list[tuple[str, Callable[[], Any], float]] = [
+            (f"stream:{p.table}", p.poll, 0.25) for p in self.stream_pumps
+        ]
+        loops += [(f"queue:{p.queue_name}", p.poll, 0.0) for p in self.queue_pumps]
+        loops.append(("schedules", self.run_schedules, self.schedule_seconds))
+        loops.append(("ttl", self.run_ttl, self.ttl_seconds))
+        threads = []
+        for name, step, pause in loops:
+            thread = threading.Thread(
+                target=_forever, args=(name, step, pause, stop), name=name, daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def run_schedules(self) -> None:
+        for name, handler in self.schedules.items():
+            try:
+                handler(scheduled_event(name, self.region), lambda_context(name))
+                self.schedule_stats.delivered += 1
+            except Exception as error:
+                self.schedule_stats.failed += 1
+                self.schedule_stats.last_error = f"{name}: {type(error).__name__}: {error}"
+                log.exception("schedule %s failed", name)
+        self.schedule_stats.last_run = time.time()
+
+    def run_ttl(self) -> None:
+        deleted = expire_ttl_items(self.dynamodb, self.tables, ledger=self.ledger)
+        if deleted:
+            log.info("ttl: deleted %d expired item(s)", len(deleted))
+        self.ttl_stats.delivered += len(deleted)
+        self.ttl_stats.last_run = time.time()
+
+
+def _forever(name: str, step: Callable[[], Any], pause: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            step()
+        except Exception:
+            log.exception("%s pump error", name)
+            stop.wait(1.0)
+        if pause:
+            stop.wait(pause)
+
+
+def serve_health(pumps: Pumps, port: int) -> ThreadingHTTPServer:
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(pumps.status()).encode()
+            self.send_response(200 if self.path == "/__health" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8005)
+    parser.add_argument(
+        "--schedule-seconds",
+        type=float,
+        default=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "3")),
+    )
+    parser.add_argument(
+        "--ttl-seconds", type=float, default=float(os.environ.get("LOCAL_TTL_SECONDS", "2"))
+    )
+    args = parser.parse_args()
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    for noisy in ("botocore", "urllib3", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from local.app_server import apply_overrides, load_app
+
+    apply_overrides()  # before import too: decorator arguments (stream ARNs) are read then
+    app, _config = load_app()
+    pumps = Pumps(app, dict(os.environ), args.schedule_seconds, args.ttl_seconds)
+    for line in pumps.describe():
+        log.info(line)
+    stop = threading.Event()
+    pumps.start(stop)
+    serve_health(pumps, args.port)
+    log.info("pumps running; health on http://127.0.0.1:%d/__health", args.port)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The real local stack, started through `make dev`'s entry point, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LocalStack
+
+pytestmark = pytest.mark.stack
+
+
+def http(
+    method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_healthz_reports_every_component(local_stack: LocalStack) -> None:
+    status, _, body = http("GET", f"{local_stack.app_url}/healthz")
+    report = json.loads(body)
+    assert status == 200, report
+    components = report["components"]
+    for name in ("dynamodb", "emulator", "app", "pumps"):
+        assert components[name]["state"] == "up", (name, components)
+    assert report["stage"] == "local"
+
+
+def test_api_answers_with_the_admin_key_and_problem_details_without(
+    local_stack: LocalStack,
+) -> None:
+    url = f"{local_stack.app_url}/api/keys"
+    status, _, body = http("GET", url, {"Authorization": f"Bearer {local_stack.admin_key}"})
+    assert status == 200 and json.loads(body)["keys"][0]["name"] == "local-admin"
+    status, headers, body = http("GET", url)
+    assert status == 401 and headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["title"] == "Unauthorized"
+
+
+def test_gateway_errors_have_the_same_problem_format(local_stack: LocalStack) -> None:
+    for headers in ({}, {"Authorization": f"Bearer {local_stack.admin_key}"}):
+        status, answer_headers, body = http("GET", f"{local_stack.app_url}/no/such/route", headers)
+        assert status == 404
+        assert answer_headers["Content-Type"] == "application/problem+json"
+        assert json.loads(body)["type"].endswith("/no-such-route")
+
+
+def test_a_stream_record_reaches_the_stream_handler_through_the_pump(
+    local_stack: LocalStack,
+) -> None:
+    """Delete a link item in the emulator: the links stream handler (via the local pump)
+    deletes its S3 redirect object."""
+    env = local_stack.env
+    s3 = local_stack.boto3_client("s3")
+    dynamodb = local_stack.boto3_client("dynamodb")
+    code = "pumpcheck1"
+    s3.put_object(
+        Bucket=env["REDIRECT_BUCKET"], Key=code, WebsiteRedirectLocation="https://example.com/"
+    )
+    key = {"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}
+    dynamodb.put_item(TableName=env["LINKS_TABLE"], Item={**key, "code": {"S": code}})
+    dynamodb.delete_item(TableName=env["LINKS_TABLE"], Key=key)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        remaining = s3.list_objects_v2(Bucket=env["REDIRECT_BUCKET"], Prefix=code).get(
+            "KeyCount", 0
+        )
+        if remaining == 0:
+            break
+        time.sleep(0.3)
+    assert remaining == 0, local_stack.log()[-3000:]
+
+
+def test_ttl_pump_deletes_expired_items(local_stack: LocalStack) -> None:
+    env = local_stack.env
+    dynamodb = local_stack.boto3_client("dynamodb")
+    key = {"pk": {"S": "ttl-check"}, "sk": {"S": "x"}}
+    dynamodb.put_item(
+        TableName=env["APP_TABLE"], Item={**key, "ttl": {"N": str(int(time.time()) - 1)}}
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "Item" in dynamodb.get_item(
+        TableName=env["APP_TABLE"], Key=key
+    ):
+        time.sleep(0.3)
+    assert "Item" not in dynamodb.get_item(TableName=env["APP_TABLE"], Key=key)
+
+
+def test_a_port_in_use_gives_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "local", "--state-dir", str(tmp_path), "--app-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"port {port} (app) is already in use" in lines[0], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
