@@ -244,13 +244,11 @@ class Stack:
         """Local credentials of the fakes: generated once, kept in the state directory."""
         extra: dict[str, str] = {}
         if _module_exists("local.vonage_fake"):
-            from local import vonage_fake
-
+            vonage_fake = importlib.import_module("local.vonage_fake")
             extra.update(vonage_fake.local_credentials(self.state_dir))
             extra.setdefault("VONAGE_API_HOST", f"127.0.0.1:{self.ports.vonage}")
         if _module_exists("local.stitch_sink"):
-            from local import stitch_sink
-
+            stitch_sink = importlib.import_module("local.stitch_sink")
             extra.update(stitch_sink.local_env(self.state_dir))
             extra["STITCH_API_URL"] = f"http://127.0.0.1:{self.ports.stitch}"
         return extra
