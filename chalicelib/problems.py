@@ -29,6 +29,7 @@ _TITLES = {
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 _SLUGS = {
@@ -46,6 +47,7 @@ _SLUGS = {
     500: "internal-error",
     502: "bad-gateway",
     503: "unavailable",
+    504: "gateway-timeout",
 }
 
 

@@ -34,14 +34,14 @@ def gateway_problem(error: chalice_local.LocalGatewayException) -> Problem:
     if isinstance(error, chalice_local.ForbiddenError) and b"Missing Authentication" in (
         error.body or b""
     ):
-        return Problem(404, "No route matches this method and path.", slug="no-such-route")
+        return Problem(404, "No such route.")
     if isinstance(error, chalice_local.NotAuthorizedError) or error.CODE == 401:
         return Problem(401, "A valid API key is required.")
     if isinstance(error, chalice_local.ForbiddenError) and b"Authorization header" in (
         error.body or b""
     ):
         # Unknown route with an Authorization header: API Gateway answers 403 too.
-        return Problem(404, "No route matches this method and path.", slug="no-such-route")
+        return Problem(404, "No such route.")
     return Problem(error.CODE, "The gateway refused this request.")
 
 

@@ -55,7 +55,7 @@ def test_gateway_errors_have_the_same_problem_format(local_stack: LocalStack) ->
         status, answer_headers, body = http("GET", f"{local_stack.app_url}/no/such/route", headers)
         assert status == 404
         assert answer_headers["Content-Type"] == "application/problem+json"
-        assert json.loads(body)["type"].endswith("/no-such-route")
+        assert json.loads(body)["type"].endswith("/not-found")
 
 
 def test_a_stream_record_reaches_the_stream_handler_through_the_pump(

@@ -1,0 +1,22 @@
+# Deploy targets, included by the main Makefile (`-include infra/deploy.mk`), which
+# defines BIN, STAGE and the venv stamp. `make edge` belongs to edge/; infra/deploy.py
+# runs it itself (step 6), once the data stack it bakes in exists.
+#   make deploy STAGE=dev [REGION=eu-west-1] [CLICK_MODE=first-click]
+#               [SHORT_DOMAIN=go.example.com SHORT_DOMAIN_CERT=arn:aws:acm:us-east-1:...]
+#   make deploy-plan STAGE=dev      print the chain, touch nothing
+#   make record-resources STAGE=dev write stack outputs into .chalice/config.json
+STACK_ARGS = --stage $(STAGE) $(if $(REGION),--region $(REGION))
+DEPLOY_ARGS = $(STACK_ARGS) $(if $(CLICK_MODE),--click-mode $(CLICK_MODE)) \
+  $(if $(SHORT_DOMAIN),--alias $(SHORT_DOMAIN)) \
+  $(if $(SHORT_DOMAIN_CERT),--certificate-arn $(SHORT_DOMAIN_CERT))
+
+.PHONY: deploy deploy-plan record-resources
+
+deploy: $(STAMP)
+	$(BIN)/python -m infra.deploy $(DEPLOY_ARGS)
+
+deploy-plan: $(STAMP)
+	$(BIN)/python -m infra.deploy $(DEPLOY_ARGS) --dry-run
+
+record-resources: $(STAMP)
+	$(BIN)/python -m infra.record_resources $(STACK_ARGS)
