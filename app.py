@@ -16,10 +16,11 @@ from typing import Any
 from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, Request
 
-from chalicelib import auth, expiry, health, runtime
+from chalicelib import auth, expiry, health, logs, runtime
 from chalicelib.problems import PROBLEM_CONTENT_TYPE, Problem
 
 app = Chalice(app_name="linktrail")
+logs.setup()
 app.api.binary_types = []  # every body we accept is text; keeps raw bodies as sent
 
 # Decorator arguments are read at import (Chalice needs the ARN/queue names at deploy
@@ -65,6 +66,7 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
 
 @app.middleware("http")
 def problems_and_keys(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    logs.correlation_id.set(str(event.context.get("requestId", "")))
     if event.path.startswith("/api/"):
         try:
             runtime.key_store().authenticate(event.headers.get("authorization"))

@@ -1,0 +1,61 @@
+"""Structured logs: one JSON object per line in AWS (CloudWatch Logs Insights can query
+it), plain text locally. Extra fields passed with `extra={...}` become JSON keys, and the
+current correlation id (request id, message uuid, link code) is added to every line."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+from typing import Any
+
+correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if correlation_id.get():
+            line["correlation_id"] = correlation_id.get()
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {
+            key: value
+            for key, value in vars(record).items()
+            if key not in _STANDARD and not key.startswith("_")
+        }
+        text = f"{record.levelname:<7} {record.name}: {record.getMessage()}"
+        if extras:
+            text += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup() -> None:
+    """Configure the `linktrail` logger once (idempotent; cheap at import)."""
+    logger = logging.getLogger("linktrail")
+    if getattr(logger, "_linktrail_configured", False):
+        return
+    handler = logging.StreamHandler()
+    as_json = os.environ.get("LOG_JSON", "true").lower() in {"1", "true", "yes"}
+    handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+    logger.propagate = False
+    logger._linktrail_configured = True  # type: ignore[attr-defined]
