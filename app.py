@@ -121,5 +121,57 @@ def links_stream(event: DynamoDBEvent) -> None:
 # --- edge clicks and click webhooks (issue 5) -----------------------------------------
 
 # --- journeys (issue 6) ---------------------------------------------------------------
+from chalicelib import journeys, site  # noqa: E402
+
+
+def html_response(html: site.Html) -> Response:
+    headers: dict[str, str | list[str]] = {**html.headers}
+    return Response(body=html.body, status_code=html.status, headers=headers)
+
+
+def journey_request() -> Request:
+    request = app.current_request
+    assert request is not None  # always set while a route runs
+    return request
+
+
+@route("/", methods=["GET"])
+def site_home() -> Response:
+    return html_response(site.page("/"))
+
+
+@route("/about-me", methods=["GET"])
+def site_about_me() -> Response:
+    return html_response(site.page("/about-me"))
+
+
+@route("/blog", methods=["GET"])
+def site_blog() -> Response:
+    return html_response(site.page("/blog"))
+
+
+@route("/no-audit", methods=["GET"])
+def site_no_audit() -> Response:
+    return html_response(site.page("/no-audit"))
+
+
+@route("/ping", methods=["POST"], content_types=["text/ping"])
+def ping() -> Response:
+    request = journey_request()
+    journeys.service().record_ping(request.headers, request.raw_body, request.context)
+    return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
+
+
+@route("/journey", methods=["GET"])
+def journey() -> Response:
+    request = journey_request()
+    own = journeys.service().own_journey(request.headers, request.context)
+    return html_response(site.journey_page(own.hops, opted_out=own.opted_out))
+
+
+@route("/api/journeys", methods=["GET"])
+def journey_flows() -> Response:
+    return json_response(journeys.service().flows(journey_request().query_params or {}))
+
 
 # --- events (issue 7) -----------------------------------------------------------------

@@ -1,0 +1,433 @@
+"""Journeys in high gear: the service against the emulator's real tables, with a clock we
+can move. Salts, visitor hashes, hops and flows; privacy (no IP/UA stored, old salts gone)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bench.core import count_aws_calls
+from chalicelib import journeys, runtime
+from chalicelib.journeys import Journeys, Outcome, SaltStore, Visitor, visitor_hash
+from chalicelib.problems import Problem
+from local.pumps import expire_ttl_items
+
+SITE = "127.0.0.1:8000"
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/150.0.0.0 Safari/537.36"
+)
+MAC_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.0 Safari/605.1.15"
+)
+# Documentation addresses (RFC 5737): easy to find if they were ever stored.
+ALICE_IP = "203.0.113.77"
+BOB_IP = "198.51.100.23"
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def context(ip: str) -> dict[str, Any]:
+    return {"identity": {"sourceIp": ip}}
+
+
+def ping_headers(to: str, source: str | None = "/", ua: str = DESKTOP_UA, **extra: str) -> dict:
+    headers = {"Ping-To": f"http://{SITE}{to}", "User-Agent": ua, "Host": SITE, **extra}
+    if source is not None:
+        headers["Ping-From"] = f"http://{SITE}{source}"
+    return headers
+
+
+def make_service(clock: Clock, pepper: bytes = b"") -> Journeys:
+    settings = runtime.settings()
+    return Journeys(
+        runtime.dynamodb(),
+        settings.app_table,
+        site_hosts=(SITE,),
+        retention_days=30,
+        pepper=pepper,
+        clock=clock,
+    )
+
+
+def table_names() -> list[str]:
+    return list(runtime.dynamodb().list_tables()["TableNames"])
+
+
+def all_items(ddb: Any = None) -> list[dict[str, Any]]:
+    """Every item of every table (the privacy check reads everything)."""
+    ddb = ddb or runtime.dynamodb()
+    items: list[dict[str, Any]] = []
+    for table in ddb.list_tables()["TableNames"]:
+        kwargs: dict[str, Any] = {"TableName": table}
+        while True:
+            page = ddb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return items
+
+
+def stored_strings(value: Any) -> list[str]:
+    """Every string inside DynamoDB attribute values (binary decoded leniently)."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in stored_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in stored_strings(v)]
+    if isinstance(value, bytes | bytearray):
+        return [bytes(value).decode("latin-1")]
+    return [str(value)]
+
+
+def assert_no_ip_or_ua(items: list[dict[str, Any]], ips: list[str], uas: list[str]) -> None:
+    """No IP address (outside a host:port or URL, which name the site, not a person)
+    and no user-agent string anywhere."""
+    for text in (s for item in items for s in stored_strings(item)):
+        for ua in uas:
+            assert ua not in text
+        for ip in ips:
+            bare = re.sub(rf"(//{re.escape(ip)})|({re.escape(ip)}:\d+)", "", text)
+            assert ip not in bare, text
+
+
+def hop_items() -> list[dict[str, Any]]:
+    return [i for i in all_items() if i["pk"]["S"].startswith("hop#")]
+
+
+def salt_items() -> list[dict[str, Any]]:
+    return [i for i in all_items() if i["pk"]["S"] == "salt"]
+
+
+# --- visitor hash --------------------------------------------------------------------------
+
+
+def test_visitor_hash_is_keyed_truncated_and_depends_on_every_input() -> None:
+    salt = bytes(range(32))
+    alice = Visitor(SITE, ALICE_IP, DESKTOP_UA)
+    digest = visitor_hash(salt, alice)
+    assert re.fullmatch(r"[0-9a-f]{32}", digest)
+    assert visitor_hash(salt, alice) == digest
+    others = {
+        visitor_hash(bytes(32), alice),
+        visitor_hash(salt, alice, pepper=b"pepper"),
+        visitor_hash(salt, Visitor("example.com", ALICE_IP, DESKTOP_UA)),
+        visitor_hash(salt, Visitor(SITE, BOB_IP, DESKTOP_UA)),
+        visitor_hash(salt, Visitor(SITE, ALICE_IP, MAC_UA)),
+    }
+    assert digest not in others and len(others) == 5
+
+
+# --- salts ---------------------------------------------------------------------------------
+
+
+def test_salt_is_created_once_per_day_then_served_from_memory(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    store = SaltStore(runtime.dynamodb(), runtime.settings().app_table, clock)
+    with count_aws_calls(runtime.dynamodb()) as first:
+        salt = store.salt(NOON.date(), create=True)
+    assert salt is not None and len(salt) == 32
+    assert first == {"dynamodb.GetItem": 1, "dynamodb.PutItem": 1}
+    with count_aws_calls(runtime.dynamodb()) as steady:
+        for _ in range(5):
+            assert store.salt(NOON.date(), create=True) == salt
+    assert sum(steady.values()) == 0
+    [item] = salt_items()
+    assert item["sk"]["S"] == "2026-11-23"
+    # Deleted by TTL 48 h after its day began: the end of the day plus 24 h.
+    assert int(item["ttl"]["N"]) == int(datetime(2026, 11, 25, tzinfo=UTC).timestamp())
+
+
+def test_a_second_instance_uses_the_salt_the_first_created(aws: dict[str, str]) -> None:
+    table = runtime.settings().app_table
+    first = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    second = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    salt = first.salt(NOON.date(), create=True)
+    assert second.salt(NOON.date(), create=True) == salt
+    assert len(salt_items()) == 1
+
+
+def test_losing_the_creation_race_reads_the_winner(aws: dict[str, str]) -> None:
+    table = runtime.settings().app_table
+    winner = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    loser = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    # The loser read "no salt" just before the winner wrote it.
+    loser_read = loser._read
+    reads: list[bytes | None] = []
+
+    def read_after_winner(day: date) -> bytes | None:
+        if not reads:
+            reads.append(None)
+            winner.salt(day, create=True)
+            return None
+        found = loser_read(day)
+        reads.append(found)
+        return found
+
+    loser._read = read_after_winner  # type: ignore[method-assign]
+    assert loser.salt(NOON.date(), create=True) == winner.salt(NOON.date())
+    assert len(salt_items()) == 1
+
+
+def test_only_todays_salt_is_ever_created_and_old_ones_are_refused(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    store = SaltStore(runtime.dynamodb(), runtime.settings().app_table, clock)
+    yesterday = NOON.date() - timedelta(days=1)
+    assert store.salt(yesterday, create=True) is None
+    assert store.salt(NOON.date() + timedelta(days=1), create=True) is None
+    assert salt_items() == []
+
+
+def test_a_salt_past_its_ttl_is_gone_even_before_the_sweep(aws: dict[str, str]) -> None:
+    """DynamoDB deletes expired items within days, not at once: we never use them."""
+    clock = Clock(NOON)
+    table = runtime.settings().app_table
+    created = SaltStore(runtime.dynamodb(), table, clock).salt(NOON.date(), create=True)
+    assert created is not None
+    clock.moment = NOON + timedelta(days=1)  # tomorrow: today's salt is yesterday's
+    assert SaltStore(runtime.dynamodb(), table, clock).salt(NOON.date()) == created
+    clock.moment = datetime(2026, 11, 25, 0, 0, 1, tzinfo=UTC)  # past its ttl, not swept
+    assert len(salt_items()) == 1
+    assert SaltStore(runtime.dynamodb(), table, clock).salt(NOON.date()) is None
+
+
+def test_the_memory_cache_forgets_salts_older_than_yesterday(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    store = SaltStore(runtime.dynamodb(), runtime.settings().app_table, clock)
+    salt = store.salt(NOON.date(), create=True)
+    clock.moment = NOON + timedelta(days=1)
+    assert store.salt(NOON.date()) == salt  # yesterday: kept for the midnight overlap
+    clock.moment = NOON + timedelta(days=2)
+    with count_aws_calls(runtime.dynamodb()) as calls:
+        assert store.salt(NOON.date()) is None
+    assert sum(calls.values()) == 0
+    assert NOON.date() not in store._cache
+
+
+# --- hops ----------------------------------------------------------------------------------
+
+
+def test_a_ping_is_one_write_in_steady_state(aws: dict[str, str]) -> None:
+    service = make_service(Clock(NOON))
+    service.record_ping(ping_headers("/about-me"), b"PING", context(ALICE_IP))  # creates salt
+    with count_aws_calls(service.dynamodb) as calls:
+        for _ in range(10):
+            outcome = service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
+            assert outcome is Outcome.RECORDED
+    assert calls == {"dynamodb.PutItem": 10}
+    assert len(hop_items()) == 11
+
+
+def test_a_hop_is_stored_per_visitor_and_day_with_retention(aws: dict[str, str]) -> None:
+    service = make_service(Clock(NOON))
+    service.record_ping(
+        ping_headers("/blog?email=a@b.example#top", source="/about-me"), b"PING", context(ALICE_IP)
+    )
+    [hop] = hop_items()
+    salt = service.salts.salt(NOON.date())
+    assert salt is not None
+    visitor_id = visitor_hash(salt, Visitor(SITE, ALICE_IP, DESKTOP_UA))
+    assert hop["pk"]["S"] == f"hop#2026-11-23#{visitor_id}"
+    assert hop["gsi1pk"]["S"] == "hops#2026-11-23"
+    assert hop["gsi1sk"]["S"].startswith(f"{visitor_id}#2026-11-23T12:00:00.000Z#")
+    assert hop["from_page"]["S"] == "/about-me"
+    assert hop["to_page"]["S"] == "/blog"  # query and fragment are not kept
+    assert int(hop["ttl"]["N"]) == int((NOON + timedelta(days=30)).timestamp())
+
+
+def test_without_ping_from_the_hop_has_an_unknown_origin(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock)
+    service.record_ping(ping_headers("/blog", source=None), b"PING", context(ALICE_IP))
+    [hop] = service.journey_today(Visitor(SITE, ALICE_IP, DESKTOP_UA))
+    assert hop.from_page is None and hop.to_page == "/blog"
+
+
+def test_the_journey_is_the_visitors_own_and_in_order(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock)
+    for minute, (source, target) in enumerate([("/", "/about-me"), ("/about-me", "/blog")]):
+        clock.moment = NOON + timedelta(minutes=minute)
+        service.record_ping(ping_headers(target, source), b"PING", context(ALICE_IP))
+    service.record_ping(ping_headers("/blog", "/"), b"PING", context(BOB_IP))
+    service.record_ping(ping_headers("/", "/blog", ua=MAC_UA), b"PING", context(ALICE_IP))
+    alice = service.journey_today(Visitor(SITE, ALICE_IP, DESKTOP_UA))
+    bob = service.journey_today(Visitor(SITE, BOB_IP, DESKTOP_UA))
+    assert [(h.from_page, h.to_page) for h in alice] == [("/", "/about-me"), ("/about-me", "/blog")]
+    assert [(h.from_page, h.to_page) for h in bob] == [("/", "/blog")]
+    assert service.journey_today(Visitor("localhost:8000", ALICE_IP, DESKTOP_UA)) == []
+
+
+def test_a_new_day_is_a_new_visitor_and_yesterdays_hops_are_not_today(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock)
+    service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
+    clock.moment = NOON + timedelta(days=1)
+    alice = Visitor(SITE, ALICE_IP, DESKTOP_UA)
+    assert service.journey_today(alice) == []
+    service.record_ping(ping_headers("/about-me"), b"PING", context(ALICE_IP))
+    [today] = service.journey_today(alice)
+    assert today.to_page == "/about-me"
+    partitions = {h["pk"]["S"].rsplit("#", 1)[1] for h in hop_items()}
+    assert len(partitions) == 2  # different salts: the two days cannot be joined
+
+
+def test_reading_a_journey_never_writes(aws: dict[str, str]) -> None:
+    service = make_service(Clock(NOON))
+    with count_aws_calls(service.dynamodb) as calls:
+        assert service.journey_today(Visitor(SITE, ALICE_IP, DESKTOP_UA)) == []
+    assert calls == {"dynamodb.GetItem": 1}
+    assert salt_items() == [] and hop_items() == []
+
+
+# --- flows ---------------------------------------------------------------------------------
+
+
+def seed_two_days(service: Journeys, clock: Clock) -> None:
+    day1 = NOON - timedelta(days=1)
+    walks: dict[tuple[datetime, str, str], list[tuple[str | None, str]]] = {
+        (day1, ALICE_IP, DESKTOP_UA): [("/", "/about-me"), ("/about-me", "/blog")],
+        (day1, BOB_IP, DESKTOP_UA): [(None, "/blog")],
+        (NOON, ALICE_IP, DESKTOP_UA): [("/", "/about-me"), ("/about-me", "/blog"), ("/blog", "/")],
+        (NOON, ALICE_IP, MAC_UA): [("/", "/about-me")],
+    }
+    for (day, ip, ua), hops in walks.items():
+        for minute, (source, target) in enumerate(hops):
+            clock.moment = day + timedelta(minutes=minute)
+            service.record_ping(ping_headers(target, source, ua=ua), b"PING", context(ip))
+    clock.moment = NOON + timedelta(hours=1)
+
+
+def test_flows_aggregate_transitions_entries_exits_and_visitors(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock)
+    seed_two_days(service, clock)
+    with count_aws_calls(service.dynamodb) as calls:
+        flows = service.flows({"from": "2026-11-21", "to": "2026-11-23"})
+    assert calls == {"dynamodb.Query": 3}  # one per day on gsi1; nothing Scans
+    assert flows["from"] == "2026-11-21" and flows["to"] == "2026-11-23"
+    assert flows["hops"] == 7 and flows["visitors"] == 4
+    assert flows["visitors_per_day"] == [
+        {"day": "2026-11-21", "visitors": 0, "hops": 0},
+        {"day": "2026-11-22", "visitors": 2, "hops": 3},
+        {"day": "2026-11-23", "visitors": 2, "hops": 4},
+    ]
+    assert flows["transitions"] == [
+        {"from": "/", "to": "/about-me", "count": 3},
+        {"from": "/about-me", "to": "/blog", "count": 2},
+        {"from": "(unknown)", "to": "/blog", "count": 1},
+        {"from": "/blog", "to": "/", "count": 1},
+    ]
+    assert flows["entry_pages"] == [{"page": "/", "count": 3}, {"page": "(unknown)", "count": 1}]
+    assert flows["exit_pages"] == [
+        {"page": "/blog", "count": 2},
+        {"page": "/", "count": 1},
+        {"page": "/about-me", "count": 1},
+    ]
+    answer = repr(flows)
+    for hop in hop_items():
+        assert hop["pk"]["S"].rsplit("#", 1)[1] not in answer  # no visitor hash leaves
+
+
+def test_flows_default_to_today(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock)
+    seed_two_days(service, clock)
+    flows = service.flows({})
+    assert (flows["from"], flows["to"], flows["hops"]) == ("2026-11-23", "2026-11-23", 4)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-10-01", "to": "2026-11-01"}, "to"),  # 32 days
+        ({"from": "2026-11-23", "to": "2026-11-22"}, "from"),
+        ({"from": "23/11/2026"}, "from"),
+        ({"to": "2026-02-30"}, "to"),
+        ({"from": "2026-11-23", "visitor": "x"}, "visitor"),
+    ],
+)
+def test_flows_reject_bad_ranges(aws: dict[str, str], params: dict, field: str) -> None:
+    service = make_service(Clock(NOON))
+    with pytest.raises(Problem) as raised:
+        service.flows(params)
+    assert raised.value.status == 400 and raised.value.field == field
+
+
+def test_flows_accept_exactly_31_days(aws: dict[str, str]) -> None:
+    flows = make_service(Clock(NOON)).flows({"from": "2026-10-01", "to": "2026-10-31"})
+    assert len(flows["visitors_per_day"]) == 31
+
+
+# --- privacy -------------------------------------------------------------------------------
+
+
+def test_no_ip_or_user_agent_is_stored_anywhere(aws: dict[str, str]) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock, pepper=b"pepper")
+    seed_two_days(service, clock)
+    items = all_items()
+    assert len([i for i in items if i["pk"]["S"].startswith("hop#")]) == 7
+    assert_no_ip_or_ua(items, [ALICE_IP, BOB_IP], [DESKTOP_UA, MAC_UA])
+
+
+def test_privacy_check_would_notice_a_stored_ip_or_user_agent(aws: dict[str, str]) -> None:
+    """The check above can fail: an item that did store them is caught."""
+    leaky = {"pk": {"S": "x"}, "seen": {"M": {"ip": {"S": ALICE_IP}}}}
+    with pytest.raises(AssertionError):
+        assert_no_ip_or_ua([leaky], [ALICE_IP], [DESKTOP_UA])
+    with pytest.raises(AssertionError):
+        assert_no_ip_or_ua([{"ua": {"S": f"ua={DESKTOP_UA}"}}], [ALICE_IP], [DESKTOP_UA])
+    assert_no_ip_or_ua([{"site": {"S": f"{ALICE_IP}:8000"}}], [ALICE_IP], [DESKTOP_UA])
+
+
+def test_a_salt_older_than_48_hours_is_swept_and_its_hashes_cannot_be_recomputed(
+    aws: dict[str, str],
+) -> None:
+    clock = Clock(NOON - timedelta(days=2))  # 2026-11-21
+    service = make_service(clock)
+    service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
+    old_salt = service.salts.salt(clock.moment.date())
+    assert old_salt is not None
+    [old_hop] = hop_items()
+    old_hash = old_hop["pk"]["S"].rsplit("#", 1)[1]
+    clock.moment = NOON - timedelta(days=1)
+    service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
+    clock.moment = NOON
+    service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
+    assert {i["sk"]["S"] for i in salt_items()} == {"2026-11-21", "2026-11-22", "2026-11-23"}
+
+    dynamodb = runtime.dynamodb()
+    expire_ttl_items(dynamodb, table_names(), now=NOON.timestamp())
+
+    # Today's and yesterday's salts are kept for the midnight overlap; the old one is gone.
+    assert {i["sk"]["S"] for i in salt_items()} == {"2026-11-22", "2026-11-23"}
+    # The hop itself is kept for its retention, but nothing can tie it to a person again:
+    assert old_hop in hop_items()
+    fresh = SaltStore(dynamodb, runtime.settings().app_table, Clock(NOON))
+    assert fresh.salt(date(2026, 11, 21)) is None
+    remaining = [bytes(i["salt"]["B"]) for i in salt_items()]
+    assert old_salt not in remaining
+    alice = Visitor(SITE, ALICE_IP, DESKTOP_UA)
+    assert old_hash not in {visitor_hash(salt, alice) for salt in remaining}
+    assert old_salt not in "".join(s for i in all_items() for s in stored_strings(i)).encode(
+        "latin-1"
+    )
+
+
+def test_service_is_cached_per_runtime(aws: dict[str, str]) -> None:
+    first = journeys.service()
+    assert journeys.service() is first
+    runtime.reset()
+    assert journeys.service() is not first
