@@ -56,6 +56,12 @@ test: $(STAMP) $(NODE_STAMP) browser
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The Lambda@Edge zip, configuration baked in (Lambda@Edge has no environment variables).
+# CLICK_MODE: every-click (default) or first-click; REGION: the links table's region.
+edge: $(STAMP)
+	$(BIN)/python -m edge.build --stage $(STAGE) --out dist/edge-click.zip \
+	  --mode $(patsubst %-click,%,$(or $(CLICK_MODE),every)) $(if $(REGION),--region $(REGION))
+
 -include infra/deploy.mk
 
 clean:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, Response
-from chalice.app import DynamoDBEvent, Request
+from chalice.app import DynamoDBEvent, Request, SQSEvent
 
 from chalicelib import auth, expiry, health, logs, runtime
 from chalicelib.problems import PROBLEM_CONTENT_TYPE, Problem
@@ -119,6 +119,23 @@ def links_stream(event: DynamoDBEvent) -> None:
 # --- messaging (issue 4) --------------------------------------------------------------
 
 # --- edge clicks and click webhooks (issue 5) -----------------------------------------
+# Clicks are counted by the Lambda@Edge function in edge/ (deployed on its own); here,
+# human clicks on links with a webhook_url become signed link.clicked POSTs.
+
+from chalicelib import clickhooks  # noqa: E402
+
+NOTIFY_QUEUE = os.environ.get("NOTIFY_QUEUE", "linktrail-local-notify")
+
+
+@app.on_dynamodb_record(stream_arn=LINKS_STREAM_ARN, name="click_webhooks")
+def click_webhooks(event: DynamoDBEvent) -> None:
+    clickhooks.on_links_stream([record.to_dict() for record in event])
+
+
+@app.on_sqs_message(queue=NOTIFY_QUEUE, batch_size=10, name="click_webhook_delivery")
+def click_webhook_delivery(event: SQSEvent) -> dict[str, Any]:
+    return clickhooks.on_notify_messages([record.to_dict() for record in event])
+
 
 # --- journeys (issue 6) ---------------------------------------------------------------
 from chalicelib import journeys, site  # noqa: E402

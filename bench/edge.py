@@ -1,0 +1,161 @@
+"""Issue 5 figures: the edge zip's size, AWS calls per click, warm handler cost, cold import."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.core import Figure, count_aws_calls, fresh_import_seconds, median_seconds
+
+ISSUE = "5 edge"
+
+
+class CannedDynamoDB:
+    """A fake client answering update_item at once: times our code, not the network."""
+
+    class exceptions:
+        class ConditionalCheckFailedException(Exception):
+            pass
+
+    def update_item(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"long_url": {"S": "https://example.com/landing"}}}
+
+
+def _event(code: str) -> dict[str, Any]:
+    agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124 Safari/537.36"
+    return {
+        "Records": [
+            {
+                "cf": {
+                    "config": {"distributionId": "EBENCH", "eventType": "viewer-request"},
+                    "request": {
+                        "clientIp": "203.0.113.9",
+                        "method": "GET",
+                        "uri": f"/{code}",
+                        "querystring": "",
+                        "headers": {
+                            "user-agent": [{"key": "User-Agent", "value": agent}],
+                            "cloudfront-viewer-country": [
+                                {"key": "CloudFront-Viewer-Country", "value": "GB"}
+                            ],
+                        },
+                    },
+                }
+            }
+        ]
+    }
+
+
+def _zip_size() -> float:
+    from edge import build
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "edge-click.zip"
+        args = build.parser().parse_args(["--stage", "local", "--out", str(out)])
+        return float(build.build(build.edge_config(args), out))
+
+
+def _calls_per_click() -> float:
+    import boto3
+    from moto import mock_aws
+
+    from edge.edge_click import ClickCounter, EdgeConfig
+
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            dynamodb.create_table(
+                TableName="links",
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+            )
+            dynamodb.put_item(
+                TableName="links",
+                Item={
+                    "pk": {"S": "link#bench1"},
+                    "sk": {"S": "link"},
+                    "long_url": {"S": "https://example.com/"},
+                    "human_clicks": {"N": "0"},
+                    "bot_clicks": {"N": "0"},
+                    "clicks_by_day": {"M": {}},
+                    "clicks_by_country": {"M": {}},
+                },
+            )
+            handler = ClickCounter(EdgeConfig(table="links", region="us-east-1"), dynamodb)
+            clicks = 20
+            with count_aws_calls(dynamodb) as counts:
+                for _ in range(clicks):
+                    assert handler(_event("bench1"))["status"] == "302"
+            return sum(counts.values()) / clicks
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def figures() -> list[Figure]:
+    from edge.edge_click import ClickCounter, EdgeConfig
+
+    counted = ClickCounter(EdgeConfig(table="links", region="us-east-1"), CannedDynamoDB())
+    click = _event("bench1")
+
+    def pass_through(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        request: dict[str, Any] = event["Records"][0]["cf"]["request"]
+        return request
+
+    handled = median_seconds(lambda: counted(click), repeat=400, warmup=20)
+    passed = median_seconds(lambda: pass_through(click), repeat=400, warmup=20)
+    edge_import = fresh_import_seconds("import edge.edge_click")
+    boto3_import = fresh_import_seconds("import boto3")
+    cold_click = fresh_import_seconds(
+        "import edge.edge_click as e; from bench.edge import CannedDynamoDB, _event; "
+        "e.ClickCounter(e.EdgeConfig(table='t', region='us-east-1'), CannedDynamoDB())"
+        "(_event('c1'))"
+    )
+    return [
+        Figure(ISSUE, "edge zip size", _zip_size(), "bytes", "<= 65536 (limit 1048576)"),
+        Figure(ISSUE, "AWS calls per click (every mode)", _calls_per_click(), "calls", "1"),
+        Figure(
+            ISSUE,
+            "warm click / pass-through handler",
+            handled / passed,
+            "ratio",
+            "",
+            f"{handled * 1e6:.0f} us vs {passed * 1e6:.2f} us",
+        ),
+        Figure(
+            ISSUE,
+            "cold import edge.edge_click",
+            edge_import * 1000,
+            "ms",
+            "",
+            f"import boto3 {boto3_import * 1000:.0f} ms (ratio {edge_import / boto3_import:.2f})",
+        ),
+        Figure(
+            ISSUE,
+            "cold first click, stubbed client (import+crawlerdetect)",
+            cold_click * 1000,
+            "ms",
+            "",
+            "no boto3: the stub stands in for the client",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.core import table
+
+    print(table(figures()))

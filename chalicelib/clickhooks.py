@@ -1,0 +1,288 @@
+"""Click webhooks: a human click on a link with a webhook_url becomes a signed
+`link.clicked` POST, sent off the redirect path.
+
+Flow: the edge function's UpdateItem -> links table stream (MODIFY, human_clicks up) ->
+`enqueue_clicks` puts one message per click on the NOTIFY queue -> `deliver` POSTs it.
+A failed POST is retried by SQS redelivery (the handler reports batchItemFailures); at
+the last attempt the failure is recorded on the link (webhook_failures,
+last_webhook_error, last_webhook_error_at) instead of raising, so the message is not
+dead-lettered and the link's owner can see why.
+
+Signature (documented for receivers):
+
+    Linktrail-Signature: t=<unix seconds>,v1=<hex>
+    v1 = HMAC-SHA256(key=<the API key's webhook secret>, msg=f"{t}.{raw body}")
+
+To verify: split the header on "," and "="; recompute v1 over the raw body bytes exactly
+as received; compare in constant time (hmac.compare_digest); reject if |now - t| > 300 s.
+Deduplicate on the body's `id` (a retry carries the same id; t is fresh per attempt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("linktrail.clickhooks")
+
+EVENT_TYPE = "link.clicked"
+SIGNATURE_HEADER = "Linktrail-Signature"
+# The notify queue dead-letters at maxReceiveCount 6 (infra/data.yaml): record before that.
+MAX_ATTEMPTS = 5
+TIMEOUT_SECONDS = 5.0
+TOLERANCE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook to send: where, signed with whose secret, and the exact body."""
+
+    code: str
+    key_id: str
+    webhook_url: str
+    body: str
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "kind": EVENT_TYPE,
+                "code": self.code,
+                "key_id": self.key_id,
+                "webhook_url": self.webhook_url,
+                "body": self.body,
+            }
+        )
+
+    @classmethod
+    def from_message(cls, raw: str) -> Delivery:
+        message = json.loads(raw)
+        if message.get("kind") != EVENT_TYPE:
+            raise ValueError(f"not a click webhook message: {message.get('kind')!r}")
+        return cls(message["code"], message["key_id"], message["webhook_url"], message["body"])
+
+
+# -- signing ------------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: int, body: str) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify(
+    secret: str,
+    header: str,
+    body: bytes,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> bool:
+    """The receiver's recipe, runnable (tests use it; receivers may copy it)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))
+
+
+# -- stream -> queue ----------------------------------------------------------------------
+
+
+def _number(image: Mapping[str, Any], name: str) -> int:
+    value = image.get(name, {})
+    return int(value["N"]) if "N" in value else 0
+
+
+def _string(image: Mapping[str, Any], name: str) -> str | None:
+    value = image.get(name, {})
+    return str(value["S"]) if "S" in value else None
+
+
+def clicked_country(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    before = old.get("clicks_by_country", {}).get("M", {})
+    for country, count in new.get("clicks_by_country", {}).get("M", {}).items():
+        if int(count["N"]) > int(before.get(country, {}).get("N", "0")):
+            return str(country)
+    return None
+
+
+def deliveries(records: Iterable[Mapping[str, Any]], short_base_url: str) -> list[Delivery]:
+    """One delivery per MODIFY that raised human_clicks on a link with a webhook_url.
+    Bot clicks, link edits and our own failure bookkeeping raise no webhook."""
+    found: list[Delivery] = []
+    for record in records:
+        if record.get("eventName") != "MODIFY":
+            continue
+        stream = record.get("dynamodb", {})
+        new, old = stream.get("NewImage", {}), stream.get("OldImage", {})
+        if _string(new, "sk") != "link" or not (_string(new, "pk") or "").startswith("link#"):
+            continue
+        clicks = _number(new, "human_clicks")
+        webhook_url, key_id = _string(new, "webhook_url"), _string(new, "key_id")
+        if clicks <= _number(old, "human_clicks") or not webhook_url or not key_id:
+            continue
+        code = _string(new, "code") or str(_string(new, "pk")).removeprefix("link#")
+        body = {
+            "id": f"evt_{code}_{clicks}",  # stable across retries: receivers dedupe on it
+            "type": EVENT_TYPE,
+            "created_at": _string(new, "last_click_at") or "",
+            "data": {
+                "code": code,
+                "short_url": f"{short_base_url.rstrip('/')}/{code}",
+                "url": _string(new, "long_url"),
+                "clicks": clicks,
+                "campaign_id": _string(new, "campaign_id"),
+                "ref": _string(new, "ref"),
+                "country": clicked_country(old, new),
+            },
+        }
+        found.append(Delivery(code, key_id, webhook_url, json.dumps(body, separators=(",", ":"))))
+    return found
+
+
+def enqueue(sqs: Any, queue_url: str, found: list[Delivery]) -> None:
+    for start in range(0, len(found), 10):
+        chunk = found[start : start + 10]
+        answer = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": d.to_message()} for i, d in enumerate(chunk)],
+        )
+        if answer.get("Failed"):
+            # Raise so the stream batch is retried (a duplicate carries the same id).
+            raise RuntimeError(f"SQS refused {len(answer['Failed'])} click webhooks")
+
+
+# -- queue -> receiver --------------------------------------------------------------------
+
+Poster = Callable[[str, bytes, dict[str, str]], int]
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST with a short timeout and no redirects; the HTTP status (raises on network errors)."""
+    import urllib.error
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("webhook_url must be http(s)")
+    opener = urllib.request.build_opener(NoRedirects)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+@dataclass
+class WebhookSender:
+    """Delivers queued click webhooks. Handed its collaborators (tests pass others)."""
+
+    secrets: Callable[[str], str | None]  # key_id -> webhook secret (KeyStore.webhook_secret)
+    dynamodb: Any
+    links_table: str
+    poster: Poster = post
+    clock: Callable[[], float] = time.time
+
+    def deliver(self, delivery: Delivery, attempt: int) -> bool:
+        """True when done (delivered, or given up and recorded); False to retry."""
+        secret = self.secrets(delivery.key_id)
+        if not secret:
+            self._record(delivery, "the API key that created the link no longer exists")
+            return True
+        timestamp = int(self.clock())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "linktrail-webhooks/1",
+            SIGNATURE_HEADER: sign(secret, timestamp, delivery.body),
+        }
+        try:
+            status = self.poster(delivery.webhook_url, delivery.body.encode(), headers)
+            error = "" if 200 <= status < 300 else f"HTTP {status}"
+        except Exception as failure:
+            error = f"{type(failure).__name__}: {str(failure)[:160]}"
+        if not error:
+            log.info("click webhook delivered", extra={"code": delivery.code, "attempt": attempt})
+            return True
+        log.warning(
+            "click webhook failed",
+            extra={"code": delivery.code, "attempt": attempt, "error": error},
+        )
+        if attempt >= MAX_ATTEMPTS:
+            self._record(delivery, f"{error} (after {attempt} attempts)")
+            return True
+        return False
+
+    def _record(self, delivery: Delivery, error: str) -> None:
+        gone = self.dynamodb.exceptions.ConditionalCheckFailedException
+        with contextlib.suppress(gone):  # the link is gone; nothing to record on
+            self.dynamodb.update_item(
+                TableName=self.links_table,
+                Key={"pk": {"S": f"link#{delivery.code}"}, "sk": {"S": "link"}},
+                UpdateExpression=(
+                    "SET webhook_failures = if_not_exists(webhook_failures, :zero) + :one, "
+                    "last_webhook_error = :error, last_webhook_error_at = :at"
+                ),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":error": {"S": error},
+                    ":at": {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))},
+                },
+            )
+
+
+def deliver_batch(sender: WebhookSender, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """SQS records (Lambda's shape) -> {"batchItemFailures": [...]} for the retries."""
+    failures = []
+    for record in records:
+        attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            delivery = Delivery.from_message(record["body"])
+        except (ValueError, KeyError) as error:
+            log.error("unreadable notify message dropped", extra={"error": str(error)})
+            continue
+        if not sender.deliver(delivery, attempt):
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def on_links_stream(records: list[dict[str, Any]]) -> int:
+    """The stream handler's work: enqueue one delivery per human click. Returns how many."""
+    from chalicelib import runtime
+
+    settings = runtime.settings()
+    found = deliveries(records, settings.short_base_url)
+    if found:
+        sqs = runtime.sqs()
+        queue_url = (
+            settings.notify_queue_url
+            or sqs.get_queue_url(QueueName=settings.notify_queue)["QueueUrl"]
+        )
+        enqueue(sqs, queue_url, found)
+    return len(found)
+
+
+def on_notify_messages(records: list[dict[str, Any]]) -> dict[str, Any]:
+    from chalicelib import runtime
+
+    sender = WebhookSender(
+        secrets=runtime.key_store().webhook_secret,
+        dynamodb=runtime.dynamodb(),
+        links_table=runtime.settings().links_table,
+    )
+    return deliver_batch(sender, records)
