@@ -192,3 +192,95 @@ def journey_flows() -> Response:
 
 
 # --- events (issue 7) -----------------------------------------------------------------
+
+from chalicelib import cors, events, identity, stitch  # noqa: E402
+from chalicelib.timeutil import iso, now  # noqa: E402
+
+EVENTS_QUEUE = os.environ.get("EVENTS_QUEUE", "linktrail-local-events")
+# analytics.js sends one event per request, so one queue message is usually one event:
+# Lambda gathers up to 100 messages (waiting at most 5 s) so that Stitch sees about 10
+# requests per 1,000 events instead of 100 (`make bench`).
+EVENTS_BATCH_SIZE = 100
+EVENTS_BATCH_WINDOW_SECONDS = 5
+
+
+def events_request() -> Request:
+    request = app.current_request
+    assert request is not None  # always set while a route runs
+    return request
+
+
+def events_cors() -> dict[str, str]:
+    """CORS headers for this /events request; a foreign Origin is refused (403)."""
+    headers = events_request().headers
+    policy = cors.OriginPolicy(runtime.settings().cors_origins)
+    origin, host = headers.get("origin"), headers.get("host")
+    if origin is not None and not policy.allows(origin, host):
+        raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
+    return policy.response_headers(origin, host)
+
+
+def event_queue() -> events.EventQueue:
+    return events.EventQueue(runtime.sqs(), runtime.settings().events_queue_url)
+
+
+@route("/events", methods=["OPTIONS"])
+def events_preflight() -> Response:
+    h = events_request().headers
+    allowed = cors.OriginPolicy(runtime.settings().cors_origins).preflight_headers(
+        h.get("origin"), h.get("access-control-request-method"),
+        h.get("access-control-request-headers"), h.get("host"),
+    )
+    if allowed is None:
+        raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
+    return Response(body="", status_code=204, headers={**allowed})
+
+
+@route("/events", methods=["POST"], content_types=list(events.ACCEPTED_MEDIA_TYPES))
+def collect_events() -> Response:
+    request, headers = events_request(), events_cors()
+    try:
+        ids = events.collect(event_queue(), request.raw_body,
+                             request.headers.get("content-type"), request.headers.get("user-agent"))
+    except Problem as problem:
+        problem.headers.update(headers)
+        raise
+    return json_response({"accepted": len(ids), "message_ids": ids}, 202, headers)
+
+
+@route("/api/users/{user_id}", methods=["DELETE"])
+def erase_user(user_id: str) -> Response:
+    store = identity.IdentityStore(runtime.dynamodb(), runtime.settings().app_table)
+    removed = identity.erase_user(store, event_queue(), user_id, iso(now()))
+    body = {"user_id": user_id, "identity_links_removed": removed, "deletion_record": "queued"}
+    return json_response(body, 202)
+
+
+@app.on_sqs_message(
+    queue=EVENTS_QUEUE,
+    batch_size=EVENTS_BATCH_SIZE,
+    maximum_batching_window_in_seconds=EVENTS_BATCH_WINDOW_SECONDS,
+)
+def events_forwarder(event: SQSEvent) -> dict[str, Any]:
+    records = [stitch.QueueRecord(r.to_dict()["messageId"], r.body) for r in event]
+    forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
+    return stitch.batch_item_failures(forwarder.forward(records))
+
+
+@route("/demo/analytics", methods=["GET"])
+def analytics_demo() -> Response:
+    """The analytics.js demo page (local stage only; the README shows the same plugin)."""
+    if not runtime.settings().is_local:
+        raise Problem(404, "The demo page exists on the local stage only.")
+    from local import analytics_demo as demo
+
+    return Response(body=demo.page(), status_code=200, headers={**demo.PAGE_HEADERS})
+
+
+@route("/demo/analytics.min.js", methods=["GET"])
+def analytics_script() -> Response:
+    if not runtime.settings().is_local:
+        raise Problem(404, "The demo page exists on the local stage only.")
+    from local import analytics_demo as demo
+
+    return Response(body=demo.script(), status_code=200, headers={**demo.SCRIPT_HEADERS})

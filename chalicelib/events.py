@@ -1,0 +1,455 @@
+"""The /events collector: request parsing, validation and normalisation, and the queue
+message that carries a request's events to the forwarder.
+
+Accepts what the `analytics` library's plugins receive (type, event, properties, traits,
+userId, anonymousId, meta.rid, meta.ts) and Segment-spec messages (page, track, identify,
+alias; messageId, timestamp, sentAt, context), one at a time or as `{"batch": [...]}`.
+
+Batch semantics: all-or-nothing. Every message of a request is checked first; if any is
+invalid the request answers one 400 naming each bad message (index) and field, and nothing
+is queued. A browser retrying a fixed request then never duplicates the good half (and
+rows upsert by message_id downstream anyway).
+
+Privacy: the client IP is never read; a `context.ip` or `context.userAgent` sent by a
+client is dropped. The user agent header is reduced to browser, OS and device family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from chalicelib.payloads import media_type
+from chalicelib.problems import BadRequest, Problem
+from chalicelib.timeutil import iso, now
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_REQUEST_BYTES = 500 * 1024
+ACCEPTED_MEDIA_TYPES = ("application/json", "text/plain")
+TYPES = frozenset({"page", "track", "identify", "alias"})
+MAX_ID_CHARS = 256
+MAX_EVENT_NAME_CHARS = 256
+MAX_TEXT_CHARS = 2048
+
+# One queue message stays under SQS's long-standing 256 KiB limit, so that ten of them (the
+# forwarder's batch) fit a Lambda invocation with room to spare. SendMessageBatch takes up
+# to ten entries and 1 MiB in total per call.
+SQS_MESSAGE_BYTES = 256 * 1024
+SQS_BATCH_ENTRIES = 10
+SQS_BATCH_BYTES = 1024 * 1024
+QUEUE_FORMAT = 1
+
+_UTM_FIELDS = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "name",
+    "utm_term": "term",
+    "utm_content": "content",
+}
+_PAGE_FIELDS = ("url", "path", "title", "referrer", "search")
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """One reason a message was refused."""
+
+    index: int
+    field: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "detail": self.detail}
+
+
+# --- request -> raw messages ---------------------------------------------------------
+
+
+def parse_request(
+    raw: bytes | str | None, content_type: str | None
+) -> tuple[list[Any], bool]:
+    """The request's messages and whether they came as `{"batch": [...]}`, or a problem."""
+    if media_type(content_type) not in ACCEPTED_MEDIA_TYPES:
+        raise Problem(415, "Content-Type must be application/json or text/plain.")
+    body = (raw.encode() if isinstance(raw, str) else raw) or b""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise Problem(
+            413, f"The body is {len(body)} bytes; at most {MAX_REQUEST_BYTES} are accepted."
+        )
+    try:
+        parsed = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"The body is not valid JSON: {error}.") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("The body must be a JSON object: one message or {\"batch\": [...]}.")
+    if "batch" not in parsed:
+        return [parsed], False
+    batch = parsed["batch"]
+    if not isinstance(batch, list) or not batch:
+        raise BadRequest("batch must be a non-empty array of messages.", field="batch")
+    return batch, True
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def normalise_request(
+    messages: list[Any],
+    *,
+    user_agent: str | None,
+    received_at: datetime | None = None,
+    batched: bool = True,
+) -> list[dict[str, Any]]:
+    """Every message validated and normalised, or one problem naming each bad message."""
+    received = iso(received_at or now())
+    agent = reduce_user_agent(user_agent)
+    oversized = [
+        Invalid(i, _path(batched, i, ""), f"the message is {size} bytes; at most "
+                f"{MAX_EVENT_BYTES} are accepted")
+        for i, size in ((i, _size(m)) for i, m in enumerate(messages))
+        if size > MAX_EVENT_BYTES
+    ]
+    if oversized:
+        raise _problem(413, oversized, len(messages))
+    errors: list[Invalid] = []
+    normalised: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        found = list(_check(message, index, batched))
+        errors.extend(found)
+        if not found:
+            normalised.append(normalise(message, received_at=received, agent=agent))
+    if errors:
+        raise _problem(400, errors, len(messages))
+    return normalised
+
+
+def _problem(status: int, errors: list[Invalid], total: int) -> Problem:
+    bad = sorted({e.index for e in errors})
+    summary = "; ".join(f"{e.field}: {e.detail}" for e in errors[:10])
+    more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+    return Problem(
+        status,
+        f"{len(bad)} of {total} message(s) refused, nothing was accepted: {summary}{more}.",
+        field=errors[0].field,
+        extra={"errors": [e.to_dict() for e in errors]},
+    )
+
+
+def _size(message: Any) -> int:
+    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _path(batched: bool, index: int, field: str) -> str:
+    prefix = f"batch[{index}]" if batched else ""
+    if not field:
+        return prefix or "body"
+    return f"{prefix}.{field}" if prefix else field
+
+
+def _check(message: Any, index: int, batched: bool) -> Iterator[Invalid]:
+    def bad(field: str, detail: str) -> Invalid:
+        return Invalid(index, _path(batched, index, field), detail)
+
+    if not isinstance(message, dict):
+        yield bad("", "a message must be a JSON object")
+        return
+    kind = message.get("type")
+    if not isinstance(kind, str) or kind not in TYPES:
+        yield bad("type", f"must be one of {', '.join(sorted(TYPES))}, got {kind!r}")
+    ids = {name: message.get(name) for name in ("userId", "anonymousId", "previousId")}
+    for name, value in ids.items():
+        if value is not None and not _is_id(value):
+            yield bad(name, f"must be a non-empty string of at most {MAX_ID_CHARS} characters")
+    if not ids["userId"] and not ids["anonymousId"]:
+        yield bad("userId", "a message needs a userId or an anonymousId")
+    if kind == "track":
+        event = message.get("event")
+        if not isinstance(event, str) or not event.strip():
+            yield bad("event", "a track message needs an event name")
+        elif len(event) > MAX_EVENT_NAME_CHARS:
+            yield bad("event", f"at most {MAX_EVENT_NAME_CHARS} characters")
+    if kind == "alias":
+        if not ids["previousId"]:
+            yield bad("previousId", "an alias message needs a previousId")
+        if not ids["userId"]:
+            yield bad("userId", "an alias message needs a userId")
+    if kind == "identify" and not ids["userId"] and not message.get("traits"):
+        yield bad("userId", "an identify message needs a userId or traits")
+    for name in ("properties", "traits", "context", "meta", "options"):
+        if message.get(name) is not None and not isinstance(message[name], dict):
+            yield bad(name, "must be an object")
+    if kind != "track" and not isinstance(message.get("event", ""), str | None):
+        yield bad("event", "must be a string")
+    if message.get("name") is not None and not isinstance(message["name"], str):
+        yield bad("name", "must be a string")
+    if message.get("messageId") is not None and not _is_id(message["messageId"]):
+        yield bad("messageId", f"must be a non-empty string of at most {MAX_ID_CHARS} characters")
+    for name in ("timestamp", "sentAt"):
+        if message.get(name) is not None and _instant(message[name]) is None:
+            yield bad(name, "must be an ISO 8601 date-time")
+    meta = message.get("meta")
+    if isinstance(meta, dict):
+        if meta.get("rid") is not None and not _is_id(meta["rid"]):
+            yield bad("meta.rid", f"must be a non-empty string of at most {MAX_ID_CHARS} chars")
+        ts = meta.get("ts")
+        if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
+            yield bad("meta.ts", "must be epoch milliseconds")
+    context = message.get("context")
+    if isinstance(context, dict):
+        for name in ("page", "library", "campaign"):
+            if context.get(name) is not None and not isinstance(context[name], dict):
+                yield bad(f"context.{name}", "must be an object")
+        for name in ("locale", "timezone"):
+            if context.get(name) is not None and not isinstance(context[name], str):
+                yield bad(f"context.{name}", "must be a string")
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= MAX_ID_CHARS
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- normalisation -------------------------------------------------------------------
+
+
+def normalise(
+    message: Mapping[str, Any], *, received_at: str, agent: Mapping[str, str]
+) -> dict[str, Any]:
+    """One canonical, Segment-shaped event (snake_case) from a checked message."""
+    kind = str(message["type"])
+    meta = message.get("meta") or {}
+    context = message.get("context") or {}
+    properties = dict(message.get("properties") or {})
+    page = _page(context.get("page"), properties if kind == "page" else {})
+    timestamp = _instant(message.get("timestamp"))
+    if timestamp is None and isinstance(meta.get("ts"), int | float):
+        timestamp = datetime.fromtimestamp(meta["ts"] / 1000, UTC)
+    sent_at = _instant(message.get("sentAt"))
+    event: dict[str, Any] = {
+        "message_id": _message_id(message),
+        "type": kind,
+        "event": message.get("event") if kind == "track" else None,
+        "name": message.get("name") if kind == "page" else None,
+        "anonymous_id": message.get("anonymousId") or None,
+        "user_id": message.get("userId") or None,
+        "previous_id": message.get("previousId") or None,
+        "properties": properties if kind in ("page", "track") else {},
+        "traits": dict(message.get("traits") or {}) if kind == "identify" else {},
+        "timestamp": iso(timestamp) if timestamp else received_at,
+        "sent_at": iso(sent_at) if sent_at else None,
+        "received_at": received_at,
+        "context": {
+            "page": page,
+            "library": _library(context.get("library"), meta),
+            "locale": _text(context.get("locale"), 64),
+            "timezone": _text(context.get("timezone"), 64),
+            "campaign": _campaign(context.get("campaign"), page.get("url")),
+            "user_agent": dict(agent),
+        },
+    }
+    return event
+
+
+def _message_id(message: Mapping[str, Any]) -> str:
+    given = message.get("messageId") or (message.get("meta") or {}).get("rid")
+    if given:
+        return str(given)
+    # The same payload sent twice (a retried beacon) gets the same id, so it upserts.
+    canonical = json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _text(value: Any, limit: int = MAX_TEXT_CHARS) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value)
+    return text[:limit] if text else None
+
+
+def _page(given: Any, page_properties: Mapping[str, Any]) -> dict[str, str | None]:
+    source = given if isinstance(given, dict) else {}
+    return {
+        name: _text(source.get(name) if source.get(name) is not None
+                    else page_properties.get(name))
+        for name in _PAGE_FIELDS
+    }
+
+
+def _library(given: Any, meta: Mapping[str, Any]) -> dict[str, str | None]:
+    if isinstance(given, dict) and given.get("name"):
+        return {"name": _text(given.get("name"), 64), "version": _text(given.get("version"), 32)}
+    if meta.get("rid"):
+        return {"name": "analytics", "version": None}
+    return {"name": None, "version": None}
+
+
+def _campaign(given: Any, url: str | None) -> dict[str, str | None]:
+    campaign: dict[str, str | None] = dict.fromkeys(_UTM_FIELDS.values())
+    if url:
+        try:
+            query = parse_qs(urlsplit(url).query)
+        except ValueError:
+            query = {}
+        for parameter, name in _UTM_FIELDS.items():
+            if query.get(parameter):
+                campaign[name] = _text(query[parameter][0], 256)
+    if isinstance(given, dict):
+        for name in campaign:
+            if given.get(name) is not None:
+                campaign[name] = _text(given[name], 256)
+    return campaign
+
+
+# --- user agent: families only -------------------------------------------------------
+
+_BOT = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|curl/|wget/|python-requests"
+    r"|headless",
+    re.IGNORECASE,
+)
+_BROWSERS: tuple[tuple[str, str], ...] = (
+    ("Edg/", "Edge"), ("EdgA/", "Edge"), ("EdgiOS/", "Edge"), ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"), ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"), ("Chrome/", "Chrome"), ("Chromium/", "Chrome"),
+    ("Version/", "Safari"), ("MSIE ", "Internet Explorer"), ("Trident/", "Internet Explorer"),
+)
+_SYSTEMS: tuple[tuple[str, str], ...] = (
+    ("Windows", "Windows"), ("iPhone", "iOS"), ("iPad", "iOS"), ("iPod", "iOS"),
+    ("Android", "Android"), ("CrOS", "ChromeOS"), ("Macintosh", "macOS"),
+    ("Mac OS X", "macOS"), ("Linux", "Linux"),
+)
+
+
+def reduce_user_agent(user_agent: str | None) -> dict[str, str]:
+    """Browser, OS and device family; the raw string is never kept."""
+    ua = (user_agent or "")[:1024]
+    if not ua:
+        return {"browser": "Other", "os": "Other", "device": "other"}
+    browser = next((name for token, name in _BROWSERS if token in ua), "Other")
+    system = next((name for token, name in _SYSTEMS if token in ua), "Other")
+    if _BOT.search(ua):
+        device = "bot"
+    elif "iPad" in ua or "Tablet" in ua or ("Android" in ua and "Mobile" not in ua):
+        device = "tablet"
+    elif "Mobi" in ua or "iPhone" in ua or "iPod" in ua:
+        device = "mobile"
+    elif system != "Other":
+        device = "desktop"
+    else:
+        device = "other"
+    return {"browser": browser, "os": system, "device": device}
+
+
+# --- queue messages ------------------------------------------------------------------
+
+
+def queue_bodies(events: list[dict[str, Any]]) -> list[str]:
+    """The events packed into as few queue message bodies as fit SQS_MESSAGE_BYTES."""
+    bodies: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    overhead = len(_envelope([]))
+    for event in events:
+        encoded = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        length = len(encoded.encode()) + 1
+        if chunk and overhead + size + length > SQS_MESSAGE_BYTES:
+            bodies.append(_envelope(chunk))
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += length
+    if chunk:
+        bodies.append(_envelope(chunk))
+    return bodies
+
+
+def _envelope(encoded_events: list[str]) -> str:
+    return f'{{"v":{QUEUE_FORMAT},"kind":"events","events":[{",".join(encoded_events)}]}}'
+
+
+def erasure_body(user_id: str, anonymous_ids: list[str], requested_at: str) -> str:
+    return json.dumps(
+        {
+            "v": QUEUE_FORMAT,
+            "kind": "erasure",
+            "user_id": user_id,
+            "anonymous_ids": anonymous_ids,
+            "requested_at": requested_at,
+        },
+        separators=(",", ":"),
+    )
+
+
+class EventQueue:
+    """Puts a request's events on the events queue: one SQS call for up to 1 MiB of
+    normalised events (SendMessage, or SendMessageBatch when they exceed one message)."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def put(self, bodies: list[str]) -> int:
+        """Send `bodies`; returns the number of SQS calls made."""
+        if len(bodies) == 1:
+            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=bodies[0])
+            return 1
+        calls = 0
+        for group in _groups(bodies):
+            calls += self._send_batch(group)
+        return calls
+
+    def _send_batch(self, group: list[str]) -> int:
+        pending = dict(enumerate(group))
+        for calls in range(1, 4):
+            answer = self._sqs.send_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "MessageBody": body} for i, body in pending.items()],
+            )
+            failed = {int(f["Id"]) for f in answer.get("Failed", [])}
+            pending = {i: body for i, body in pending.items() if i in failed}
+            if not pending:
+                return calls
+        # Part of the request is queued; the client's retry is safe (rows upsert by id).
+        raise Problem(503, "The event queue refused part of the request; retry it.",
+                      headers={"Retry-After": "1"})
+
+
+def _groups(bodies: list[str]) -> Iterator[list[str]]:
+    group: list[str] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode())
+        if group and (len(group) == SQS_BATCH_ENTRIES or size + length > SQS_BATCH_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(body)
+        size += length
+    if group:
+        yield group
+
+
+def collect(
+    queue: EventQueue,
+    raw: bytes | str | None,
+    content_type: str | None,
+    user_agent: str | None,
+) -> list[str]:
+    """The /events service: parse, check, normalise, queue. Returns the message ids."""
+    messages, batched = parse_request(raw, content_type)
+    events = normalise_request(messages, user_agent=user_agent, batched=batched)
+    queue.put(queue_bodies(events))
+    return [event["message_id"] for event in events]
+

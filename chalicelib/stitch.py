@@ -1,0 +1,544 @@
+"""The Stitch forwarder: queue messages -> identity resolution -> warehouse rows -> Stitch.
+
+Destinations (whichever is configured):
+- Import API (preferred): `POST {stitch_api_url}/v2/import/batch`, Bearer token from the
+  secret "stitch-token". Tables `events` and `identities`, a declared schema, key_names
+  ["message_id"] so a retried row upserts instead of duplicating, sequence = received_at
+  (ms). Requests hold at most 20,000 records and 20 MB.
+- Incoming Webhook (seed 2's choice): the secret URL "stitch-webhook-url"; JSON arrays of
+  rows, each with `table_name`; everything lands in Stitch's one table, keyed by
+  message_id if the webhook was given that primary key.
+
+Failure handling, per queue message (so one bad message never takes the good ones down):
+- transient (5xx, 429, timeouts, connection errors): retried in-process with backoff, then
+  the queue messages whose rows were in that request are reported in batchItemFailures
+  (SQS redelivers them; the queue's redrive moves them to the DLQ after maxReceiveCount).
+- a rejected batch (400, 413, 422): bisected until the bad row(s) are isolated; each bad
+  row goes to the DLQ as a redrivable queue body with Stitch's answer in message
+  attributes; every other row is delivered.
+- configuration errors (401, 403, 404, 415 ...): the whole request is reported failed, so
+  nothing is dead-lettered for a wrong token; SQS retries until fixed or redrives.
+
+Rows: `events` holds one flat row per event (properties and traits as JSON text, the
+context spread into columns); `resolved_user_id` is user_id, else the user the anonymous
+id was linked to when forwarded. `identities` holds one row per anonymous id (message_id
+"identity:<anonymous_id>", latest link wins by sequence); erasure upserts those rows with
+deleted=true and adds one "erasure:<user_id>" row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.config import Settings
+from chalicelib.events import QUEUE_FORMAT
+from chalicelib.identity import IdentityLink, IdentityStore, links_in
+
+log = logging.getLogger("linktrail.stitch")
+
+MAX_RECORDS_PER_REQUEST = 20_000
+MAX_BYTES_PER_REQUEST = 20 * 1024 * 1024
+# Webhook limits are not documented as precisely; stay well under what is known to work.
+WEBHOOK_MAX_RECORDS = 1_000
+WEBHOOK_MAX_BYTES = 4 * 1024 * 1024
+KEY_NAMES = ["message_id"]
+EVENTS_TABLE = "events"
+IDENTITIES_TABLE = "identities"
+BISECTABLE = frozenset({400, 413, 422})
+
+_TEXT = {"type": ["null", "string"]}
+_INSTANT = {"type": ["null", "string"], "format": "date-time"}
+EVENTS_SCHEMA: dict[str, Any] = {
+    "properties": {
+        "message_id": {"type": "string"},
+        "type": {"type": "string"},
+        "event": _TEXT,
+        "name": _TEXT,
+        "anonymous_id": _TEXT,
+        "user_id": _TEXT,
+        "resolved_user_id": _TEXT,
+        "previous_id": _TEXT,
+        "timestamp": _INSTANT,
+        "sent_at": _INSTANT,
+        "received_at": {"type": "string", "format": "date-time"},
+        "properties": _TEXT,
+        "traits": _TEXT,
+        "page_url": _TEXT,
+        "page_path": _TEXT,
+        "page_title": _TEXT,
+        "page_referrer": _TEXT,
+        "page_search": _TEXT,
+        "campaign_source": _TEXT,
+        "campaign_medium": _TEXT,
+        "campaign_name": _TEXT,
+        "campaign_term": _TEXT,
+        "campaign_content": _TEXT,
+        "library_name": _TEXT,
+        "library_version": _TEXT,
+        "locale": _TEXT,
+        "timezone": _TEXT,
+        "browser": _TEXT,
+        "os": _TEXT,
+        "device": _TEXT,
+    }
+}
+IDENTITIES_SCHEMA: dict[str, Any] = {
+    "properties": {
+        "message_id": {"type": "string"},
+        "anonymous_id": _TEXT,
+        "user_id": {"type": "string"},
+        "linked_at": _INSTANT,
+        "source_message_id": _TEXT,
+        "deleted": {"type": "boolean"},
+        "deleted_at": _INSTANT,
+    }
+}
+SCHEMAS = {EVENTS_TABLE: EVENTS_SCHEMA, IDENTITIES_TABLE: IDENTITIES_SCHEMA}
+
+
+# --- errors and destinations ---------------------------------------------------------
+
+
+class StitchError(Exception):
+    """Stitch (or the way to it) refused a request."""
+
+    def __init__(self, status: int | None, detail: str) -> None:
+        super().__init__(f"{status or 'no answer'}: {detail}")
+        self.status = status
+        self.detail = detail[:1000]
+
+    @property
+    def transient(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def rejected(self) -> bool:
+        """The data was refused (bisect to find the row); not a configuration error."""
+        return self.status in BISECTABLE
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Import API message: the unit of splitting, retrying and dead-lettering."""
+
+    table: str
+    sequence: int
+    row: dict[str, Any]
+    origin: str  # the SQS messageId it came from
+    source: str  # a queue body that replays it (for the DLQ)
+    size: int = field(default=0, compare=False)
+
+
+class Destination(Protocol):
+    max_records: int
+    max_bytes: int
+
+    def send(self, table: str, messages: Sequence[Message]) -> None:
+        """Deliver or raise StitchError."""
+
+
+class ImportApi:
+    """Stitch Import API batch endpoint, over a requests-like session."""
+
+    max_records = MAX_RECORDS_PER_REQUEST
+    max_bytes = MAX_BYTES_PER_REQUEST
+
+    def __init__(self, session: Any, base_url: str, token: str, timeout: float = 10.0) -> None:
+        self._session = session
+        self._url = f"{base_url.rstrip('/')}/v2/import/batch"
+        self._token = token
+        self._timeout = timeout
+
+    def send(self, table: str, messages: Sequence[Message]) -> None:
+        body = import_body(table, messages)
+        authorization = {"Authorization": f"Bearer {self._token}"}
+        _post(self._session, self._url, body, self._timeout, authorization)
+
+
+class Webhook:
+    """A Stitch Incoming Webhook URL (the token is part of the URL)."""
+
+    max_records = WEBHOOK_MAX_RECORDS
+    max_bytes = WEBHOOK_MAX_BYTES
+
+    def __init__(self, session: Any, url: str, timeout: float = 10.0) -> None:
+        self._session = session
+        self._url = url
+        self._timeout = timeout
+
+    def send(self, table: str, messages: Sequence[Message]) -> None:
+        body = json.dumps([{"table_name": table, **m.row} for m in messages])
+        _post(self._session, self._url, body, self._timeout, {})
+
+
+def import_body(table: str, messages: Sequence[Message]) -> str:
+    return json.dumps(
+        {
+            "table_name": table,
+            "schema": SCHEMAS[table],
+            "key_names": KEY_NAMES,
+            "messages": [
+                {"action": "upsert", "sequence": m.sequence, "data": m.row} for m in messages
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def _post(session: Any, url: str, body: str, timeout: float, headers: dict[str, str]) -> None:
+    import requests  # only the forwarder pays for it
+
+    try:
+        answer = session.post(
+            url,
+            data=body.encode(),
+            headers={"Content-Type": "application/json", **headers},
+            timeout=timeout,
+        )
+    except requests.RequestException as error:
+        raise StitchError(None, type(error).__name__) from None
+    if answer.status_code >= 300:
+        raise StitchError(answer.status_code, answer.text or answer.reason or "")
+
+
+def destination(settings: Settings, timeout: float = 10.0) -> Destination:
+    """The configured Stitch destination: the Import API token wins over a webhook URL."""
+    import requests
+
+    session = requests.Session()
+    token = settings.secret("stitch-token")
+    if token:
+        return ImportApi(session, settings.stitch_api_url, token.reveal(), timeout)
+    webhook = settings.secret("stitch-webhook-url")
+    if webhook:
+        return Webhook(session, webhook.reveal(), timeout)
+    raise RuntimeError(
+        "Stitch is not configured: set the stitch-token or stitch-webhook-url secret"
+    )
+
+
+# --- retries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_seconds: float = 0.25
+    cap_seconds: float = 4.0
+    # No new attempt starts after this many seconds of one invocation (Lambda timeout 60 s).
+    budget_seconds: float = 35.0
+
+    def delays(self) -> Iterator[float]:
+        for attempt in range(self.attempts - 1):
+            yield random.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt))
+
+
+@dataclass
+class Outcome:
+    """What became of a delivery: queue messages to retry, rows refused for good."""
+
+    failed_origins: set[str] = field(default_factory=set)
+    rejected: list[tuple[Message, StitchError]] = field(default_factory=list)
+    requests: int = 0
+
+
+class Sender:
+    """Splits, sends with retries, bisects rejected batches."""
+
+    def __init__(
+        self,
+        target: Destination,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._target = target
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._deadline = time.monotonic() + self._retry.budget_seconds
+
+    def begin(self) -> None:
+        """Start an invocation's retry budget."""
+        self._deadline = time.monotonic() + self._retry.budget_seconds
+
+    def deliver(self, table: str, messages: Sequence[Message], outcome: Outcome) -> None:
+        for chunk in split(messages, self._target.max_records, self._target.max_bytes):
+            self._deliver_chunk(table, chunk, outcome)
+
+    def _deliver_chunk(self, table: str, chunk: Sequence[Message], outcome: Outcome) -> None:
+        try:
+            self._send_with_retries(table, chunk, outcome)
+        except StitchError as error:
+            if error.rejected and len(chunk) > 1:
+                middle = len(chunk) // 2
+                self._deliver_chunk(table, chunk[:middle], outcome)
+                self._deliver_chunk(table, chunk[middle:], outcome)
+            elif error.rejected:
+                outcome.rejected.append((chunk[0], error))
+            else:
+                log.warning(
+                    "stitch request failed, %d queue message(s) will be retried: %s",
+                    len({m.origin for m in chunk}),
+                    error,
+                )
+                outcome.failed_origins.update(m.origin for m in chunk)
+
+    def _send_with_retries(self, table: str, chunk: Sequence[Message], outcome: Outcome) -> None:
+        delays = self._retry.delays()
+        while True:
+            outcome.requests += 1
+            try:
+                self._target.send(table, chunk)
+                return
+            except StitchError as error:
+                delay = next(delays, None) if error.transient else None
+                if delay is None or time.monotonic() + delay > self._deadline:
+                    raise
+                self._sleep(delay)
+
+
+def split(messages: Sequence[Message], max_records: int, max_bytes: int) -> Iterator[list[Message]]:
+    """Chunks within the record and byte limits (envelope and schema allowed for)."""
+    budget = max_bytes - 64 * 1024
+    chunk: list[Message] = []
+    size = 0
+    for message in messages:
+        length = message.size or _size(message.row)
+        if chunk and (len(chunk) >= max_records or size + length > budget):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(message)
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _size(row: dict[str, Any]) -> int:
+    return len(json.dumps(row, separators=(",", ":")).encode()) + 64
+
+
+# --- rows ----------------------------------------------------------------------------
+
+
+def sequence_of(instant: str | None) -> int:
+    if not instant:
+        return 0
+    return int(datetime.fromisoformat(instant).timestamp() * 1000)
+
+
+def event_row(event: dict[str, Any], resolved_user_id: str | None) -> dict[str, Any]:
+    context = event.get("context") or {}
+    page = context.get("page") or {}
+    campaign = context.get("campaign") or {}
+    library = context.get("library") or {}
+    agent = context.get("user_agent") or {}
+    return {
+        "message_id": event["message_id"],
+        "type": event["type"],
+        "event": event.get("event"),
+        "name": event.get("name"),
+        "anonymous_id": event.get("anonymous_id"),
+        "user_id": event.get("user_id"),
+        "resolved_user_id": event.get("user_id") or resolved_user_id,
+        "previous_id": event.get("previous_id"),
+        "timestamp": event.get("timestamp"),
+        "sent_at": event.get("sent_at"),
+        "received_at": event["received_at"],
+        "properties": _json_text(event.get("properties")),
+        "traits": _json_text(event.get("traits")),
+        **{
+            f"page_{name}": page.get(name)
+            for name in ("url", "path", "title", "referrer", "search")
+        },
+        **{
+            f"campaign_{name}": campaign.get(name)
+            for name in ("source", "medium", "name", "term", "content")
+        },
+        "library_name": library.get("name"),
+        "library_version": library.get("version"),
+        "locale": context.get("locale"),
+        "timezone": context.get("timezone"),
+        "browser": agent.get("browser"),
+        "os": agent.get("os"),
+        "device": agent.get("device"),
+    }
+
+
+def _json_text(value: Any) -> str | None:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True) if value else None
+
+
+def identity_row(link: IdentityLink, deleted_at: str | None = None) -> dict[str, Any]:
+    return {
+        "message_id": f"identity:{link.anonymous_id}",
+        "anonymous_id": link.anonymous_id,
+        "user_id": link.user_id,
+        "linked_at": link.linked_at or None,
+        "source_message_id": link.message_id or None,
+        "deleted": deleted_at is not None,
+        "deleted_at": deleted_at,
+    }
+
+
+def erasure_row(user_id: str, requested_at: str) -> dict[str, Any]:
+    return {
+        "message_id": f"erasure:{user_id}",
+        "anonymous_id": None,
+        "user_id": user_id,
+        "linked_at": None,
+        "source_message_id": None,
+        "deleted": True,
+        "deleted_at": requested_at,
+    }
+
+
+def _events_body(event: dict[str, Any]) -> str:
+    return json.dumps({"v": QUEUE_FORMAT, "kind": "events", "events": [event]})
+
+
+# --- the forwarder -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    message_id: str
+    body: str
+
+
+class DeadLetters:
+    """Rows Stitch refused for good, on the events DLQ as replayable queue bodies."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def send(self, source: str, origin: str, table: str, status: int | None, error: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=source,
+            MessageAttributes={
+                "StitchError": {"DataType": "String", "StringValue": error[:1000] or "-"},
+                "StitchStatus": {"DataType": "Number", "StringValue": str(status or 0)},
+                "StitchTable": {"DataType": "String", "StringValue": table},
+                "SourceMessageId": {"DataType": "String", "StringValue": origin},
+            },
+        )
+
+
+class Forwarder:
+    """One queue handler invocation: records in, failed SQS message ids out."""
+
+    def __init__(
+        self, identities: IdentityStore, sender: Sender, dead_letters: DeadLetters
+    ) -> None:
+        self._identities = identities
+        self._sender = sender
+        self._dead_letters = dead_letters
+        self.last_outcome = Outcome()
+
+    def forward(self, records: Iterable[QueueRecord]) -> list[str]:
+        events: list[tuple[str, dict[str, Any]]] = []
+        erasures: list[tuple[str, dict[str, Any], str]] = []
+        failed: set[str] = set()
+        for record in records:
+            try:
+                body = json.loads(record.body)
+                if body.get("kind") == "erasure":
+                    erasures.append((record.message_id, body, record.body))
+                else:
+                    events.extend((record.message_id, e) for e in body["events"])
+            except (ValueError, KeyError, TypeError, AttributeError) as broken:
+                # Nothing later can fix a body that does not parse: dead-letter it now.
+                self._dead_letters.send(record.body, record.message_id, "-", None, repr(broken))
+        links = links_in(e for _, e in events)
+        self._identities.record(links)
+        anonymous = {e["anonymous_id"] for _, e in events if not e.get("user_id")}
+        resolved = self._identities.resolve(a for a in anonymous if a)
+        resolved.update({link.anonymous_id: link.user_id for link in links})
+
+        event_messages = [
+            Message(
+                EVENTS_TABLE,
+                sequence_of(e["received_at"]),
+                event_row(e, resolved.get(e.get("anonymous_id") or "")),
+                origin,
+                _events_body(e),
+            )
+            for origin, e in events
+        ]
+        link_origin = {
+            e["message_id"]: (origin, _events_body(e)) for origin, e in events
+            if e.get("type") in ("identify", "alias")
+        }
+        identity_messages = [
+            Message(
+                IDENTITIES_TABLE,
+                sequence_of(link.linked_at),
+                identity_row(link),
+                *link_origin[link.message_id],
+            )
+            for link in links
+        ]
+        for origin, erasure, source in erasures:
+            at = str(erasure["requested_at"])
+            user_id = str(erasure["user_id"])
+            for anonymous_id in erasure.get("anonymous_ids", []):
+                row = identity_row(IdentityLink(str(anonymous_id), user_id, "", ""), at)
+                identity_messages.append(
+                    Message(IDENTITIES_TABLE, sequence_of(at), row, origin, source)
+                )
+            identity_messages.append(
+                Message(IDENTITIES_TABLE, sequence_of(at), erasure_row(user_id, at), origin, source)
+            )
+
+        outcome = Outcome()
+        self._sender.begin()
+        if event_messages:
+            self._sender.deliver(EVENTS_TABLE, event_messages, outcome)
+        if identity_messages:
+            self._sender.deliver(IDENTITIES_TABLE, identity_messages, outcome)
+        self.last_outcome = outcome
+        failed |= outcome.failed_origins
+        for message, refusal in outcome.rejected:
+            if message.origin in failed:
+                continue  # it comes back anyway; dead-letter it if it is refused again
+            try:
+                self._dead_letters.send(
+                    message.source, message.origin, message.table, refusal.status, refusal.detail
+                )
+                log.warning(
+                    "stitch refused a row of %s (message %s), dead-lettered: %s",
+                    message.table, message.row.get("message_id"), refusal,
+                )
+            except Exception:
+                log.exception("could not dead-letter a refused row; its message will be retried")
+                failed.add(message.origin)
+        return sorted(failed)
+
+
+def batch_item_failures(failed: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+_FORWARDERS: dict[int, tuple[Settings, Forwarder]] = {}
+
+
+def forwarder(settings: Settings, dynamodb: Any, sqs: Any) -> Forwarder:
+    """The process's forwarder for these settings (its HTTP session is reused)."""
+    cached = _FORWARDERS.get(id(settings))
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    built = Forwarder(
+        IdentityStore(dynamodb, settings.app_table),
+        Sender(destination(settings, timeout=float(settings.stitch_timeout_seconds))),
+        DeadLetters(sqs, settings.events_dlq_url),
+    )
+    _FORWARDERS.clear()
+    _FORWARDERS[id(settings)] = (settings, built)
+    return built

@@ -1,0 +1,431 @@
+"""The Stitch forwarder and the local Stitch sink, over real HTTP and moto SQS/DynamoDB.
+
+The sink is the real `local.stitch_sink` server on a free loopback port; the forwarder is
+the app's queue handler (`events_forwarder`) invoked with SQS-shaped events that a pump
+receives from moto, honouring batchItemFailures and visibility, as the local stack does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib import stitch
+from local import stitch_sink
+
+TOKEN = "local-test-token"
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[stitch_sink.Sink]:
+    server = stitch_sink.serve(0, token=TOKEN, db=tmp_path / "warehouse.sqlite3", quiet=True,
+                               timeout_seconds=1.5)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def app_env(aws: dict[str, str], sink: stitch_sink.Sink,
+            monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The app pointed at the sink (local stage: the token comes from STITCH_TOKEN)."""
+    from chalicelib import runtime
+
+    monkeypatch.setenv("STITCH_API_URL", sink.url)
+    monkeypatch.setenv("STITCH_TOKEN", TOKEN)
+    monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
+    runtime.reset()
+    assert runtime.settings().is_local
+    return aws
+
+
+def rows(sink: stitch_sink.Sink, table: str) -> list[dict[str, Any]]:
+    connection = sqlite3.connect(sink.warehouse.path)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in connection.execute(f"SELECT * FROM {table}")]  # noqa: S608
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        connection.close()
+
+
+def batch_body(table: str = "events", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "table_name": table,
+        "schema": {"properties": {"message_id": {"type": "string"},
+                                  "event": {"type": ["null", "string"]}}},
+        "key_names": ["message_id"],
+        "messages": [{"action": "upsert", "sequence": 1, "data": {"message_id": "m1",
+                                                                   "event": "a"}}],
+    }
+    body.update(overrides)
+    return body
+
+
+def import_post(sink: stitch_sink.Sink, body: Any, token: str = TOKEN,
+                content_type: str = "application/json") -> requests.Response:
+    raw = body if isinstance(body, bytes | str) else json.dumps(body)
+    return requests.post(f"{sink.url}/v2/import/batch", data=raw, timeout=5,
+                         headers={"Authorization": f"Bearer {token}",
+                                  "Content-Type": content_type})
+
+
+# --- the sink checks requests like Stitch ---------------------------------------------
+
+
+def test_sink_health_and_upsert_by_key_with_sequence(sink: stitch_sink.Sink) -> None:
+    assert requests.get(f"{sink.url}/__health", timeout=5).status_code == 200
+    assert import_post(sink, batch_body()).status_code == 201
+    newer = {"action": "upsert", "sequence": 5, "data": {"message_id": "m1", "event": "new"}}
+    older = {"action": "upsert", "sequence": 2, "data": {"message_id": "m1", "event": "old"}}
+    assert import_post(sink, batch_body(messages=[newer])).status_code == 201
+    assert import_post(sink, batch_body(messages=[older])).status_code == 201
+    [row] = rows(sink, "events")
+    assert row["event"] == "new"
+
+
+@pytest.mark.parametrize(
+    ("body", "token", "content_type", "status"),
+    [
+        (batch_body(), "wrong", "application/json", 401),
+        (batch_body(), "", "application/json", 401),
+        (batch_body(), TOKEN, "text/plain", 415),
+        ("{nope", TOKEN, "application/json", 400),
+        ({k: v for k, v in batch_body().items() if k != "table_name"}, TOKEN,
+         "application/json", 400),
+        ({k: v for k, v in batch_body().items() if k != "schema"}, TOKEN, "application/json", 400),
+        (batch_body(messages=[]), TOKEN, "application/json", 400),
+        (batch_body(messages=[{"action": "upsert", "sequence": "1", "data": {}}]), TOKEN,
+         "application/json", 400),
+        (batch_body(messages=[{"action": "upsert", "sequence": 1, "data": {"event": "x"}}]),
+         TOKEN, "application/json", 422),
+        (batch_body(messages=[{"action": "upsert", "sequence": 1,
+                               "data": {"message_id": "m", "event": 5}}]),
+         TOKEN, "application/json", 400),
+    ],
+)
+def test_sink_refuses_what_stitch_refuses(
+    sink: stitch_sink.Sink, body: Any, token: str, content_type: str, status: int
+) -> None:
+    assert import_post(sink, body, token, content_type).status_code == status
+    assert rows(sink, "events") == []
+
+
+def test_sink_refuses_more_than_20_mb(sink: stitch_sink.Sink) -> None:
+    big = b"x" * (stitch_sink.MAX_BYTES + 1)
+    assert import_post(sink, big).status_code == 413
+
+
+def test_show_prints_the_latest_rows(sink: stitch_sink.Sink) -> None:
+    import_post(sink, batch_body())
+    shown = stitch_sink.show(sink.warehouse.path, 5)
+    assert "== events (1 rows" in shown and '"message_id": "m1"' in shown
+
+
+def test_local_env_reuses_its_token(tmp_path: Path) -> None:
+    first = stitch_sink.local_env(tmp_path)
+    assert first["STITCH_API_URL"] == "http://127.0.0.1:8004"
+    assert first["STITCH_SINK_DB"].endswith("warehouse.sqlite3")
+    assert stitch_sink.local_env(tmp_path)["STITCH_TOKEN"] == first["STITCH_TOKEN"]
+
+
+# --- splitting and classification -----------------------------------------------------
+
+
+def message(i: int, size: int = 10) -> stitch.Message:
+    return stitch.Message("events", i, {"message_id": f"m{i}", "event": "x" * size}, "o", "{}")
+
+
+def test_split_respects_record_and_byte_limits() -> None:
+    many = [message(i) for i in range(45_000)]
+    chunks = list(stitch.split(many, stitch.MAX_RECORDS_PER_REQUEST, stitch.MAX_BYTES_PER_REQUEST))
+    assert [len(c) for c in chunks] == [20_000, 20_000, 5_000]
+    fat = [message(i, size=1_000_000) for i in range(45)]
+    chunks = list(stitch.split(fat, stitch.MAX_RECORDS_PER_REQUEST, stitch.MAX_BYTES_PER_REQUEST))
+    assert all(len(stitch.import_body("events", c)) <= stitch.MAX_BYTES_PER_REQUEST
+               for c in chunks)
+    assert sum(len(c) for c in chunks) == 45 and len(chunks) == 3
+
+
+class ScriptedStitch:
+    """A destination that answers from a script (a fake, not a mock: it records requests)."""
+
+    max_records = 20_000
+    max_bytes = 20 * 1024 * 1024
+
+    def __init__(self, answers: list[int | None], refuse: set[str] | None = None) -> None:
+        self.answers = answers
+        self.refuse = refuse or set()
+        self.requests: list[list[str]] = []
+        self.stored: set[str] = set()
+
+    def send(self, table: str, messages: Any) -> None:
+        ids = [m.row["message_id"] for m in messages]
+        self.requests.append(ids)
+        status = self.answers.pop(0) if self.answers else 201
+        if status is None or status >= 300:
+            raise stitch.StitchError(status, "scripted")
+        if self.refuse & set(ids):
+            raise stitch.StitchError(400, f"bad record {sorted(self.refuse & set(ids))[0]}")
+        self.stored.update(ids)
+
+
+def test_transient_errors_are_retried_then_reported() -> None:
+    target = ScriptedStitch([503, None, 429])
+    outcome = stitch.Outcome()
+    sender = stitch.Sender(target, stitch.RetryPolicy(base_seconds=0), sleep=lambda _s: None)
+    sender.deliver("events", [message(1)], outcome)
+    assert len(target.requests) == 4 and target.stored == {"m1"}
+    assert outcome.failed_origins == set() and outcome.rejected == []
+
+    target = ScriptedStitch([500, 500, 500, 500])
+    outcome = stitch.Outcome()
+    sender = stitch.Sender(target, stitch.RetryPolicy(base_seconds=0), sleep=lambda _s: None)
+    sender.deliver("events", [message(1)], outcome)
+    assert outcome.failed_origins == {"o"} and outcome.rejected == []
+
+
+def test_a_wrong_token_fails_the_batch_instead_of_dead_lettering() -> None:
+    target = ScriptedStitch([401])
+    outcome = stitch.Outcome()
+    stitch.Sender(target, sleep=lambda _s: None).deliver("events", [message(1)], outcome)
+    assert len(target.requests) == 1
+    assert outcome.failed_origins == {"o"} and outcome.rejected == []
+
+
+def test_a_rejected_batch_is_bisected_to_the_bad_row() -> None:
+    target = ScriptedStitch([], refuse={"m37"})
+    outcome = stitch.Outcome()
+    messages = [message(i) for i in range(100)]
+    stitch.Sender(target, sleep=lambda _s: None).deliver("events", messages, outcome)
+    assert [m.row["message_id"] for m, _ in outcome.rejected] == ["m37"]
+    assert target.stored == {f"m{i}" for i in range(100)} - {"m37"}
+    assert len(target.requests) <= 2 * 7 + 1  # log2(100) levels, two halves each
+
+
+# --- the forwarder through the app's queue handler -------------------------------------
+
+
+class Pump:
+    """Receives from the events queue and invokes the handler like the local pump/Lambda:
+    failed items stay for redelivery (visibility), the rest are deleted."""
+
+    def __init__(self, client: Any, env: dict[str, str]) -> None:
+        from chalicelib import runtime
+
+        self.client = client
+        self.sqs = runtime.sqs()
+        self.queue_url = env["EVENTS_QUEUE_URL"]
+        self.invocations = 0
+        self.failed_items = 0
+
+    def run(self, retry_after: int = 1, deadline: float = 120) -> None:
+        """Until the queue holds nothing, visible or in flight."""
+        stop = time.monotonic() + deadline
+        while time.monotonic() < stop:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+            )
+            received = answer.get("Messages", [])
+            if not received:
+                if self.drained():
+                    return
+                time.sleep(0.2)
+                continue
+            failed = self.invoke(received)
+            for item in received:
+                if item["MessageId"] in failed:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=item["ReceiptHandle"],
+                        VisibilityTimeout=retry_after,
+                    )
+                else:
+                    self.sqs.delete_message(QueueUrl=self.queue_url,
+                                            ReceiptHandle=item["ReceiptHandle"])
+        raise AssertionError("the events queue did not drain")
+
+    def drained(self) -> bool:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return all(int(value) == 0 for value in attributes.values())
+
+    def invoke(self, received: list[dict[str, Any]]) -> set[str]:
+        self.invocations += 1
+        event = {"Records": [sqs_record(item, self.queue_url) for item in received]}
+        answer = self.client.lambda_.invoke("events_forwarder", event)
+        failed = {f["itemIdentifier"] for f in answer.payload["batchItemFailures"]}
+        self.failed_items += len(failed)
+        return failed
+
+
+def sqs_record(item: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    name = queue_url.rsplit("/", 1)[1]
+    return {
+        "messageId": item["MessageId"],
+        "receiptHandle": item["ReceiptHandle"],
+        "body": item["Body"],
+        "attributes": item.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": item["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}",
+        "awsRegion": "us-east-1",
+    }
+
+
+def send_events(client: Any, messages: list[dict[str, Any]], per_request: int = 1) -> None:
+    for start in range(0, len(messages), per_request):
+        chunk = messages[start : start + per_request]
+        body = {"batch": chunk} if per_request > 1 else chunk[0]
+        answer = client.http.post("/events", body=json.dumps(body),
+                                  headers={"Content-Type": "text/plain"})
+        assert answer.status_code == 202, answer.body
+
+
+def dead_letters(env: dict[str, str]) -> list[dict[str, Any]]:
+    from chalicelib import runtime
+
+    found: list[dict[str, Any]] = []
+    while True:
+        answer = runtime.sqs().receive_message(
+            QueueUrl=env["EVENTS_DLQ_URL"], MaxNumberOfMessages=10, VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+        )
+        if not answer.get("Messages"):
+            return found
+        found.extend(answer["Messages"])
+
+
+def test_identify_links_and_resolves_anonymous_events(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
+) -> None:
+    anon = "anon-42"
+    send_events(client, [
+        {"type": "page", "anonymousId": anon, "messageId": "e1",
+         "properties": {"url": "https://s.example/?utm_source=mail", "path": "/"}},
+        {"type": "identify", "anonymousId": anon, "userId": "user-42", "messageId": "e2",
+         "traits": {"plan": "pro"}},
+    ])
+    pump = Pump(client, app_env)
+    pump.run()
+    send_events(client, [{"type": "track", "event": "Later", "anonymousId": anon,
+                          "messageId": "e3"}])
+    pump.run()
+    events = {r["message_id"]: r for r in rows(sink, "events")}
+    assert set(events) == {"e1", "e2", "e3"}
+    assert events["e3"]["user_id"] is None
+    assert events["e3"]["resolved_user_id"] == "user-42"  # through the stored link
+    assert events["e1"]["campaign_source"] == "mail"
+    assert json.loads(events["e2"]["traits"]) == {"plan": "pro"}
+    [link] = rows(sink, "identities")
+    assert (link["anonymous_id"], link["user_id"], link["deleted"]) == (anon, "user-42", 0)
+    assert dead_letters(app_env) == []
+
+
+def test_erasure_forwards_a_deletion_record(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink, auth_headers: dict[str, str]
+) -> None:
+    send_events(client, [{"type": "identify", "anonymousId": "a1", "userId": "gone",
+                          "messageId": "i1"}])
+    pump = Pump(client, app_env)
+    pump.run()
+    assert client.http.delete("/api/users/gone", headers=auth_headers).status_code == 202
+    pump.run()
+    identities = {r["message_id"]: r for r in rows(sink, "identities")}
+    assert identities["identity:a1"]["deleted"] == 1
+    assert identities["identity:a1"]["deleted_at"] is not None
+    assert identities["erasure:gone"]["user_id"] == "gone"
+    # a later anonymous event of a1 no longer resolves to the erased user
+    send_events(client, [{"type": "track", "event": "After", "anonymousId": "a1",
+                          "messageId": "t9"}])
+    pump.run()
+    after = {r["message_id"]: r for r in rows(sink, "events")}["t9"]
+    assert after["resolved_user_id"] is None
+
+
+def test_webhook_destination_posts_rows_with_their_table(aws: dict[str, str]) -> None:
+    from chalicelib.config import Settings
+
+    received: list[Any] = []
+
+    class Recorder:
+        def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float) -> Any:
+            received.append((url, json.loads(data)))
+            return type("Answer", (), {"status_code": 200, "text": "", "reason": "OK"})()
+
+    settings = Settings.from_env(
+        {"STAGE": "local"},
+        secret_loader=lambda name: "https://hooks.example/abc" if name == "stitch-webhook-url"
+        else "",
+    )
+    target = stitch.destination(settings)
+    assert isinstance(target, stitch.Webhook)
+    target = stitch.Webhook(Recorder(), "https://hooks.example/abc")
+    target.send("events", [message(1)])
+    [(url, body)] = received
+    assert url == "https://hooks.example/abc"
+    assert body == [{"table_name": "events", "message_id": "m1", "event": "x" * 10}]
+
+
+# --- faults: nothing lost, only the bad row dead-lettered -------------------------------
+
+
+def test_thousand_events_survive_a_sink_failing_30_percent(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
+) -> None:
+    sink.faults.fail_rate = 0.3
+    sink.faults.timeout_seconds = 1.5  # the forwarder gives up after 1 s
+    messages = [{"type": "track", "event": "Load", "anonymousId": f"a{i % 37}",
+                 "messageId": f"load-{i}"} for i in range(1000)]
+    send_events(client, messages, per_request=10)
+    Pump(client, app_env).run(deadline=240)
+    stored = rows(sink, "events")
+    assert len({r["message_id"] for r in stored}) == 1000
+    assert len(stored) == 1000
+    counts = sink.faults.counts
+    assert counts.get("500", 0) + counts.get("503", 0) + counts.get("timeout", 0) > 0
+    assert dead_letters(app_env) == []
+
+
+def test_failed_items_come_back_through_sqs_and_are_delivered(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
+) -> None:
+    sink.faults.fail_next = 4  # one whole invocation's retries fail: 4 attempts
+    send_events(client, [{"type": "track", "event": "E", "anonymousId": "a",
+                          "messageId": f"r-{i}"} for i in range(30)], per_request=3)
+    pump = Pump(client, app_env)
+    pump.run()
+    assert pump.failed_items == 10  # the first batch of ten queue messages was handed back
+    assert {r["message_id"] for r in rows(sink, "events")} == {f"r-{i}" for i in range(30)}
+    assert dead_letters(app_env) == []
+
+
+def test_a_rejected_row_alone_is_dead_lettered_with_stitchs_error(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
+) -> None:
+    sink.faults.reject = {"bad-17"}
+    messages = [{"type": "track", "event": "Load", "anonymousId": "a",
+                 "messageId": f"bad-{i}" if i == 17 else f"ok-{i}"} for i in range(50)]
+    send_events(client, messages, per_request=5)
+    Pump(client, app_env).run()
+    stored = {r["message_id"] for r in rows(sink, "events")}
+    assert stored == {f"ok-{i}" for i in range(50) if i != 17}
+    [letter] = dead_letters(app_env)
+    assert json.loads(letter["Body"])["events"][0]["message_id"] == "bad-17"
+    attributes = letter["MessageAttributes"]
+    assert attributes["StitchStatus"]["StringValue"] == "400"
+    assert "bad-17" in attributes["StitchError"]["StringValue"]
+    assert attributes["StitchTable"]["StringValue"] == "events"
