@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, Response
-from chalice.app import DynamoDBEvent, Request, SQSEvent
+from chalice.app import CloudWatchEvent, DynamoDBEvent, Rate, Request, SQSEvent
 
 from chalicelib import auth, expiry, health, logs, runtime
 from chalicelib.problems import PROBLEM_CONTENT_TYPE, Problem
@@ -110,6 +110,71 @@ def current_key() -> auth.ApiKey:
 
 # --- links (issue 3) ------------------------------------------------------------------
 
+from chalicelib import campaigns, links, payloads  # noqa: E402
+
+CAMPAIGN_QUEUE = os.environ.get("CAMPAIGN_QUEUE", "linktrail-local-campaigns")
+
+
+def this_request() -> Request:
+    request = app.current_request
+    assert request is not None, "only called while a request is handled"
+    return request
+
+
+def json_body(max_bytes: int = 64 * 1024) -> dict[str, Any]:
+    request = this_request()
+    content_type = request.headers.get("content-type")
+    return payloads.parse_json_object(request.raw_body, content_type, max_bytes=max_bytes)
+
+
+@route("/api/links", methods=["POST"])
+def create_link() -> Response:
+    link = links.create_link(json_body(), current_key().key_id)
+    return json_response(link, 201, {"Location": f"/api/links/{link['code']}"})
+
+
+@route("/api/links", methods=["GET"])
+def list_links() -> Response:
+    query = links.parse_list_query(this_request().query_params)
+    return json_response(links.service().page(query))
+
+
+@route("/api/links/{code}", methods=["GET"])
+def get_link(code: str) -> Response:
+    return json_response(links.service().get(code))
+
+
+@route("/api/links/{code}", methods=["PATCH"])
+def patch_link(code: str) -> Response:
+    return json_response(links.patch_link(code, json_body()))
+
+
+@route("/api/links/{code}", methods=["DELETE"])
+def delete_link(code: str) -> Response:
+    links.service().delete(code)
+    return Response(body="", status_code=204)
+
+
+@route("/api/campaigns", methods=["POST"])
+def start_campaign() -> Response:
+    body = json_body(campaigns.MAX_BODY_BYTES)
+    return json_response(campaigns.service().start(body, current_key().key_id), 202)
+
+
+@route("/api/campaigns/{campaign_id}", methods=["GET"])
+def campaign_stats(campaign_id: str) -> Response:
+    return json_response(campaigns.service().stats(campaign_id))
+
+
+@app.on_sqs_message(queue=CAMPAIGN_QUEUE, batch_size=5, name="campaign_worker")
+def campaign_worker(event: SQSEvent) -> dict[str, Any]:
+    return campaigns.service().handle_records([record.to_dict() for record in event])
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="links_sweeper")
+def links_sweeper(event: CloudWatchEvent) -> None:
+    expiry.sweep()
+
 
 @app.on_dynamodb_record(stream_arn=LINKS_STREAM_ARN, name="links_stream")
 def links_stream(event: DynamoDBEvent) -> None:
@@ -117,6 +182,34 @@ def links_stream(event: DynamoDBEvent) -> None:
 
 
 # --- messaging (issue 4) --------------------------------------------------------------
+
+from chalicelib import messaging  # noqa: E402
+
+
+@route("/api/links/{code}/resend", methods=["POST"])
+def resend_message(code: str) -> Response:
+    answer = messaging.resend(code, key_id=current_key().key_id)
+    return json_response({"code": code, "message": answer})
+
+
+@route("/webhooks/vonage/status", methods=["POST"], content_types=["application/json"])
+def vonage_status() -> Response:
+    request = this_request()
+    messaging.receive_status(request.headers.get("authorization"), request.raw_body)
+    return Response(body="", status_code=204)
+
+
+@route("/webhooks/vonage/inbound", methods=["POST"], content_types=["application/json"])
+def vonage_inbound() -> Response:
+    request = this_request()
+    messaging.receive_inbound(request.headers.get("authorization"), request.raw_body)
+    return Response(body="", status_code=204)
+
+
+@route("/api/outbox", methods=["GET"])
+def local_outbox() -> Response:
+    return json_response(messaging.local_outbox())
+
 
 # --- edge clicks and click webhooks (issue 5) -----------------------------------------
 # Clicks are counted by the Lambda@Edge function in edge/ (deployed on its own); here,

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -102,6 +103,14 @@ def _emulator_noise(line: str) -> bool:
         or "CTRL+C" in line
         or ("BucketPolicy" in line or "parse_resource(" in line)
     )
+
+
+def _state_secret(path: Path) -> str:
+    """A random local secret, generated once and kept in the state directory."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _module_exists(name: str) -> bool:
@@ -242,7 +251,7 @@ class Stack:
 
     def _feature_env(self) -> dict[str, str]:
         """Local credentials of the fakes: generated once, kept in the state directory."""
-        extra: dict[str, str] = {}
+        extra: dict[str, str] = {"JOURNEY_PEPPER": _state_secret(self.state_dir / "journey-pepper")}
         if _module_exists("local.vonage_fake"):
             vonage_fake = importlib.import_module("local.vonage_fake")
             extra.update(vonage_fake.local_credentials(self.state_dir))

@@ -62,7 +62,9 @@ def client(aws: dict[str, str]) -> Iterator[Any]:
 
     from app import app
 
-    with Client(app) as test_client:
+    # A stage with no environment of its own: Client(app) would apply the `dev` stage's
+    # variables (STAGE=dev) during each request.
+    with Client(app, stage_name="test") as test_client:
         yield test_client
 
 

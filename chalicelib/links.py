@@ -1,0 +1,919 @@
+"""Links: validated input, the link item, its S3 redirect object, and its tombstone.
+
+Items in the links table (pk / sk):
+  link#<code> / link        the live link (attribute contract in the team brief)
+  link#<code> / expiry      expiry marker, present iff the link has an expiry: the sweeper's
+                            sparse index (gsi1 partition expiry#<shard>, sorted by expires_at)
+  link#<code> / tombstone   what is left once a link expired or was deleted: its final state
+                            and counters. It has no TTL, so GET keeps answering "expired" or
+                            "deleted" and the code is never handed out again.
+
+Indexes (both projected ALL):
+  gsi1  "links" / "<created_at>#<code>"              every link and tombstone, newest first
+  gsi1  "expiry#<0-3>" / "<expires_at:012d>#<code>"  expiry markers (overloaded gsi1)
+  gsi2  "campaign#<id>" / "<created_at>#<code>"      one campaign's links and tombstones
+
+The list partition is a single one: newest-first over shards needs a k-way merge and a cursor
+per shard, and one GSI partition takes about 1,000 writes/s, far above what link creation
+reaches (the API, plus campaign workers whose concurrency the queue bounds). Expiry markers
+need no order across partitions, so they are spread over four shards for free.
+
+Creating a link is two AWS calls: one TransactWriteItems (tombstone absent, link absent, put
+link and marker) and one PutObject. If the PutObject fails the items are removed again and the
+caller gets 503, so there is never an item without its object or an object without its item.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.config import Settings
+from chalicelib.payloads import reject_unknown_fields
+from chalicelib.problems import BadRequest, Conflict, NotFound, Problem, Unavailable
+from chalicelib.timeutil import from_epoch, iso, now
+
+CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+GENERATED_CODE_LENGTH = 7
+CODE_ATTEMPTS = 6
+CUSTOM_CODE = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+# Paths the app or the short domain serve themselves, and the demo site's pages.
+RESERVED_CODES = frozenset(
+    {
+        "api",
+        "ping",
+        "events",
+        "healthz",
+        "journey",
+        "journeys",
+        "webhooks",
+        "outbox",
+        "about-me",
+        "blog",
+        "no-audit",
+        "site",
+        "static",
+        "assets",
+        "index",
+        "expired",
+        "favicon",
+        "robots",
+        "__health",
+        "admin",
+        "login",
+    }
+)
+MAX_URL_LENGTH = 2000  # S3 accepts WebsiteRedirectLocation up to 2 KB
+MAX_TAGS = 20
+TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]{0,49}$")
+TTL_GRACE_SECONDS = 3600  # DynamoDB TTL is only the backstop behind the sweeper
+EXPIRY_SHARDS = 4
+LIST_PARTITION = "links"
+# Bounds how long a cached S3 301 can outlive its link: the sweeper's own 5 minutes.
+REDIRECT_CACHE_CONTROL = "public, max-age=300"
+
+CREATE_FIELDS = frozenset(
+    {"url", "code", "expires_at", "ttl", "max_clicks", "expired_url", "tags", "webhook_url", "sms"}
+)
+PATCH_FIELDS = frozenset({"url", "expires_at", "ttl", "max_clicks", "expired_url"})
+LIST_PARAMS = frozenset({"campaign_id", "tag", "limit", "cursor"})
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}$")
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+# --- DynamoDB JSON ------------------------------------------------------------------------
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values -> DynamoDB JSON (None values are left out)."""
+    return {k: _SERIALIZER.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB JSON -> plain values, numbers as int where integral."""
+    return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def link_key(code: str, kind: str = "link") -> dict[str, Any]:
+    return {"pk": {"S": f"link#{code}"}, "sk": {"S": kind}}
+
+
+def expiry_shard(code: str) -> str:
+    return f"expiry#{ord(code[0]) % EXPIRY_SHARDS}"
+
+
+def expiry_sort_key(expires_at: int, code: str) -> str:
+    return f"{expires_at:012d}#{code}"
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    return [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+
+
+# --- input ------------------------------------------------------------------------------
+
+
+def parse_url(value: Any, field_name: str, allowed_hosts: tuple[str, ...] = ()) -> str:
+    """An absolute http(s) URL S3 can redirect to, or 400 naming `field_name`."""
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{field_name} must be a non-empty string.", field=field_name)
+    if len(value) > MAX_URL_LENGTH:
+        raise BadRequest(
+            f"{field_name} is {len(value)} characters; at most {MAX_URL_LENGTH} are allowed.",
+            field=field_name,
+        )
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise BadRequest(
+            f"{field_name} must not contain spaces or control characters.", field=field_name
+        )
+    if not value.isascii():
+        raise BadRequest(
+            f"{field_name} must be ASCII; percent-encode other characters.", field=field_name
+        )
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise BadRequest(f"{field_name} is not a valid URL.", field=field_name) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise BadRequest(f"{field_name} must be an absolute http or https URL.", field=field_name)
+    if not hostname:
+        raise BadRequest(f"{field_name} has no host.", field=field_name)
+    if "@" in parts.netloc:
+        raise BadRequest(f"{field_name} must not carry user:password@.", field=field_name)
+    if allowed_hosts and not any(
+        hostname == host or (host.startswith("*.") and hostname.endswith(host[1:]))
+        for host in (h.lower() for h in allowed_hosts)
+    ):
+        raise BadRequest(
+            f"{field_name}: destination host {hostname!r} is not on the operator's allowlist.",
+            field=field_name,
+        )
+    return value
+
+
+def parse_code(value: Any) -> str:
+    if not isinstance(value, str) or not CUSTOM_CODE.match(value):
+        raise BadRequest(
+            "code must be 3-64 characters from A-Z, a-z, 0-9, '_' and '-'.", field="code"
+        )
+    if value.lower() in RESERVED_CODES:
+        raise BadRequest(f"code {value!r} is reserved.", field="code")
+    return value
+
+
+def parse_expiry(body: Mapping[str, Any], at: datetime, max_lifetime: int) -> int | None:
+    """Epoch seconds from `expires_at` (ISO 8601 with offset, or epoch seconds) or `ttl`."""
+    if "expires_at" in body and "ttl" in body:
+        raise BadRequest("Give expires_at or ttl, not both.", field="ttl")
+    current = int(at.timestamp())
+    if "ttl" in body:
+        ttl = body["ttl"]
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+            raise BadRequest("ttl must be a whole number of seconds, at least 1.", field="ttl")
+        if ttl > max_lifetime:
+            raise BadRequest(f"ttl is at most {max_lifetime} seconds.", field="ttl")
+        return current + ttl
+    if "expires_at" not in body:
+        return None
+    raw = body["expires_at"]
+    if isinstance(raw, bool):
+        raise BadRequest("expires_at must be ISO 8601 or epoch seconds.", field="expires_at")
+    if isinstance(raw, int | float):
+        moment = float(raw)
+    elif isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            raise BadRequest(
+                "expires_at must be ISO 8601 with an offset, e.g. 2030-01-01T00:00:00Z.",
+                field="expires_at",
+            ) from None
+        if parsed.tzinfo is None:
+            raise BadRequest("expires_at needs a UTC offset (Z or +hh:mm).", field="expires_at")
+        moment = parsed.timestamp()
+    else:
+        raise BadRequest("expires_at must be ISO 8601 or epoch seconds.", field="expires_at")
+    if moment <= at.timestamp():
+        raise BadRequest("expires_at must be in the future.", field="expires_at")
+    if moment > current + max_lifetime:
+        raise BadRequest(
+            f"expires_at is at most {max_lifetime} seconds from now.", field="expires_at"
+        )
+    return int(moment)
+
+
+def parse_max_clicks(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BadRequest("max_clicks must be a whole number, at least 1.", field="max_clicks")
+    return value
+
+
+def parse_tag(value: Any, field_name: str = "tags") -> str:
+    if not isinstance(value, str) or not TAG.match(value):
+        raise BadRequest(
+            "A tag is 1-50 characters: letters, digits, space and _ . : / + -.", field=field_name
+        )
+    return value
+
+
+def parse_tags(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise BadRequest("tags must be a list of strings.", field="tags")
+    if len(value) > MAX_TAGS:
+        raise BadRequest(f"At most {MAX_TAGS} tags.", field="tags")
+    return list(dict.fromkeys(parse_tag(tag) for tag in value))
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A link to create: already validated."""
+
+    url: str
+    code: str | None = None
+    expires_at: int | None = None
+    max_clicks: int | None = None
+    expired_url: str | None = None
+    tags: list[str] = field(default_factory=list)
+    webhook_url: str | None = None
+    campaign_id: str | None = None
+    ref: str | None = None
+
+
+def parse_new_link(body: Mapping[str, Any], settings: Settings, at: datetime) -> NewLink:
+    """Validate a POST /api/links body (everything but `sms`, which messaging owns)."""
+    reject_unknown_fields(dict(body), CREATE_FIELDS)
+    if "url" not in body:
+        raise BadRequest("url is required.", field="url")
+    return NewLink(
+        url=parse_url(body["url"], "url", settings.allowed_destination_hosts),
+        code=parse_code(body["code"]) if body.get("code") is not None else None,
+        expires_at=parse_expiry(body, at, settings.max_link_lifetime_seconds),
+        max_clicks=parse_max_clicks(body["max_clicks"]) if "max_clicks" in body else None,
+        expired_url=parse_url(body["expired_url"], "expired_url")
+        if body.get("expired_url") is not None
+        else None,
+        tags=parse_tags(body["tags"]) if "tags" in body else [],
+        webhook_url=parse_url(body["webhook_url"], "webhook_url")
+        if body.get("webhook_url") is not None
+        else None,
+    )
+
+
+@dataclass(frozen=True)
+class LinkPatch:
+    """Changes to a link; `None` in a `clear_*` flag's field means "remove it"."""
+
+    url: str | None = None
+    expires_at: int | None = None
+    clear_expiry: bool = False
+    max_clicks: int | None = None
+    clear_max_clicks: bool = False
+    expired_url: str | None = None
+    clear_expired_url: bool = False
+
+    @property
+    def changes_expiry(self) -> bool:
+        return self.expires_at is not None or self.clear_expiry
+
+
+def parse_link_patch(body: Mapping[str, Any], settings: Settings, at: datetime) -> LinkPatch:
+    reject_unknown_fields(dict(body), PATCH_FIELDS)
+    if not body:
+        raise BadRequest(f"Nothing to change; give one of {', '.join(sorted(PATCH_FIELDS))}.")
+    clear_expiry = "expires_at" in body and body["expires_at"] is None and "ttl" not in body
+    expiry_fields = {k: v for k, v in body.items() if k in ("expires_at", "ttl")}
+    return LinkPatch(
+        url=parse_url(body["url"], "url", settings.allowed_destination_hosts)
+        if "url" in body
+        else None,
+        expires_at=None
+        if clear_expiry
+        else parse_expiry(expiry_fields, at, settings.max_link_lifetime_seconds),
+        clear_expiry=clear_expiry,
+        max_clicks=parse_max_clicks(body["max_clicks"])
+        if body.get("max_clicks") is not None
+        else None,
+        clear_max_clicks="max_clicks" in body and body["max_clicks"] is None,
+        expired_url=parse_url(body["expired_url"], "expired_url")
+        if body.get("expired_url") is not None
+        else None,
+        clear_expired_url="expired_url" in body and body["expired_url"] is None,
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    campaign_id: str | None = None
+    tag: str | None = None
+    limit: int = 25
+    cursor: str | None = None
+
+
+def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
+    params = params or {}
+    unknown = sorted(set(params) - LIST_PARAMS)
+    if unknown:
+        raise BadRequest(f"Unknown query parameter(s): {', '.join(unknown)}.", field=unknown[0])
+    campaign_id = params.get("campaign_id")
+    if campaign_id is not None and not CAMPAIGN_ID.match(campaign_id):
+        raise BadRequest("campaign_id is 12 letters or digits.", field="campaign_id")
+    limit_raw = params.get("limit", "25")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+        raise BadRequest("limit is a whole number from 1 to 100.", field="limit")
+    return ListQuery(
+        campaign_id=campaign_id,
+        tag=parse_tag(params["tag"], "tag") if "tag" in params else None,
+        limit=int(limit_raw),
+        cursor=params.get("cursor"),
+    )
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+def status_of(item: Mapping[str, Any], at_epoch: float) -> str:
+    if item.get("sk") == "tombstone":
+        return str(item.get("status", "expired"))
+    expires_at = item.get("expires_at")
+    if expires_at is not None and expires_at <= at_epoch:
+        return "expired"
+    max_clicks = item.get("max_clicks")
+    if max_clicks is not None and item.get("human_clicks", 0) >= max_clicks:
+        return "expired"
+    return "active"
+
+
+def public_view(item: Mapping[str, Any], short_base_url: str, at_epoch: float) -> dict[str, Any]:
+    """What the API shows of a link or tombstone (plain values, see from_item)."""
+    code = str(item["code"])
+    expires_at = item.get("expires_at")
+    return {
+        "code": code,
+        "short_url": f"{short_base_url}/{code}",
+        "url": item.get("long_url"),
+        "status": status_of(item, at_epoch),
+        "created_at": item.get("created_at"),
+        "expires_at": iso(from_epoch(expires_at)) if expires_at is not None else None,
+        "ended_at": item.get("ended_at"),
+        "max_clicks": item.get("max_clicks"),
+        "expired_url": item.get("expired_url"),
+        "tags": item.get("tags", []),
+        "campaign_id": item.get("campaign_id"),
+        "ref": item.get("ref"),
+        "webhook_url": item.get("webhook_url"),
+        "clicks": {"human": item.get("human_clicks", 0), "bot": item.get("bot_clicks", 0)},
+        "first_click_at": item.get("first_click_at"),
+        "last_click_at": item.get("last_click_at"),
+        "clicks_by_day": item.get("clicks_by_day", {}),
+        "clicks_by_country": item.get("clicks_by_country", {}),
+        "message": public_message(item.get("message")),
+    }
+
+
+def public_message(message: Any) -> Any:
+    """The message as messaging shows it (masked number, status, error, price), or None."""
+    if message is None:
+        return None
+    from chalicelib import messaging  # owns the attribute and how it is shown
+
+    return messaging.public_message(message)
+
+
+def encode_cursor(key: Mapping[str, Any]) -> str:
+    plain = {k: v["S"] for k, v in key.items()}
+    raw = json.dumps(plain, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, index: str, partition: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        plain = json.loads(raw)
+    except (ValueError, binascii.Error):
+        raise BadRequest("cursor is not one this API handed out.", field="cursor") from None
+    expected = {"pk", "sk", f"{index}pk", f"{index}sk"}
+    if (
+        not isinstance(plain, dict)
+        or set(plain) != expected
+        or not all(isinstance(v, str) for v in plain.values())
+        or plain[f"{index}pk"] != partition
+    ):
+        raise BadRequest("cursor is not one this API handed out.", field="cursor")
+    return {k: {"S": v} for k, v in plain.items()}
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+class CodeTaken(Exception):
+    """The code belongs to a live link or a tombstone."""
+
+
+class RecipientClaimed(Exception):
+    """A campaign recipient already has its link (a redelivered queue message)."""
+
+
+@dataclass(frozen=True)
+class RecipientClaim:
+    """Put alongside a campaign link, in the same transaction: at most one link per
+    recipient, whatever the queue redelivers."""
+
+    campaign_id: str
+    index: int
+    ref: str | None
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"campaign#{self.campaign_id}"},
+            "sk": {"S": f"recipient#{self.index:05d}"},
+        }
+
+
+class LinkService:
+    """Links in the links table and their redirect objects in the bucket.
+
+    Handed its clients and settings so tests can point it at anything (a missing bucket,
+    another table)."""
+
+    def __init__(self, dynamodb: Any, s3: Any, settings: Settings) -> None:
+        self._ddb = dynamodb
+        self._s3 = s3
+        self._settings = settings
+        self._table = settings.links_table
+        self._bucket = settings.redirect_bucket
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def short_base_url(self) -> str:
+        return self._settings.short_base_url
+
+    def short_url(self, code: str) -> str:
+        return f"{self._settings.short_base_url}/{code}"
+
+    # creation
+
+    def create(
+        self, new: NewLink, key_id: str, *, recipient: RecipientClaim | None = None
+    ) -> dict[str, Any]:
+        """Store the link and its redirect object; the stored item (plain values).
+
+        Raises Conflict (custom code taken), RecipientClaimed, or Unavailable (S3 failed,
+        nothing left behind)."""
+        attempts = 1 if new.code else CODE_ATTEMPTS
+        for _ in range(attempts):
+            code = new.code or generate_code()
+            item = self._new_item(new, code, key_id)
+            try:
+                self._ddb.transact_write_items(TransactItems=self._create_actions(item, recipient))
+            except self._ddb.exceptions.TransactionCanceledException as error:
+                reasons = cancellation_codes(error)
+                if recipient is not None and reasons[-1] == "ConditionalCheckFailed":
+                    raise RecipientClaimed(recipient.key["sk"]["S"]) from None
+                if "ConditionalCheckFailed" not in reasons:
+                    raise Unavailable("The link store is busy; try again.", retry_after=1) from None
+                if new.code:
+                    raise Conflict(f"code {code!r} is taken.", field="code") from None
+                continue
+            self._put_redirect_or_undo(item, recipient)
+            return item
+        raise Unavailable("No free code was found; try again.", retry_after=1)
+
+    def _new_item(self, new: NewLink, code: str, key_id: str) -> dict[str, Any]:
+        created_at = iso(now())
+        item: dict[str, Any] = {
+            "pk": f"link#{code}",
+            "sk": "link",
+            "code": code,
+            "long_url": new.url,
+            "created_at": created_at,
+            "key_id": key_id,
+            "tags": list(new.tags),
+            "human_clicks": 0,
+            "bot_clicks": 0,
+            "clicks_by_day": {},
+            "clicks_by_country": {},
+            "gsi1pk": LIST_PARTITION,
+            "gsi1sk": f"{created_at}#{code}",
+            "expires_at": new.expires_at,
+            "ttl": new.expires_at + TTL_GRACE_SECONDS if new.expires_at is not None else None,
+            "max_clicks": new.max_clicks,
+            "expired_url": new.expired_url,
+            "webhook_url": new.webhook_url,
+            "campaign_id": new.campaign_id,
+            "ref": new.ref,
+        }
+        if new.campaign_id:
+            item["gsi2pk"] = f"campaign#{new.campaign_id}"
+            item["gsi2sk"] = f"{created_at}#{code}"
+        return {k: v for k, v in item.items() if v is not None}
+
+    def _create_actions(
+        self, item: dict[str, Any], recipient: RecipientClaim | None
+    ) -> list[dict[str, Any]]:
+        code = item["code"]
+        actions: list[dict[str, Any]] = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": link_key(code, "tombstone"),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        if "expires_at" in item:
+            actions.append({"Put": {"TableName": self._table, "Item": self._marker(item)}})
+        if recipient is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **recipient.key,
+                            **to_item(
+                                {
+                                    "code": code,
+                                    "ref": recipient.ref,
+                                    "created_at": item["created_at"],
+                                }
+                            ),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        return actions
+
+    def _marker(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        code, expires_at = item["code"], int(item["expires_at"])
+        return to_item(
+            {
+                "pk": f"link#{code}",
+                "sk": "expiry",
+                "code": code,
+                "expires_at": expires_at,
+                "ttl": expires_at + TTL_GRACE_SECONDS,
+                "gsi1pk": expiry_shard(code),
+                "gsi1sk": expiry_sort_key(expires_at, code),
+            }
+        )
+
+    def _put_redirect_or_undo(self, item: dict[str, Any], recipient: RecipientClaim | None) -> None:
+        try:
+            self.put_redirect(item["code"], item["long_url"])
+        except (ClientError, BotoCoreError) as error:
+            undo: list[dict[str, Any]] = [
+                {"Delete": {"TableName": self._table, "Key": link_key(item["code"])}},
+                {"Delete": {"TableName": self._table, "Key": link_key(item["code"], "expiry")}},
+            ]
+            if recipient is not None:
+                undo.append({"Delete": {"TableName": self._table, "Key": recipient.key}})
+            self._ddb.transact_write_items(TransactItems=undo)
+            raise Unavailable(
+                "The redirect could not be stored; nothing was created. Try again.",
+                retry_after=2,
+            ) from error
+
+    def put_redirect(self, code: str, long_url: str) -> None:
+        """Idempotent: the object named by the code answers a 301 to long_url."""
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=code,
+            Body=b"",
+            WebsiteRedirectLocation=long_url,
+            CacheControl=REDIRECT_CACHE_CONTROL,
+            ContentType="text/html",
+        )
+
+    def delete_redirect(self, code: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=code)
+
+    # reading
+
+    def items_for(self, code: str) -> dict[str, dict[str, Any]]:
+        """The code's items by kind (link, expiry, tombstone), read consistently."""
+        answer = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"link#{code}"}},
+            ConsistentRead=True,
+        )
+        found = {str(i["sk"]["S"]): from_item(i) for i in answer.get("Items", [])}
+        # An item another writer created by updating a missing key has no long_url: ignore it.
+        if "link" in found and "long_url" not in found["link"]:
+            found.pop("link")
+        return found
+
+    def get(self, code: str) -> dict[str, Any]:
+        """The public view of a live link or of its tombstone; 404 when neither exists."""
+        if not CUSTOM_CODE.match(code):
+            raise NotFound(f"No link {code!r}.")
+        items = self.items_for(code)
+        item = items.get("link") or items.get("tombstone")
+        if item is None:
+            raise NotFound(f"No link {code!r}.")
+        return public_view(item, self.short_base_url, now().timestamp())
+
+    def page(self, query: ListQuery) -> dict[str, Any]:
+        """One page of links and tombstones, newest first."""
+        if query.campaign_id:
+            index, partition = "gsi2", f"campaign#{query.campaign_id}"
+        else:
+            index, partition = "gsi1", LIST_PARTITION
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{index}pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+            "ScanIndexForward": False,
+            "Limit": query.limit,
+        }
+        if query.cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(query.cursor, index, partition)
+        if query.tag:
+            # A filtered Query: reads the partition newest first and keeps tagged links.
+            # Read cost grows with the untagged links skipped; pages stay bounded below.
+            kwargs["FilterExpression"] = "contains(tags, :tag)"
+            kwargs["ExpressionAttributeValues"][":tag"] = {"S": query.tag}
+            kwargs["Limit"] = max(query.limit, 100)
+        keys = ("pk", "sk", f"{index}pk", f"{index}sk")
+        found: list[dict[str, Any]] = []
+        next_key: dict[str, Any] | None = None
+        for _ in range(10):
+            page = self._ddb.query(**kwargs)
+            items = page.get("Items", [])
+            for position, raw in enumerate(items):
+                found.append(raw)
+                if len(found) == query.limit:
+                    more = position < len(items) - 1 or "LastEvaluatedKey" in page
+                    next_key = {k: raw[k] for k in keys} if more else None
+                    break
+            else:
+                next_key = page.get("LastEvaluatedKey")
+            if len(found) == query.limit or next_key is None:
+                break
+            kwargs["ExclusiveStartKey"] = next_key
+        at = now().timestamp()
+        return {
+            "links": [public_view(from_item(i), self.short_base_url, at) for i in found],
+            "next_cursor": encode_cursor(next_key) if next_key else None,
+        }
+
+    # changing
+
+    def patch(self, code: str, patch: LinkPatch) -> dict[str, Any]:
+        items = self.items_for(code)
+        link = items.get("link")
+        if link is None:
+            if "tombstone" in items:
+                raise Problem(410, f"Link {code!r} has {items['tombstone']['status']}.")
+            raise NotFound(f"No link {code!r}.")
+        sets: dict[str, Any] = {}
+        removes: list[str] = []
+        if patch.url is not None:
+            sets["long_url"] = patch.url
+        if patch.expires_at is not None:
+            sets["expires_at"] = patch.expires_at
+            sets["ttl"] = patch.expires_at + TTL_GRACE_SECONDS
+        if patch.clear_expiry:
+            removes += ["expires_at", "ttl"]
+        if patch.max_clicks is not None:
+            sets["max_clicks"] = patch.max_clicks
+        if patch.clear_max_clicks:
+            removes.append("max_clicks")
+        if patch.expired_url is not None:
+            sets["expired_url"] = patch.expired_url
+        if patch.clear_expired_url:
+            removes.append("expired_url")
+        names = {f"#{n}": n for n in [*sets, *removes]}
+        expression = ""
+        if sets:
+            expression += "SET " + ", ".join(f"#{n} = :{n}" for n in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{n}" for n in removes)
+        names["#long_url"] = "long_url"
+        values = {f":{n}": _SERIALIZER.serialize(v) for n, v in sets.items()}
+        values[":old_url"] = {"S": link["long_url"]}
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": link_key(code),
+                    "UpdateExpression": expression.strip(),
+                    # The URL we may have to restore must be the one we read.
+                    "ConditionExpression": "#long_url = :old_url",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if patch.expires_at is not None:
+            marker = self._marker({"code": code, "expires_at": patch.expires_at})
+            actions.append({"Put": {"TableName": self._table, "Item": marker}})
+        elif patch.clear_expiry:
+            actions.append({"Delete": {"TableName": self._table, "Key": link_key(code, "expiry")}})
+        try:
+            self._ddb.transact_write_items(TransactItems=actions)
+        except self._ddb.exceptions.TransactionCanceledException:
+            raise Conflict(f"Link {code!r} changed meanwhile; read it and try again.") from None
+        if patch.url is not None and patch.url != link["long_url"]:
+            try:
+                self.put_redirect(code, patch.url)
+            except (ClientError, BotoCoreError) as error:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=link_key(code),
+                    UpdateExpression="SET long_url = :old",
+                    ExpressionAttributeValues={":old": {"S": link["long_url"]}},
+                )
+                raise Unavailable(
+                    "The redirect could not be changed; the link is unchanged "
+                    "apart from the other fields.",
+                    retry_after=2,
+                ) from error
+        return self.get(code)
+
+    def delete(self, code: str) -> None:
+        """End the link now: tombstone (status deleted), then the redirect object."""
+        items = self.items_for(code)
+        link = items.get("link")
+        if link is None:
+            if "tombstone" in items:
+                raise Problem(410, f"Link {code!r} has already {items['tombstone']['status']}.")
+            raise NotFound(f"No link {code!r}.")
+        if not self._retire(link, "deleted", condition="attribute_exists(pk)", values={}):
+            raise Conflict(f"Link {code!r} changed meanwhile; try again.")
+        # The stream handler deletes it too; doing it here stops the redirect at once.
+        self.delete_redirect(code)
+
+    def expire(self, code: str, at_epoch: int) -> bool:
+        """Retire a link whose expiry has passed (the sweeper). Idempotent; True if it
+        retired the link now."""
+        for _ in range(3):
+            items = self.items_for(code)
+            link = items.get("link")
+            if link is None:
+                self._ddb.delete_item(TableName=self._table, Key=link_key(code, "expiry"))
+                return False
+            expires_at = link.get("expires_at")
+            if expires_at is None or expires_at > at_epoch:
+                return False  # extended meanwhile; the marker was rewritten
+            condition = "expires_at <= :now AND human_clicks = :h AND bot_clicks = :b"
+            values = {
+                ":now": {"N": str(at_epoch)},
+                ":h": {"N": str(link.get("human_clicks", 0))},
+                ":b": {"N": str(link.get("bot_clicks", 0))},
+            }
+            if self._retire(link, "expired", condition=condition, values=values):
+                return True
+        return False  # clicked while we retired it; the next run tries again
+
+    def _retire(
+        self, link: dict[str, Any], status: str, *, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """Delete link and marker and write the tombstone, in one transaction. The delete is
+        conditioned on the link being what we read, so the tombstone holds final counters."""
+        code = link["code"]
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": link_key(code),
+            "ConditionExpression": condition,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Delete": request},
+                    {"Delete": {"TableName": self._table, "Key": link_key(code, "expiry")}},
+                    {"Put": {"TableName": self._table, "Item": to_item(tombstone(link, status))}},
+                ]
+            )
+        except self._ddb.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    def bury(self, old_image: Mapping[str, Any], status: str) -> bool:
+        """Write the tombstone of a link removed by someone else (DynamoDB TTL), from the
+        stream's old image. Idempotent: an existing tombstone is kept."""
+        link = from_item(old_image)
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(tombstone(link, status)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        self._ddb.delete_item(TableName=self._table, Key=link_key(link["code"], "expiry"))
+        return True
+
+    def due_for_expiry(self, at_epoch: int, limit: int) -> list[str]:
+        """Codes whose expiry has passed, oldest first per shard, at most `limit`: a Query
+        on the sparse marker index, never a Scan."""
+        codes: list[str] = []
+        for shard in range(EXPIRY_SHARDS):
+            if len(codes) >= limit:
+                break
+            answer = self._ddb.query(
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :due",
+                ExpressionAttributeValues={
+                    ":p": {"S": f"expiry#{shard}"},
+                    ":due": {"S": f"{at_epoch:012d}#~"},
+                },
+                Limit=limit - len(codes),
+            )
+            codes.extend(item["code"]["S"] for item in answer.get("Items", []))
+        return codes
+
+
+def generate_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(GENERATED_CODE_LENGTH))
+
+
+def tombstone(link: Mapping[str, Any], status: str) -> dict[str, Any]:
+    """The final state of a link, under the same partition; no ttl, so it stays."""
+    kept = {k: v for k, v in link.items() if k not in ("ttl", "sk")}
+    return {**kept, "sk": "tombstone", "status": status, "ended_at": iso(now())}
+
+
+def service() -> LinkService:
+    from chalicelib import runtime
+
+    return LinkService(runtime.dynamodb(), runtime.s3(), runtime.settings())
+
+
+def create_link(
+    body: Mapping[str, Any], key_id: str, links: LinkService | None = None
+) -> dict[str, Any]:
+    """POST /api/links: validate everything (the SMS order too) before the first write,
+    store link and object, then hand the message to messaging."""
+    links = links or service()
+    new = parse_new_link(body, links.settings, now())
+    order = None
+    if body.get("sms") is not None:
+        from chalicelib import messaging  # the SMS path only: keeps cold starts light
+
+        order = messaging.parse_order(body["sms"], key_id=key_id)
+    try:
+        item = links.create(new, key_id)
+    except Problem:
+        if order is not None:
+            from chalicelib import messaging
+
+            messaging.release_quota(order)
+        raise
+    view = public_view(item, links.short_base_url, now().timestamp())
+    if order is not None:
+        from chalicelib import messaging
+
+        view["message"] = messaging.send_for_link(
+            order, code=item["code"], short_url=view["short_url"]
+        )
+    return view
+
+
+def patch_link(
+    code: str, body: Mapping[str, Any], links: LinkService | None = None
+) -> dict[str, Any]:
+    """PATCH /api/links/{code}: validated before anything changes; the object follows."""
+    links = links or service()
+    return links.patch(code, parse_link_patch(body, links.settings, now()))

@@ -1,0 +1,254 @@
+"""Campaigns: validation, the queue handler with SQS events built from messages received
+from the emulator, idempotent redelivery, partial batch failure, statistics. Texts go
+through the real messaging module and Vonage SDK to the local fake Messages API."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from local import vonage_fake
+from tests.test_links import link_items, redirect_objects
+
+NUMBERS = [f"+4474001{n:05d}" for n in range(100)]  # valid GB mobiles
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
+    with vonage_fake.running(
+        tmp_path_factory.mktemp("vonage"), post_receipts=False, delivered_after=0.0
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def texting(aws: dict[str, str], fake: tuple[Any, dict[str, str]]) -> Iterator[Any]:
+    from chalicelib import runtime, vonage_client
+
+    running, env = fake
+    running.api.requests.clear()
+    running.api.outbox.clear()
+    extra = {**env, "SMS_DAILY_QUOTA": "1000", "SMS_ALLOWED_COUNTRIES": ""}
+    saved = {k: os.environ.get(k) for k in extra}
+    set_env(**extra)
+    vonage_client.reset()
+    try:
+        yield running
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        runtime.reset()
+        vonage_client.reset()
+
+
+def set_env(**values: str) -> None:
+    """Settings are read here, not inside a test-client request (which swaps in the dev
+    stage's variables)."""
+    from chalicelib import runtime
+
+    os.environ.update(values)
+    runtime.reset()
+    runtime.settings()
+
+
+def campaign_body(count: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "spring",
+        "url": "https://shop.example.com/spring",
+        "text": "Spring sale: {link}",
+        "recipients": [{"to": NUMBERS[n % 100], "ref": f"customer-{n}"} for n in range(count)],
+        "ttl": 7 * 86400,
+        **extra,
+    }
+
+
+def start(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    return client.http.post("/api/campaigns", headers=headers, body=json.dumps(body))
+
+
+def receive_all(env: dict[str, str]) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(batch)
+
+
+def sqs_event(messages: list[dict[str, Any]], env: dict[str, str]) -> dict[str, Any]:
+    """The event Lambda hands an SQS handler, built from received messages."""
+    arn = f"arn:aws:sqs:us-east-1:123456789012:{env['CAMPAIGN_QUEUE']}"
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def campaign_links(env: dict[str, str], campaign_id: str) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in link_items(env)
+        if i["sk"]["S"] == "link" and i.get("campaign_id", {}).get("S") == campaign_id
+    ]
+
+
+def queued(env: dict[str, str]) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=env["CAMPAIGN_QUEUE_URL"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (campaign_body(0), "recipients"),
+        ({**campaign_body(1), "recipients": [{"to": NUMBERS[0]}] * 10_001}, "recipients"),
+        (campaign_body(3, text="Spring sale, no link"), "text"),
+        (campaign_body(3, url="javascript:alert(1)"), "url"),
+        (
+            {**campaign_body(2), "recipients": [{"to": NUMBERS[0]}, {"to": "12"}]},
+            "recipients[1].to",
+        ),
+        ({**campaign_body(2), "recipients": [{"to": NUMBERS[0], "x": 1}]}, "recipients[0].x"),
+        (campaign_body(2, expires_at=4102444800), "ttl"),
+        (campaign_body(2, channel="pigeon"), "channel"),
+        (campaign_body(2, budget=3), "budget"),
+    ],
+)
+def test_bad_campaigns_are_refused_and_write_nothing(
+    client, auth_headers, texting, aws, body, field
+):
+    answer = start(client, auth_headers, body)
+    assert answer.status_code == 400, answer.body
+    assert json.loads(answer.body)["field"] == field
+    assert link_items(aws) == [] and redirect_objects(aws) == []
+    assert queued(aws) == 0
+
+
+def test_fifty_recipients_through_the_queue_handler_without_duplicates(
+    client, auth_headers, texting, aws
+):
+    answer = start(
+        client, auth_headers, campaign_body(50, webhook_url="https://hooks.example.com/clicks")
+    )
+    assert answer.status_code == 202, answer.body
+    started = json.loads(answer.body)
+    assert started["status"] == "queued" and started["total"] == 50
+    campaign_id = started["campaign_id"]
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["status"] == "queued" and stats["links_created"] == 0
+
+    event = sqs_event(receive_all(aws), aws)
+    assert len(event["Records"]) == 2  # 25 recipients a message
+    result = client.lambda_.invoke("campaign_worker", event).payload
+    assert result == {"batchItemFailures": []}
+
+    links = campaign_links(aws, campaign_id)
+    assert len(links) == 50
+    assert {link["ref"]["S"] for link in links} == {f"customer-{n}" for n in range(50)}
+    assert {link["webhook_url"]["S"] for link in links} == {"https://hooks.example.com/clicks"}
+    assert all("expires_at" in link for link in links)
+    assert len(redirect_objects(aws)) == 50
+    assert len(texting.api.requests) == 50
+    texts = {r["body"]["text"] for r in texting.api.requests}
+    assert len(texts) == 50 and all(t.startswith("Spring sale: http") for t in texts)
+
+    # The queue delivers the same batch again: no second link, no second text.
+    assert client.lambda_.invoke("campaign_worker", event).payload == {"batchItemFailures": []}
+    assert len(campaign_links(aws, campaign_id)) == 50
+    assert len(redirect_objects(aws)) == 50
+    assert len(texting.api.requests) == 50
+
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["total"] == stats["links_created"] == stats["sent"] == 50
+    assert stats["status"] == "done" and stats["ctr"] is None
+
+    listed = client.http.get(
+        f"/api/links?campaign_id={campaign_id}&limit=100", headers=auth_headers
+    )
+    assert len(json.loads(listed.body)["links"]) == 50
+
+
+def test_partial_batch_failure_is_reported_and_redelivery_completes(
+    client, auth_headers, texting, aws
+):
+    set_env(SMS_DAILY_QUOTA="30")  # the second chunk runs out of quota after 5 texts
+    campaign_id = json.loads(start(client, auth_headers, campaign_body(50)).body)["campaign_id"]
+    messages = receive_all(aws)
+    messages.sort(key=lambda m: json.loads(m["Body"])["start"])
+    result = client.lambda_.invoke("campaign_worker", sqs_event(messages, aws)).payload
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[1]["MessageId"]}]}
+    assert len(campaign_links(aws, campaign_id)) == 31  # the 31st got its link, not its text
+    assert len(texting.api.requests) == 30
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["status"] == "sending"
+
+    set_env(SMS_DAILY_QUOTA="1000")
+    result = client.lambda_.invoke("campaign_worker", sqs_event(messages[1:], aws)).payload
+    assert result == {"batchItemFailures": []}
+    assert len(campaign_links(aws, campaign_id)) == 50
+    assert len(texting.api.requests) == 50
+    assert len({r["body"]["to"] for r in texting.api.requests}) == 50
+
+
+def test_statistics_count_delivery_and_clicks(client, auth_headers, texting, aws):
+    campaign_id = json.loads(start(client, auth_headers, campaign_body(10)).body)["campaign_id"]
+    client.lambda_.invoke("campaign_worker", sqs_event(receive_all(aws), aws))
+    dynamodb = boto3.client("dynamodb")
+    links = campaign_links(aws, campaign_id)
+    # What receipts and the edge function write: 4 delivered (2 of them clicked), 1 rejected,
+    # and one click on an undelivered text.
+    for n, link in enumerate(links[:6]):
+        status = "delivered" if n < 4 else "rejected" if n == 4 else "accepted"
+        dynamodb.update_item(
+            TableName=aws["LINKS_TABLE"],
+            Key={"pk": link["pk"], "sk": link["sk"]},
+            UpdateExpression="SET #m.#s = :s ADD human_clicks :c",
+            ExpressionAttributeNames={"#m": "message", "#s": "status"},
+            ExpressionAttributeValues={
+                ":s": {"S": status},
+                ":c": {"N": "1" if n in (0, 1, 5) else "0"},
+            },
+        )
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["links_created"] == 10
+    assert stats["delivered"] == 4 and stats["failed"] == 1 and stats["sent"] == 10
+    assert stats["clicked"] == 3
+    assert stats["ctr"] == 0.75  # clicked ÷ delivered, as the issue defines it
+    assert client.http.get("/api/campaigns/AAAAAAAAAAAA", headers=auth_headers).status_code == 404
+
+
+def test_opted_out_recipients_are_counted(client, auth_headers, texting, aws):
+    from chalicelib import messaging
+
+    messaging.texting().opt_out(NUMBERS[1], "sms", "STOP")
+    campaign_id = json.loads(start(client, auth_headers, campaign_body(3)).body)["campaign_id"]
+    client.lambda_.invoke("campaign_worker", sqs_event(receive_all(aws), aws))
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["opted_out"] == 1 and stats["sent"] == 2
+    assert len(texting.api.requests) == 2
