@@ -7,6 +7,7 @@ SDKs (vonage, requests) are imported inside the code path that needs them.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import os
@@ -64,12 +65,19 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
     return register
 
 
+# The key the middleware accepted; set per request (chalice local serves from threads).
+calling_key: contextvars.ContextVar[auth.ApiKey | None] = contextvars.ContextVar(
+    "calling_key", default=None
+)
+
+
 @app.middleware("http")
 def problems_and_keys(event: Request, get_response: Callable[[Request], Response]) -> Response:
     logs.correlation_id.set(str(event.context.get("requestId", "")))
+    calling_key.set(None)
     if event.path.startswith("/api/"):
         try:
-            runtime.key_store().authenticate(event.headers.get("authorization"))
+            calling_key.set(runtime.key_store().authenticate(event.headers.get("authorization")))
         except Problem as problem:
             return problem_response(problem)
     return as_problem(get_response(event))
@@ -101,11 +109,17 @@ def list_keys() -> Response:
     return json_response({"keys": [k.to_public() for k in runtime.key_store().list()]})
 
 
-def current_key() -> auth.ApiKey:
-    """The key the middleware accepted (read again from the cache-backed store)."""
+def this_request() -> Request:
     request = app.current_request
-    assert request is not None
-    return runtime.key_store().authenticate(request.headers.get("authorization"))
+    assert request is not None, "only called while a request is handled"
+    return request
+
+
+def current_key() -> auth.ApiKey:
+    """The API key the middleware accepted for this /api request (checked once)."""
+    key = calling_key.get()
+    assert key is not None, "only /api routes have a calling key"
+    return key
 
 
 # --- links (issue 3) ------------------------------------------------------------------
@@ -113,12 +127,6 @@ def current_key() -> auth.ApiKey:
 from chalicelib import campaigns, links, payloads  # noqa: E402
 
 CAMPAIGN_QUEUE = os.environ.get("CAMPAIGN_QUEUE", "linktrail-local-campaigns")
-
-
-def this_request() -> Request:
-    request = app.current_request
-    assert request is not None, "only called while a request is handled"
-    return request
 
 
 def json_body(max_bytes: int = 64 * 1024) -> dict[str, Any]:
@@ -239,12 +247,6 @@ def html_response(html: site.Html) -> Response:
     return Response(body=html.body, status_code=html.status, headers=headers)
 
 
-def journey_request() -> Request:
-    request = app.current_request
-    assert request is not None  # always set while a route runs
-    return request
-
-
 @route("/", methods=["GET"])
 def site_home() -> Response:
     return html_response(site.page("/"))
@@ -267,21 +269,21 @@ def site_no_audit() -> Response:
 
 @route("/ping", methods=["POST"], content_types=["text/ping"])
 def ping() -> Response:
-    request = journey_request()
+    request = this_request()
     journeys.service().record_ping(request.headers, request.raw_body, request.context)
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 
 
 @route("/journey", methods=["GET"])
 def journey() -> Response:
-    request = journey_request()
+    request = this_request()
     own = journeys.service().own_journey(request.headers, request.context)
     return html_response(site.journey_page(own.hops, opted_out=own.opted_out))
 
 
 @route("/api/journeys", methods=["GET"])
 def journey_flows() -> Response:
-    return json_response(journeys.service().flows(journey_request().query_params or {}))
+    return json_response(journeys.service().flows(this_request().query_params or {}))
 
 
 # --- events (issue 7) -----------------------------------------------------------------
@@ -297,20 +299,8 @@ EVENTS_BATCH_SIZE = 100
 EVENTS_BATCH_WINDOW_SECONDS = 5
 
 
-def events_request() -> Request:
-    request = app.current_request
-    assert request is not None  # always set while a route runs
-    return request
-
-
-def events_cors() -> dict[str, str]:
-    """CORS headers for this /events request; a foreign Origin is refused (403)."""
-    headers = events_request().headers
-    policy = cors.OriginPolicy(runtime.settings().cors_origins)
-    origin, host = headers.get("origin"), headers.get("host")
-    if origin is not None and not policy.allows(origin, host):
-        raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
-    return policy.response_headers(origin, host)
+def events_cors() -> cors.OriginPolicy:
+    return cors.OriginPolicy(runtime.settings().cors_origins)
 
 
 def event_queue() -> events.EventQueue:
@@ -319,25 +309,17 @@ def event_queue() -> events.EventQueue:
 
 @route("/events", methods=["OPTIONS"])
 def events_preflight() -> Response:
-    h = events_request().headers
-    allowed = cors.OriginPolicy(runtime.settings().cors_origins).preflight_headers(
-        h.get("origin"), h.get("access-control-request-method"),
-        h.get("access-control-request-headers"), h.get("host"),
-    )
-    if allowed is None:
-        raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
+    allowed = events_cors().for_preflight(this_request().headers)
     return Response(body="", status_code=204, headers={**allowed})
 
 
 @route("/events", methods=["POST"], content_types=list(events.ACCEPTED_MEDIA_TYPES))
 def collect_events() -> Response:
-    request, headers = events_request(), events_cors()
-    try:
-        ids = events.collect(event_queue(), request.raw_body,
-                             request.headers.get("content-type"), request.headers.get("user-agent"))
-    except Problem as problem:
-        problem.headers.update(headers)
-        raise
+    request = this_request()
+    headers = events_cors().for_request(request.headers)
+    with cors.headers_on_problems(headers):
+        ids = events.collect(event_queue(), request.raw_body, request.headers.get("content-type"),
+                             request.headers.get("user-agent"))
     return json_response({"accepted": len(ids), "message_ids": ids}, 202, headers)
 
 

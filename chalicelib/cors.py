@@ -12,8 +12,11 @@ No cookies are involved, so Access-Control-Allow-Credentials is never sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from urllib.parse import urlsplit
+
+from chalicelib.problems import Problem
 
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_REQUEST_HEADERS = frozenset({"content-type"})
@@ -85,3 +88,32 @@ class OriginPolicy:
         if asked:
             headers["Access-Control-Allow-Headers"] = ", ".join(sorted(asked))
         return headers
+
+    def for_request(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """CORS headers for a POST with these request headers; a foreign Origin → 403."""
+        origin, host = headers.get("origin"), headers.get("host")
+        if origin is not None and not self.allows(origin, host):
+            raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
+        return self.response_headers(origin, host)
+
+    def for_preflight(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Headers answering an OPTIONS preflight with these request headers, or 403."""
+        allowed = self.preflight_headers(
+            headers.get("origin"),
+            headers.get("access-control-request-method"),
+            headers.get("access-control-request-headers"),
+            headers.get("host"),
+        )
+        if allowed is None:
+            raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
+        return allowed
+
+
+@contextmanager
+def headers_on_problems(headers: Mapping[str, str]) -> Iterator[None]:
+    """Problems raised inside carry the CORS headers too, so the page can read them."""
+    try:
+        yield
+    except Problem as problem:
+        problem.headers.update(headers)
+        raise

@@ -185,6 +185,44 @@ def report_sqs_batch_failures(lambda_client: Any, arns: Iterable[str]) -> list[s
     return changed
 
 
+# Stream mappings: split a failing batch to find the bad record, retry it a bounded number
+# of times, then record it on the failure queue and move on (Chalice cannot set these).
+STREAM_MAPPING_SETTINGS = {
+    "BisectBatchOnFunctionError": True,
+    "MaximumRetryAttempts": 10,
+    "MaximumRecordAgeInSeconds": 6 * 3600,
+}
+
+
+def harden_stream_mappings(
+    lambda_client: Any, arns: Iterable[str], on_failure_arn: str
+) -> list[str]:
+    """Bisect, bounded retries and an on-failure destination for every DynamoDB stream
+    event source mapping of `arns`. Returns the UUIDs it changed."""
+    wanted = {**STREAM_MAPPING_SETTINGS}
+    changed = []
+    paginator = lambda_client.get_paginator("list_event_source_mappings")
+    for arn in arns:
+        for page in paginator.paginate(FunctionName=arn):
+            for mapping in page["EventSourceMappings"]:
+                if ":dynamodb:" not in mapping.get("EventSourceArn", ""):
+                    continue
+                destination = (
+                    mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                )
+                if destination == on_failure_arn and all(
+                    mapping.get(key) == value for key, value in wanted.items()
+                ):
+                    continue
+                lambda_client.update_event_source_mapping(
+                    UUID=mapping["UUID"],
+                    DestinationConfig={"OnFailure": {"Destination": on_failure_arn}},
+                    **wanted,
+                )
+                changed.append(str(mapping["UUID"]))
+    return changed
+
+
 def apply_gateway_responses(
     cloudformation: Any,
     apigateway: Any,
@@ -370,6 +408,12 @@ class Deployment:
     def sqs_batch_failures(self) -> None:
         changed = report_sqs_batch_failures(self.client("lambda"), function_arns(self.deployed()))
         self.log(f"ReportBatchItemFailures set on {len(changed)} SQS event source mapping(s)")
+        failure_queue = self.data_outputs().get("StreamFailureQueueArn", "")
+        if failure_queue:
+            hardened = harden_stream_mappings(
+                self.client("lambda"), function_arns(self.deployed()), failure_queue
+            )
+            self.log(f"bisect + on-failure queue set on {len(hardened)} stream mapping(s)")
 
     def api_stack(self) -> None:
         apply_gateway_responses(
@@ -400,10 +444,13 @@ class Deployment:
         self._edge_bucket = bucket
         self.log(f"edge package at s3://{bucket}/{self._edge_key}")
 
-    def edge_stack(self) -> None:
-        data = self._data_outputs or record_resources.stack_outputs(
+    def data_outputs(self) -> dict[str, str]:
+        return self._data_outputs or record_resources.stack_outputs(
             self.client("cloudformation"), record_resources.data_stack_name(self.stage)
         ) or {}
+
+    def edge_stack(self) -> None:
+        data = self.data_outputs()
         deploy_stack(
             self.client("cloudformation", EDGE_REGION),
             record_resources.edge_stack_name(self.stage),

@@ -29,6 +29,7 @@ OUTPUT_TO_ENV: dict[str, str] = {
     "NotifyQueueName": "NOTIFY_QUEUE",
     "NotifyQueueUrl": "NOTIFY_QUEUE_URL",
     "NotifyDeadLetterQueueUrl": "NOTIFY_DLQ_URL",
+    "StreamFailureQueueArn": "STREAM_FAILURE_QUEUE_ARN",
     "SsmPrefix": "SSM_PREFIX",
 }
 

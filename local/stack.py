@@ -144,6 +144,8 @@ class Stack:
         for line in component.process.stdout:
             if component.name == "emulator" and _emulator_noise(line):
                 continue
+            if "/__health" in line:  # the supervisor's own probes, every second
+                continue
             self.say(component.name, line.rstrip("\n"), colour)
 
     # --- lifecycle --------------------------------------------------------------

@@ -391,7 +391,7 @@ def test_policies_name_every_data_stack_resource() -> None:
         for key in arn_of:
             if key in resource.get("Properties", {}):
                 named.append((key, resource["Properties"][key]["Fn::Sub"]))
-    assert len(named) == 9
+    assert len(named) == 10
     for stage in ("dev", "prod"):
         policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
         patterns = [r for s in policy["Statement"] for r in s["Resource"]]
@@ -440,6 +440,18 @@ def test_sqs_event_source_mappings_report_batch_failures(aws: dict[str, str]) ->
     stream = lambda_client.get_event_source_mapping(UUID=stream_mapping)
     assert not stream.get("FunctionResponseTypes")
     assert deploy.report_sqs_batch_failures(lambda_client, arns) == []  # idempotent
+
+    failures = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName="linktrail-local-stream-failures")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert failures == aws["STREAM_FAILURE_QUEUE_ARN"]
+    hardened = deploy.harden_stream_mappings(lambda_client, arns, failures)
+    assert hardened == [stream_mapping]
+    stream = lambda_client.get_event_source_mapping(UUID=stream_mapping)
+    assert stream["BisectBatchOnFunctionError"] is True
+    assert stream["MaximumRetryAttempts"] == 10
+    assert stream["DestinationConfig"]["OnFailure"]["Destination"] == failures
+    assert deploy.harden_stream_mappings(lambda_client, arns, failures) == []  # idempotent
 
 
 def test_artifacts_bucket_and_edge_upload(aws: dict[str, str]) -> None:
