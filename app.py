@@ -12,7 +12,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from chalice import Chalice, Response
 from chalice.app import CloudWatchEvent, DynamoDBEvent, Rate, Request, SQSEvent
@@ -174,9 +174,14 @@ def campaign_stats(campaign_id: str) -> Response:
     return json_response(campaigns.service().stats(campaign_id))
 
 
-@app.on_sqs_message(queue=CAMPAIGN_QUEUE, batch_size=5, name="campaign_worker")
+# One chunk (25 recipients) per invocation: a chunk handed back costs one receive of the
+# queue's five, and the worker hands back what it cannot finish before the timeout.
+@app.on_sqs_message(queue=CAMPAIGN_QUEUE, batch_size=1, name="campaign_worker")
 def campaign_worker(event: SQSEvent) -> dict[str, Any]:
-    return campaigns.service().handle_records([record.to_dict() for record in event])
+    records = [record.to_dict() for record in event]
+    # Chalice types the context as a dict; it is Lambda's context object.
+    context = cast(campaigns.LambdaContext, event.context)
+    return campaigns.service().handle_records(records, context=context)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="links_sweeper")
@@ -279,6 +284,11 @@ def journey() -> Response:
     request = this_request()
     own = journeys.service().own_journey(request.headers, request.context)
     return html_response(site.journey_page(own.hops, opted_out=own.opted_out))
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="salts_sweeper")
+def salts_sweeper(event: CloudWatchEvent) -> None:
+    journeys.service().salts.delete_expired()
 
 
 @route("/api/journeys", methods=["GET"])

@@ -89,3 +89,40 @@ def table(figures: list[Figure]) -> str:
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+@contextmanager
+def emulated_aws(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """moto in-process with linktrail's resources (from infra/data.yaml, as `make dev`
+    creates them); yields the app's environment and restores os.environ afterwards."""
+    import os
+
+    from moto import mock_aws
+
+    from chalicelib import runtime
+    from local import bootstrap
+
+    saved = dict(os.environ)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "STAGE": "local",
+            "LOG_JSON": "false",
+            **(extra_env or {}),
+        }
+    )
+    try:
+        with mock_aws():
+            env = bootstrap.provision(log=lambda _line: None)
+            os.environ.update(env)
+            runtime.reset()
+            runtime.settings()  # read now, not inside a test-client request
+            yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime.reset()

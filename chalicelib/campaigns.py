@@ -13,6 +13,13 @@ Items in the links table:
                                         messaging.send_for_link, idempotent per code.
 Phone numbers travel in the (encrypted) queue messages and are stored only by messaging.
 
+Every recipient ends in a terminal state, so a campaign reaches `done`: texted (messaging's
+statuses), or `skipped` (message.status "skipped" with a reason, written here, when the
+number is refused at send time or the link ended before its text went out). A 429 (quota)
+or 503 from messaging, or Vonage throttling, hands the chunk back with its visibility set to
+Retry-After (at most SQS's 12 h); so does a Lambda about to time out. Only a malformed
+envelope is dropped.
+
 Statistics aggregate the campaign's links and tombstones on gsi2 ("campaign#<id>").
 """
 
@@ -24,7 +31,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib import phones
 from chalicelib.links import (
@@ -36,6 +43,7 @@ from chalicelib.links import (
     from_item,
     parse_expiry,
     parse_url,
+    parse_webhook_url,
     to_item,
 )
 from chalicelib.payloads import reject_unknown_fields
@@ -60,14 +68,64 @@ SENT = frozenset({"accepted", "submitted", "delivered", "read", "rejected", "und
 DELIVERED = frozenset({"delivered", "read"})
 FAILED = frozenset({"rejected", "undeliverable", "send_failed"})
 UNSETTLED = frozenset({"pending", "sending", "throttled"})
+LINK_ENDED = "The link expired or was deleted before its text went out."
+
+
+UNSENT = frozenset({"skipped"})  # written here: the recipient will get no text
+# SQS refuses a visibility timeout beyond 12 h counted from the receive; the receive came at
+# most one Lambda run (15 min) before our call.
+MAX_VISIBILITY_SECONDS = 43_200 - 900
+DEFAULT_RETRY_SECONDS = 60  # a 429/503 without Retry-After
+# Stop starting recipients when less than this is left of the Lambda's time: one recipient
+# is a few AWS calls plus one Vonage call (5 s timeout).
+TIME_MARGIN_MS = 15_000
 
 
 class Throttled(Exception):
-    """Vonage asked us to slow down: the chunk comes back after `retry_after` seconds."""
+    """Vonage (or our own quota, or a missing configuration) asked us to wait: the chunk
+    comes back after `retry_after` seconds."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"throttled for {retry_after}s")
         self.retry_after = retry_after
+
+
+class OutOfTime(Exception):
+    """The Lambda is about to time out: the chunk goes back to the queue unfinished (the
+    recipients done so far are skipped on redelivery)."""
+
+
+class LambdaContext(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A campaign queue message: up to RECIPIENTS_PER_MESSAGE recipients from `start`."""
+
+    campaign_id: str
+    start: int
+    recipients: list[Recipient]
+
+
+def parse_chunk(body: str) -> Chunk:
+    """The message envelope; ValueError/KeyError/TypeError when it is malformed."""
+    raw = json.loads(body)
+    recipients = []
+    for entry in raw["recipients"]:
+        to, ref = entry["to"], entry.get("ref")
+        if not isinstance(to, str) or not (ref is None or isinstance(ref, str)):
+            raise TypeError("recipient to/ref must be strings")
+        recipients.append(Recipient(to, ref))
+    start = raw["start"]
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise TypeError("start must be a whole number")
+    return Chunk(str(raw["campaign_id"]), start, recipients)
+
+
+def retry_after_of(problem: Problem) -> int:
+    raw = problem.headers.get("Retry-After", "")
+    return int(raw) if raw.isdigit() else DEFAULT_RETRY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -108,7 +166,7 @@ def parse_campaign(body: Mapping[str, Any], links: LinkService) -> NewCampaign:
         raise BadRequest(f"channel is one of {', '.join(CHANNELS)}.", field="channel")
     webhook_url = body.get("webhook_url")
     if webhook_url is not None:
-        webhook_url = parse_url(webhook_url, "webhook_url")
+        webhook_url = parse_webhook_url(webhook_url, links.settings)
     expires_at = parse_expiry(body, now(), links.settings.max_link_lifetime_seconds)
     raw = body.get("recipients")
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_RECIPIENTS:
@@ -128,13 +186,9 @@ def parse_campaign(body: Mapping[str, Any], links: LinkService) -> NewCampaign:
         if ref is not None and (not isinstance(ref, str) or not REF.match(ref)):
             raise BadRequest(f"{where}.ref is 1-100 printable characters.", field=f"{where}.ref")
         recipient = phones.parse_recipient(entry.get("to"), channel, field=f"{where}.to")
-        allowed = links.settings.sms_allowed_countries
-        if allowed and recipient.country is not None and recipient.country not in allowed:
-            raise BadRequest(
-                f"{where}.to: texts to {recipient.country} numbers are not allowed here.",
-                field=f"{where}.to",
-                slug="sms-country-not-allowed",
-            )
+        phones.check_country_allowed(
+            recipient, links.settings.sms_allowed_countries, field=f"{where}.to"
+        )
         recipients.append(Recipient(to=entry["to"], ref=ref))
     if not links.settings.vonage_application_id:
         raise Problem(
@@ -255,39 +309,58 @@ class CampaignService:
 
     # the queue handler
 
-    def handle_records(self, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-        """Process SQS records; the ones that failed are reported for redelivery."""
+    def handle_records(
+        self, records: Iterable[Mapping[str, Any]], context: LambdaContext | None = None
+    ) -> dict[str, Any]:
+        """Process SQS records; the ones that failed, were throttled, or were not finished
+        before the Lambda's time ran out (`context`, Lambda's) are reported for redelivery.
+        Only a malformed envelope is dropped: it would fail the same way every time."""
         failures: list[dict[str, str]] = []
         campaigns: dict[str, dict[str, Any] | None] = {}
         for record in records:
+            message_id = str(record["messageId"])
+            if _out_of_time(context):
+                failures.append({"itemIdentifier": message_id})  # not started: hand it back
+                self._delay(record, 0)  # visible again at once, not after the queue's timeout
+                continue
             try:
-                chunk = json.loads(record["body"])
-                campaign_id = str(chunk["campaign_id"])
-                if campaign_id not in campaigns:
-                    campaigns[campaign_id] = self._campaign_item(campaign_id)
-                self.process_chunk(campaigns[campaign_id], chunk)
+                chunk = parse_chunk(record["body"])
             except (ValueError, KeyError, TypeError):
-                log.exception(
-                    "malformed campaign chunk dropped", extra={"id": record.get("messageId")}
-                )
+                log.exception("malformed campaign chunk dropped", extra={"id": message_id})
+                continue
+            try:
+                if chunk.campaign_id not in campaigns:
+                    campaigns[chunk.campaign_id] = self._campaign_item(chunk.campaign_id)
+                self.process_chunk(campaigns[chunk.campaign_id], chunk, context)
             except Throttled as throttled:
-                log.warning("campaign chunk throttled", extra={"id": record.get("messageId")})
-                failures.append({"itemIdentifier": str(record["messageId"])})
+                log.warning(
+                    "campaign chunk delayed",
+                    extra={"id": message_id, "retry_after": throttled.retry_after},
+                )
+                failures.append({"itemIdentifier": message_id})
                 self._delay(record, throttled.retry_after)
+            except OutOfTime:
+                log.warning("campaign chunk handed back: out of time", extra={"id": message_id})
+                failures.append({"itemIdentifier": message_id})
+                self._delay(record, 0)
             except Exception:
-                log.exception("campaign chunk failed", extra={"id": record.get("messageId")})
-                failures.append({"itemIdentifier": str(record["messageId"])})
+                log.exception("campaign chunk failed", extra={"id": message_id})
+                failures.append({"itemIdentifier": message_id})
         return {"batchItemFailures": failures}
 
-    def process_chunk(self, campaign: dict[str, Any] | None, chunk: Mapping[str, Any]) -> None:
+    def process_chunk(
+        self,
+        campaign: dict[str, Any] | None,
+        chunk: Chunk,
+        context: LambdaContext | None = None,
+    ) -> None:
         if campaign is None or campaign.get("status") == "cancelled":
             log.info("chunk of an unknown or cancelled campaign skipped")
             return
-        start = int(chunk["start"])
-        for offset, entry in enumerate(chunk["recipients"]):
-            self._process_recipient(
-                campaign, start + offset, Recipient(entry["to"], entry.get("ref"))
-            )
+        for offset, recipient in enumerate(chunk.recipients):
+            if _out_of_time(context):
+                raise OutOfTime
+            self._process_recipient(campaign, chunk.start + offset, recipient)
 
     def _process_recipient(
         self, campaign: dict[str, Any], index: int, recipient: Recipient
@@ -302,33 +375,72 @@ class CampaignService:
             ref=recipient.ref,
         )
         try:
-            code = self._links.create(new, campaign["key_id"], recipient=claim)["code"]
+            link = self._links.create(new, campaign["key_id"], recipient=claim)
         except RecipientClaimed:
             # Redelivered: the recipient has its link. Make sure its object exists (a crash
-            # may have come between the transaction and the PutObject), then send again:
-            # messaging sends at most once per code.
+            # may have come between the transaction and the PutObject) without bringing
+            # back the object of a link retired meanwhile, then send again: messaging
+            # sends at most once per code.
             found = self._ddb.get_item(TableName=self._table, Key=claim.key, ConsistentRead=True)
-            code = found["Item"]["code"]["S"]
-            link = self._links.items_for(code).get("link")
-            if link is None:
-                return  # expired or deleted before its message went out
-            self._links.put_redirect(code, link["long_url"])
+            code = str(found["Item"]["code"]["S"])
+            stored = self._links.items_for(code).get("link")
+            if stored is None or not self._links.ensure_redirect(code, stored["long_url"]):
+                self._skip(code, campaign, recipient, "link_ended", LINK_ENDED)
+                return
+            link = stored
+        code = str(link["code"])
+        expires_at = link.get("expires_at")
+        if expires_at is not None and expires_at <= now().timestamp():
+            # Its expiry passed before its text went out: end it now, text nobody.
+            self._links.expire(code, int(now().timestamp()))
+            self._links.delete_redirect(code)
+            self._skip(code, campaign, recipient, "link_ended", LINK_ENDED)
+            return
         sms = {"to": recipient.to, "text": campaign["text"], "channel": campaign["channel"]}
         try:
             order = self._messenger.parse_order(sms, campaign["key_id"])
         except Problem as problem:
             if problem.status in (429, 503):
-                raise  # quota or configuration: the chunk comes back later
-            log.warning(
-                "recipient skipped",
-                extra={"campaign_id": campaign_id, "index": index, "detail": problem.detail},
-            )
+                # Quota or configuration: the chunk comes back once Retry-After has passed.
+                raise Throttled(retry_after_of(problem)) from None
+            self._skip(code, campaign, recipient, "invalid_recipient", problem.detail)
             return
         sent = self._messenger.send_for_link(
             order, code=code, short_url=self._links.short_url(code)
         )
         if sent.get("status") == "throttled":
             raise Throttled(int(sent.get("retry_after") or 1))
+
+    def _skip(
+        self,
+        code: str,
+        campaign: Mapping[str, Any],
+        recipient: Recipient,
+        reason: str,
+        detail: str,
+    ) -> None:
+        """Give a recipient that will get no text a terminal message state on its link (or
+        tombstone), so statistics count it and the campaign can finish."""
+        log.warning(
+            "recipient skipped",
+            extra={"campaign_id": campaign["campaign_id"], "code": code, "reason": reason},
+        )
+        items = self._links.items_for(code)
+        kind = "link" if "link" in items else "tombstone" if "tombstone" in items else None
+        if kind is None:
+            return
+        self._links.mark_unsent(
+            code,
+            kind,
+            {
+                "channel": campaign["channel"],
+                "to_masked": phones.mask(recipient.to),
+                "status": "skipped",
+                "reason": reason,
+                "error": detail,
+                "status_at": iso(now()),
+            },
+        )
 
     def _delay(self, record: Mapping[str, Any], seconds: int) -> None:
         """Honour Retry-After: the message becomes visible again only then (best effort;
@@ -337,7 +449,7 @@ class CampaignService:
             self._sqs.change_message_visibility(
                 QueueUrl=self._queue_url,
                 ReceiptHandle=record["receiptHandle"],
-                VisibilityTimeout=max(0, min(seconds, 43_200)),
+                VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
             )
         except Exception:
             log.warning("could not delay a throttled chunk", exc_info=True)
@@ -361,6 +473,7 @@ class CampaignService:
             "failed": 0,
             "opted_out": 0,
             "pending": 0,
+            "skipped": 0,
             "clicked": 0,
         }
         kwargs: dict[str, Any] = {
@@ -368,7 +481,7 @@ class CampaignService:
             "IndexName": "gsi2",
             "KeyConditionExpression": "gsi2pk = :p",
             "ExpressionAttributeValues": {":p": {"S": f"campaign#{campaign_id}"}},
-            "ProjectionExpression": "human_clicks, #m.#s",
+            "ProjectionExpression": "sk, human_clicks, #m.#s",
             "ExpressionAttributeNames": {"#m": "message", "#s": "status"},
         }
         while True:
@@ -377,11 +490,15 @@ class CampaignService:
                 item = from_item(raw)
                 counts["links_created"] += 1
                 status = (item.get("message") or {}).get("status")
+                unsettled = status is None or status in UNSETTLED
+                # A link that ended before its text settled never gets one now.
+                ended = item.get("sk") == "tombstone"
                 counts["sent"] += status in SENT
                 counts["delivered"] += status in DELIVERED
                 counts["failed"] += status in FAILED
                 counts["opted_out"] += status == "opted_out"
-                counts["pending"] += status is None or status in UNSETTLED
+                counts["skipped"] += status in UNSENT or (ended and unsettled)
+                counts["pending"] += unsettled and not ended
                 counts["clicked"] += item.get("human_clicks", 0) > 0
             if "LastEvaluatedKey" not in page:
                 break
@@ -407,6 +524,10 @@ class CampaignService:
             "ctr": round(counts["clicked"] / delivered, 4) if delivered else None,
             "status": status,
         }
+
+
+def _out_of_time(context: LambdaContext | None) -> bool:
+    return context is not None and context.get_remaining_time_in_millis() < TIME_MARGIN_MS
 
 
 def service() -> CampaignService:

@@ -278,6 +278,7 @@ def campaign_command(args: argparse.Namespace, api: Api, out: TextIO, err: TextI
         "delivered",
         "failed",
         "opted_out",
+        "skipped",
         "clicked",
         "ctr",
     )

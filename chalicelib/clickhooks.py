@@ -8,6 +8,12 @@ the last attempt the failure is recorded on the link (webhook_failures,
 last_webhook_error, last_webhook_error_at) instead of raising, so the message is not
 dead-lettered and the link's owner can see why.
 
+SSRF: webhook_url was checked when the link was saved (chalicelib.urlsafety); its host is
+resolved again right before each POST, because a name can be re-pointed afterwards (DNS
+rebinding). A host that no longer resolves only to public addresses gets no POST: that
+is recorded as a webhook failure at once, without retries. The local stage
+(allow_private) skips the check so a receiver on 127.0.0.1 works under `make dev`.
+
 Signature (documented for receivers):
 
     Linktrail-Signature: t=<unix seconds>,v1=<hex>
@@ -29,6 +35,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib import urlsafety
 
 log = logging.getLogger("linktrail.clickhooks")
 
@@ -196,12 +205,19 @@ class WebhookSender:
     links_table: str
     poster: Poster = post
     clock: Callable[[], float] = time.time
+    allow_private: bool = False  # the local stage only: receivers on private addresses
+    resolves_public: Callable[[str], bool] = urlsafety.resolve_public
 
     def deliver(self, delivery: Delivery, attempt: int) -> bool:
         """True when done (delivered, or given up and recorded); False to retry."""
         secret = self.secrets(delivery.key_id)
         if not secret:
             self._record(delivery, "the API key that created the link no longer exists")
+            return True
+        if not self.allow_private and not self._public(delivery.webhook_url):
+            # Not retried: a rebinding attacker controls when the name flips back.
+            log.warning("click webhook refused: non-public host", extra={"code": delivery.code})
+            self._record(delivery, "webhook host does not resolve to public addresses; not sent")
             return True
         timestamp = int(self.clock())
         headers = {
@@ -225,6 +241,13 @@ class WebhookSender:
             self._record(delivery, f"{error} (after {attempt} attempts)")
             return True
         return False
+
+    def _public(self, url: str) -> bool:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return False
+        return bool(host) and self.resolves_public(str(host))
 
     def _record(self, delivery: Delivery, error: str) -> None:
         gone = self.dynamodb.exceptions.ConditionalCheckFailedException
@@ -284,5 +307,6 @@ def on_notify_messages(records: list[dict[str, Any]]) -> dict[str, Any]:
         secrets=runtime.key_store().webhook_secret,
         dynamodb=runtime.dynamodb(),
         links_table=runtime.settings().links_table,
+        allow_private=runtime.settings().is_local,
     )
     return deliver_batch(sender, records)

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.payloads import media_type
+from chalicelib.botua import is_bot
+from chalicelib.payloads import parse_json_object
 from chalicelib.problems import BadRequest, Problem
 from chalicelib.timeutil import iso, now
 
@@ -74,19 +74,9 @@ def parse_request(
     raw: bytes | str | None, content_type: str | None
 ) -> tuple[list[Any], bool]:
     """The request's messages and whether they came as `{"batch": [...]}`, or a problem."""
-    if media_type(content_type) not in ACCEPTED_MEDIA_TYPES:
-        raise Problem(415, "Content-Type must be application/json or text/plain.")
-    body = (raw.encode() if isinstance(raw, str) else raw) or b""
-    if len(body) > MAX_REQUEST_BYTES:
-        raise Problem(
-            413, f"The body is {len(body)} bytes; at most {MAX_REQUEST_BYTES} are accepted."
-        )
-    try:
-        parsed = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(f"The body is not valid JSON: {error}.") from None
-    if not isinstance(parsed, dict):
-        raise BadRequest("The body must be a JSON object: one message or {\"batch\": [...]}.")
+    parsed = parse_json_object(  # 415, 413 or 400 (not JSON, not an object)
+        raw or b"", content_type, max_bytes=MAX_REQUEST_BYTES, accept=ACCEPTED_MEDIA_TYPES
+    )
     if "batch" not in parsed:
         return [parsed], False
     batch = parsed["batch"]
@@ -316,11 +306,6 @@ def _campaign(given: Any, url: str | None) -> dict[str, str | None]:
 
 # --- user agent: families only -------------------------------------------------------
 
-_BOT = re.compile(
-    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|curl/|wget/|python-requests"
-    r"|headless",
-    re.IGNORECASE,
-)
 _BROWSERS: tuple[tuple[str, str], ...] = (
     ("Edg/", "Edge"), ("EdgA/", "Edge"), ("EdgiOS/", "Edge"), ("OPR/", "Opera"),
     ("SamsungBrowser/", "Samsung Internet"), ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"),
@@ -341,7 +326,7 @@ def reduce_user_agent(user_agent: str | None) -> dict[str, str]:
         return {"browser": "Other", "os": "Other", "device": "other"}
     browser = next((name for token, name in _BROWSERS if token in ua), "Other")
     system = next((name for token, name in _SYSTEMS if token in ua), "Other")
-    if _BOT.search(ua):
+    if is_bot(ua):
         device = "bot"
     elif "iPad" in ua or "Tablet" in ua or ("Android" in ua and "Mobile" not in ua):
         device = "tablet"

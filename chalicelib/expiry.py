@@ -3,7 +3,12 @@
 - The links table stream: a REMOVE of a link item (our sweeper's, our DELETE's, or DynamoDB
   TTL's, which carries the service userIdentity) deletes the code's S3 redirect object. For a
   removal nobody wrote a tombstone for (TTL's), the tombstone is written here from the old
-  image, so GET keeps answering "expired". Both steps are idempotent.
+  image, so GET keeps answering "expired". Both steps are idempotent. Before deleting, the
+  code's items are read consistently: a code whose link exists again (re-created after a
+  failed create's undo, which leaves no tombstone) keeps its object.
+- The same stream: a MODIFY that brings human_clicks to max_clicks retires the link like
+  the sweeper does (tombstone "expired", reason max_clicks) and deletes its object, so S3
+  (first-click mode, the edge's fail-open path, cached 301s) stops redirecting.
 - The sweeper (a schedule: every 5 minutes in AWS, every few seconds locally) queries the
   sparse expiry index for links whose expiry has passed and retires them: link and marker
   deleted and tombstone written in one transaction. DynamoDB TTL (expires_at + 1 h) is only
@@ -17,7 +22,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib import runtime
 from chalicelib.links import LinkService
 
 log = logging.getLogger("linktrail.expiry")
@@ -59,28 +63,51 @@ def ended_by_ttl(record: dict[str, Any], at_epoch: float) -> bool:
     return ttl is not None and float(ttl) <= at_epoch
 
 
-def delete_redirects(s3: Any, bucket: str, codes: list[str]) -> None:
-    """Idempotent: deleting an object that is already gone succeeds."""
-    for start in range(0, len(codes), 1000):
-        chunk = codes[start : start + 1000]
-        if len(chunk) == 1:
-            s3.delete_object(Bucket=bucket, Key=chunk[0])
+def _spent_link(record: dict[str, Any]) -> str | None:
+    """The code of a link item modified to human_clicks >= max_clicks, else None."""
+    if record.get("eventName") != "MODIFY":
+        return None
+    image = record.get("dynamodb", {}).get("NewImage") or {}
+    if image.get("sk", {}).get("S") != LINK_SORT_KEY or "code" not in image:
+        return None
+    max_clicks = image.get("max_clicks", {}).get("N")
+    human = image.get("human_clicks", {}).get("N")
+    if max_clicks is None or human is None or float(human) < float(max_clicks):
+        return None
+    return str(image["code"]["S"])
+
+
+def stale_codes(links: LinkService, codes: list[str]) -> tuple[list[str], list[str]]:
+    """Split removed codes into (objects to delete, codes to re-check after deleting).
+
+    A removed link item may come back under the same code: a failed create's undo leaves no
+    tombstone, so the code can be created again before this record arrives. Each code's
+    items are read consistently; a code whose link exists again keeps its object. Codes
+    without a tombstone could still be re-created between that read and the delete, so they
+    are checked again afterwards."""
+    doomed: list[str] = []
+    recheck: list[str] = []
+    for code in dict.fromkeys(codes):
+        items = links.items_for(code)
+        if "link" in items:
             continue
-        answer = s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": c} for c in chunk], "Quiet": True}
-        )
-        if answer.get("Errors"):
-            # Raise so the stream batch is retried; deletes are idempotent.
-            raise RuntimeError(
-                f"S3 refused {len(answer['Errors'])} deletes: {answer['Errors'][:3]}"
-            )
+        doomed.append(code)
+        if "tombstone" not in items:
+            recheck.append(code)
+    return doomed, recheck
 
 
 def on_links_stream(records: list[dict[str, Any]], links: LinkService | None = None) -> None:
     removed = [r for r in records if _removed_link(r) is not None]
-    if not removed:
+    spent = list(dict.fromkeys(c for c in map(_spent_link, records) if c is not None))
+    if not removed and not spent:
         return
     links = links or _service()
+    retired = sum(links.retire_spent(code) for code in spent)
+    if spent:
+        log.info("max_clicks reached", extra={"codes": spent, "retired": retired})
+    if not removed:
+        return
     at = time.time()
     buried = 0
     for record in removed:
@@ -88,9 +115,23 @@ def on_links_stream(records: list[dict[str, Any]], links: LinkService | None = N
         if old_image and "long_url" in old_image and ended_by_ttl(record, at):
             buried += links.bury(old_image, "expired")
     codes = removed_link_codes(removed)
-    delete_redirects(runtime.s3(), links.settings.redirect_bucket, codes)
+    doomed, recheck = stale_codes(links, codes)
+    links.delete_redirects(doomed)
+    for code in recheck:
+        # Re-created between our read and our delete: give the new link its object back.
+        link = links.items_for(code).get("link")
+        if link is not None:
+            links.put_redirect(code, str(link["long_url"]))
     ttl = sum(1 for r in removed if is_ttl_delete(r))
-    log.info("redirects removed", extra={"codes": codes, "ttl_deletes": ttl, "tombstoned": buried})
+    log.info(
+        "redirects removed",
+        extra={
+            "codes": doomed,
+            "kept": sorted(set(codes) - set(doomed)),
+            "ttl_deletes": ttl,
+            "tombstoned": buried,
+        },
+    )
 
 
 def sweep(

@@ -7,8 +7,17 @@ the app table:
     gsi1pk "user#<user_id>", gsi1sk "anon#<anonymous_id>"   (erasure finds a user's links)
     anonymous_id, user_id, linked_at (ISO), message_id
 
+linked_at is the server's received_at, never the client's `timestamp`: a client-chosen
+(e.g. far-future) date would let anyone relink someone else's anonymous id and pin it.
 The latest link per anonymous id wins (a conditional put on linked_at), so a redelivered
-old identify never overwrites a newer one. The forwarder writes links and resolves
+old identify never overwrites a newer one.
+
+Erasure (DELETE /api/users/{id}) first writes a marker, pk "user#<user_id>", sk "erased",
+erased_at (ISO), kept without TTL (a queued message may be redriven from the DLQ days
+later). A link to that user received at or before erased_at is skipped, atomically with
+its put (a transaction's ConditionCheck), and not forwarded: an identify still queued or
+redelivered after the erasure does not bring the link back. An identify received after
+the erasure is a new link. The forwarder writes links and resolves
 anonymous-only events in batches (one BatchGetItem per 100 ids); the app table's gsi1 is
 shared with other features (API keys use gsi1pk "apikey").
 """
@@ -24,6 +33,7 @@ from chalicelib.events import MAX_ID_CHARS, EventQueue, erasure_body
 from chalicelib.problems import BadRequest
 
 SORT_KEY = "identity"
+ERASED_SORT_KEY = "erased"
 _BATCH_GET_KEYS = 100
 _BATCH_WRITE_ITEMS = 25
 
@@ -40,8 +50,13 @@ def _key(anonymous_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"anon#{anonymous_id}"}, "sk": {"S": SORT_KEY}}
 
 
+def _erased_key(user_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"user#{user_id}"}, "sk": {"S": ERASED_SORT_KEY}}
+
+
 def links_in(events: Iterable[dict[str, Any]]) -> list[IdentityLink]:
-    """The links that identify and alias events assert, latest per anonymous id."""
+    """The links that identify and alias events assert, latest per anonymous id.
+    An event's received_at (the server's clock) dates its link."""
     latest: dict[str, IdentityLink] = {}
     for event in events:
         if event.get("type") == "identify":
@@ -52,13 +67,10 @@ def links_in(events: Iterable[dict[str, Any]]) -> list[IdentityLink]:
             continue
         if not anonymous_id or not user_id or anonymous_id == user_id:
             continue
-        link = IdentityLink(anonymous_id, user_id, event["timestamp"], event["message_id"])
+        link = IdentityLink(anonymous_id, user_id, event["received_at"], event["message_id"])
         known = latest.get(anonymous_id)
-        if known is None or (known.linked_at, known.message_id) <= (
-            link.linked_at,
-            link.message_id,
-        ):
-            latest[anonymous_id] = link
+        if known is None or known.linked_at <= link.linked_at:
+            latest[anonymous_id] = link  # same instant (one request): the later one wins
     return list(latest.values())
 
 
@@ -70,26 +82,59 @@ class IdentityStore:
         self._table = table
         self._sleep = sleep
 
-    def record(self, links: Iterable[IdentityLink]) -> None:
-        """Write each link unless a newer one for the same anonymous id is stored."""
+    def record(self, links: Iterable[IdentityLink]) -> list[IdentityLink]:
+        """Write each link unless a newer one for the same anonymous id is stored or its
+        user was erased after it was received. Returns the links written."""
+        written: list[IdentityLink] = []
         for link in links:
             try:
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item={
-                        **_key(link.anonymous_id),
-                        "gsi1pk": {"S": f"user#{link.user_id}"},
-                        "gsi1sk": {"S": f"anon#{link.anonymous_id}"},
-                        "anonymous_id": {"S": link.anonymous_id},
-                        "user_id": {"S": link.user_id},
-                        "linked_at": {"S": link.linked_at},
-                        "message_id": {"S": link.message_id},
-                    },
-                    ConditionExpression="attribute_not_exists(pk) OR linked_at <= :at",
-                    ExpressionAttributeValues={":at": {"S": link.linked_at}},
+                self._ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "ConditionCheck": {
+                                "TableName": self._table,
+                                "Key": _erased_key(link.user_id),
+                                "ConditionExpression": (
+                                    "attribute_not_exists(pk) OR erased_at < :at"
+                                ),
+                                "ExpressionAttributeValues": {":at": {"S": link.linked_at}},
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": {
+                                    **_key(link.anonymous_id),
+                                    "gsi1pk": {"S": f"user#{link.user_id}"},
+                                    "gsi1sk": {"S": f"anon#{link.anonymous_id}"},
+                                    "anonymous_id": {"S": link.anonymous_id},
+                                    "user_id": {"S": link.user_id},
+                                    "linked_at": {"S": link.linked_at},
+                                    "message_id": {"S": link.message_id},
+                                },
+                                "ConditionExpression": (
+                                    "attribute_not_exists(pk) OR linked_at <= :at"
+                                ),
+                                "ExpressionAttributeValues": {":at": {"S": link.linked_at}},
+                            }
+                        },
+                    ]
                 )
-            except self._ddb.exceptions.ConditionalCheckFailedException:
-                continue  # a newer link is already stored
+            except self._ddb.exceptions.TransactionCanceledException as cancelled:
+                reasons = cancelled.response.get("CancellationReasons", [])
+                codes = {r.get("Code", "None") for r in reasons}
+                if not reasons or not codes <= {"None", "ConditionalCheckFailed"}:
+                    raise  # a conflict or throttling: the queue message is retried
+                continue  # the user was erased, or a newer link is already stored
+            written.append(link)
+        return written
+
+    def mark_erased(self, user_id: str, erased_at: str) -> None:
+        """Links to `user_id` received up to `erased_at` are never written again."""
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={**_erased_key(user_id), "user_id": {"S": user_id}, "erased_at": {"S": erased_at}},
+        )
 
     def resolve(self, anonymous_ids: Iterable[str]) -> dict[str, str]:
         """anonymous_id -> user_id for those that have a link (BatchGetItem, 100 a call)."""
@@ -165,13 +210,16 @@ class IdentityStore:
 def erase_user(store: IdentityStore, queue: EventQueue, user_id: str, requested_at: str) -> int:
     """Remove `user_id`'s identity links and queue the deletion record for the warehouse.
 
-    The record is queued first: if removing the links then fails, a repeated request
-    finds them again; the other order could lose the record.
+    The erased marker is written first, so no identify still in the queue can add a link
+    after they were listed. The record is queued before the links are removed: if
+    removing them then fails, a repeated request finds them again; the other order could
+    lose the record.
     """
     if not user_id.strip() or len(user_id) > MAX_ID_CHARS:
         raise BadRequest(
             f"user_id must be 1 to {MAX_ID_CHARS} characters.", field="user_id"
         )
+    store.mark_erased(user_id, requested_at)
     links = store.links_of(user_id)
     queue.put([erasure_body(user_id, [link.anonymous_id for link in links], requested_at)])
     return store.remove(links)

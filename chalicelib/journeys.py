@@ -238,6 +238,24 @@ class SaltStore:
             return self._read(day)  # another instance created it first: use theirs
         return salt
 
+    def delete_expired(self) -> list[str]:
+        """Delete salts older than yesterday now, instead of whenever DynamoDB TTL gets to
+        them ("within a few days"): once gone, nobody can recompute that day's hashes."""
+        oldest_kept = (self.today() - timedelta(days=1)).isoformat()
+        found = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :p AND sk < :d",
+            ExpressionAttributeValues={":p": {"S": SALT_PARTITION}, ":d": {"S": oldest_kept}},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        ).get("Items", [])
+        for item in found:
+            self._ddb.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+        with self._lock:
+            for cached_day in [d for d in self._cache if d.isoformat() < oldest_kept]:
+                del self._cache[cached_day]
+        return [item["sk"]["S"] for item in found]
+
 
 def visitor_hash(salt: bytes, visitor: Visitor, pepper: bytes = b"") -> str:
     message = "\n".join((visitor.site_host, visitor.client_ip, visitor.user_agent)).encode()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 import secrets
@@ -81,6 +82,8 @@ TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]{0,49}$")
 TTL_GRACE_SECONDS = 3600  # DynamoDB TTL is only the backstop behind the sweeper
 EXPIRY_SHARDS = 4
 LIST_PARTITION = "links"
+# What a tombstone drops from the message: the plain number (to_masked stays).
+PERSONAL_MESSAGE_FIELDS = frozenset({"to"})
 # Bounds how long a cached S3 301 can outlive its link: the sweeper's own 5 minutes.
 REDIRECT_CACHE_CONTROL = "public, max-age=300"
 
@@ -175,6 +178,15 @@ def parse_url(value: Any, field_name: str, allowed_hosts: tuple[str, ...] = ()) 
             field=field_name,
         )
     return value
+
+
+def parse_webhook_url(value: Any, settings: Settings, field_name: str = "webhook_url") -> str:
+    """A URL the service may POST to later: no private or metadata addresses (SSRF guard;
+    the local stage allows private hosts so a receiver on 127.0.0.1 works)."""
+    from chalicelib import urlsafety
+
+    url = parse_url(value, field_name)
+    return urlsafety.check_webhook_url(url, field=field_name, allow_private=settings.is_local)
 
 
 def parse_code(value: Any) -> str:
@@ -279,7 +291,7 @@ def parse_new_link(body: Mapping[str, Any], settings: Settings, at: datetime) ->
         if body.get("expired_url") is not None
         else None,
         tags=parse_tags(body["tags"]) if "tags" in body else [],
-        webhook_url=parse_url(body["webhook_url"], "webhook_url")
+        webhook_url=parse_webhook_url(body["webhook_url"], settings)
         if body.get("webhook_url") is not None
         else None,
     )
@@ -381,6 +393,7 @@ def public_view(item: Mapping[str, Any], short_base_url: str, at_epoch: float) -
         "created_at": item.get("created_at"),
         "expires_at": iso(from_epoch(expires_at)) if expires_at is not None else None,
         "ended_at": item.get("ended_at"),
+        "ended_reason": item.get("reason"),
         "max_clicks": item.get("max_clicks"),
         "expired_url": item.get("expired_url"),
         "tags": item.get("tags", []),
@@ -393,6 +406,19 @@ def public_view(item: Mapping[str, Any], short_base_url: str, at_epoch: float) -
         "clicks_by_day": item.get("clicks_by_day", {}),
         "clicks_by_country": item.get("clicks_by_country", {}),
         "message": public_message(item.get("message")),
+        "webhook": public_webhook(item),
+    }
+
+
+def public_webhook(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Click-webhook delivery failures recorded by clickhooks, or None when there are none."""
+    failures = int(item.get("webhook_failures") or 0)
+    if not failures and not item.get("last_webhook_error"):
+        return None
+    return {
+        "failures": failures,
+        "last_error": item.get("last_webhook_error"),
+        "last_error_at": item.get("last_webhook_error_at"),
     }
 
 
@@ -624,6 +650,65 @@ class LinkService:
     def delete_redirect(self, code: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=code)
 
+    def delete_redirects(self, codes: list[str]) -> None:
+        """Idempotent: deleting an object that is already gone succeeds."""
+        for start in range(0, len(codes), 1000):
+            chunk = codes[start : start + 1000]
+            if len(chunk) == 1:
+                self.delete_redirect(chunk[0])
+                continue
+            answer = self._s3.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": c} for c in chunk], "Quiet": True},
+            )
+            if answer.get("Errors"):
+                # Raise so the stream batch is retried; deletes are idempotent.
+                raise RuntimeError(
+                    f"S3 refused {len(answer['Errors'])} deletes: {answer['Errors'][:3]}"
+                )
+
+    def has_redirect(self, code: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=code)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def ensure_redirect(self, code: str, long_url: str) -> bool:
+        """Put the object of a link read earlier only if it is missing (a crash between the
+        create transaction and its PutObject), then check the link still exists: a sweeper
+        or DELETE that retired it meanwhile must not be undone by a resurrected object.
+        True when the link is live with its object."""
+        if self.has_redirect(code):
+            return True
+        self.put_redirect(code, long_url)
+        if "link" in self.items_for(code):
+            return True
+        self.delete_redirect(code)
+        return False
+
+    def mark_unsent(self, code: str, kind: str, message: Mapping[str, Any]) -> bool:
+        """Record a terminal message state (a campaign recipient skipped) on the code's link
+        or tombstone, unless it already has a message. True when written."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=link_key(code, kind),
+                UpdateExpression="SET #m = :message",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(#m) OR attribute_type(#m, :null))",
+                ExpressionAttributeNames={"#m": "message"},
+                ExpressionAttributeValues={
+                    ":message": _SERIALIZER.serialize(dict(message)),
+                    ":null": {"S": "NULL"},
+                },
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     # reading
 
     def items_for(self, code: str) -> dict[str, dict[str, Any]]:
@@ -756,18 +841,26 @@ class LinkService:
             try:
                 self.put_redirect(code, patch.url)
             except (ClientError, BotoCoreError) as error:
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key=link_key(code),
-                    UpdateExpression="SET long_url = :old",
-                    ExpressionAttributeValues={":old": {"S": link["long_url"]}},
-                )
+                self._restore_url(code, written=patch.url, previous=link["long_url"])
                 raise Unavailable(
                     "The redirect could not be changed; the link is unchanged "
                     "apart from the other fields.",
                     retry_after=2,
                 ) from error
         return self.get(code)
+
+    def _restore_url(self, code: str, *, written: str, previous: str) -> None:
+        """Undo this PATCH's long_url, unless a newer PATCH (or a retirement) came since:
+        then its value stands."""
+        # A failed condition means it changed again meanwhile: nothing of ours to undo.
+        with contextlib.suppress(self._ddb.exceptions.ConditionalCheckFailedException):
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=link_key(code),
+                UpdateExpression="SET long_url = :old",
+                ConditionExpression="long_url = :written",
+                ExpressionAttributeValues={":old": {"S": previous}, ":written": {"S": written}},
+            )
 
     def delete(self, code: str) -> None:
         """End the link now: tombstone (status deleted), then the redirect object."""
@@ -800,12 +893,45 @@ class LinkService:
                 ":h": {"N": str(link.get("human_clicks", 0))},
                 ":b": {"N": str(link.get("bot_clicks", 0))},
             }
-            if self._retire(link, "expired", condition=condition, values=values):
+            if self._retire(
+                link, "expired", condition=condition, values=values, reason="expires_at"
+            ):
                 return True
         return False  # clicked while we retired it; the next run tries again
 
+    def retire_spent(self, code: str) -> bool:
+        """Retire a link whose human clicks reached max_clicks, as the sweeper retires an
+        expired one (tombstone "expired", reason max_clicks), and delete its object: S3 and
+        caches would otherwise keep redirecting. Idempotent; True if it retired it now."""
+        for _ in range(3):
+            link = self.items_for(code).get("link")
+            if link is None:
+                return False
+            max_clicks = link.get("max_clicks")
+            human = int(link.get("human_clicks", 0))
+            if max_clicks is None or human < int(max_clicks):
+                return False  # raised or cleared by a PATCH meanwhile
+            condition = "max_clicks = :m AND human_clicks = :h AND bot_clicks = :b"
+            values = {
+                ":m": {"N": str(max_clicks)},
+                ":h": {"N": str(human)},
+                ":b": {"N": str(link.get("bot_clicks", 0))},
+            }
+            if self._retire(
+                link, "expired", condition=condition, values=values, reason="max_clicks"
+            ):
+                self.delete_redirect(code)
+                return True
+        return False  # clicked again while we retired it; the next record tries again
+
     def _retire(
-        self, link: dict[str, Any], status: str, *, condition: str, values: dict[str, Any]
+        self,
+        link: dict[str, Any],
+        status: str,
+        *,
+        condition: str,
+        values: dict[str, Any],
+        reason: str | None = None,
     ) -> bool:
         """Delete link and marker and write the tombstone, in one transaction. The delete is
         conditioned on the link being what we read, so the tombstone holds final counters."""
@@ -822,7 +948,12 @@ class LinkService:
                 TransactItems=[
                     {"Delete": request},
                     {"Delete": {"TableName": self._table, "Key": link_key(code, "expiry")}},
-                    {"Put": {"TableName": self._table, "Item": to_item(tombstone(link, status))}},
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(tombstone(link, status, reason)),
+                        }
+                    },
                 ]
             )
         except self._ddb.exceptions.TransactionCanceledException:
@@ -869,10 +1000,18 @@ def generate_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(GENERATED_CODE_LENGTH))
 
 
-def tombstone(link: Mapping[str, Any], status: str) -> dict[str, Any]:
-    """The final state of a link, under the same partition; no ttl, so it stays."""
+def tombstone(link: Mapping[str, Any], status: str, reason: str | None = None) -> dict[str, Any]:
+    """The final state of a link, under the same partition; no ttl, so it stays (the code is
+    never handed out again). It keeps no personal data: the message's plain number is
+    dropped, the masked one stays."""
     kept = {k: v for k, v in link.items() if k not in ("ttl", "sk")}
-    return {**kept, "sk": "tombstone", "status": status, "ended_at": iso(now())}
+    message = kept.get("message")
+    if isinstance(message, Mapping):
+        kept["message"] = {k: v for k, v in message.items() if k not in PERSONAL_MESSAGE_FIELDS}
+    ended = {**kept, "sk": "tombstone", "status": status, "ended_at": iso(now())}
+    if reason is not None:
+        ended["reason"] = reason
+    return ended
 
 
 def service() -> LinkService:

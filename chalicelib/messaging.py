@@ -3,8 +3,8 @@
 Owns the `message` attribute of a link item (links table, pk "link#<code>", sk "link"):
 
     {channel, to (E.164 or Messenger id, kept for resends), to_masked, from, text,
-     status, rank, status_at, attempts, claim, uuid?, error?, retry_after?, price?,
-     currency?, sent_at?}
+     status, rank, status_at, attempts, claim, claim_expires_at (epoch s), uuid?, error?,
+     retry_after?, price?, currency?, sent_at?}
 
 and, in the app table, the opt-out items (pk "optout#<sha256 of the address>", sk
 "optout": no number stored) and the per-key daily quota counters (pk "smsquota#<key id>",
@@ -16,8 +16,18 @@ Status moves forward only, by rank:
 A receipt is one conditional UpdateItem keyed by client_ref (= the link code) that
 applies only when its rank is higher than the stored one, so late and repeated receipts
 change nothing. A send first *claims* the message with a conditional write (no message
-yet, or the last attempt failed/was throttled), so a retried request or campaign batch
-never texts twice.
+yet, the last attempt failed/was throttled, or a `sending` claim went stale), so a
+retried request or campaign batch does not text twice.
+
+A claim is `sending` until the attempt concludes. If the process dies in between (the
+Lambda times out or crashes while Vonage is called), nothing would ever conclude it, so
+every claim carries `claim_expires_at` = claim time + CLAIM_SECONDS (twice the Vonage
+timeout plus a margin of the Lambda timeout, so a live attempt always concludes first);
+after that a `sending` message is *stale* and may be claimed again, by campaign
+redelivery (send_for_link) or POST /api/links/{code}/resend. The trade-off: if the dead
+attempt had reached Vonage (a 202 that never got recorded), the recipient gets the text
+twice; without expiry, the message would never go out at all. The late attempt cannot
+overwrite the new one (its outcome is written only while its own claim holds).
 
 The quota is reserved by `parse_order` (one conditional increment, before the link is
 written): a request over quota is refused with 429 and writes nothing. A request that is
@@ -46,7 +56,13 @@ from chalicelib.payloads import parse_json_object
 from chalicelib.phones import Recipient
 from chalicelib.problems import BadRequest, Conflict, NotFound, Problem, Unavailable
 from chalicelib.timeutil import iso, now
-from chalicelib.vonage_client import OutgoingText, Sender, SendFailed, VonageSender
+from chalicelib.vonage_client import (
+    DEFAULT_TIMEOUT_SECONDS,
+    OutgoingText,
+    Sender,
+    SendFailed,
+    VonageSender,
+)
 
 log = logging.getLogger("linktrail.messaging")
 
@@ -66,7 +82,10 @@ RANKS = {
     "opted_out": 9,
 }
 RECEIPT_STATUSES = frozenset({"submitted", "delivered", "rejected", "undeliverable", "read"})
-RESENDABLE = ("send_failed", "throttled")
+RESENDABLE = ("send_failed", "throttled")  # and a stale `sending` claim
+# The Lambda timeout (.chalice/config.json): a claiming process is dead by then.
+CLAIM_MARGIN_SECONDS = 60
+CLAIM_SECONDS = 2 * DEFAULT_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START"})
 
@@ -122,7 +141,8 @@ def send_for_link(order: SmsOrder, *, code: str, short_url: str) -> dict[str, An
 
 
 def resend(code: str, *, key_id: str) -> dict[str, Any]:
-    """POST /api/links/{code}/resend: try a send_failed or throttled message again."""
+    """POST /api/links/{code}/resend: try a send_failed or throttled message again, or
+    one whose `sending` claim went stale (its attempt died before concluding)."""
     return texting().resend(code, key_id=key_id)
 
 
@@ -214,11 +234,7 @@ def _validate_order(sms: object, settings: Settings) -> tuple[str, str, str, Rec
                          f"{channel} allows at most {limit}.", field="sms.text")
     sender = _validate_sender(sms.get("from", settings.vonage_from), channel)
     recipient = phones.parse_recipient(sms.get("to"), channel, field="sms.to")
-    allowed = settings.sms_allowed_countries
-    if allowed and recipient.country is not None and recipient.country not in allowed:
-        raise BadRequest(f"Texts to {recipient.country} numbers are not allowed here "
-                         f"(SMS_ALLOWED_COUNTRIES: {', '.join(allowed)}).",
-                         field="sms.to", slug="sms-country-not-allowed")
+    phones.check_country_allowed(recipient, settings.sms_allowed_countries, field="sms.to")
     if not settings.vonage_application_id:
         raise Problem(503, "Texting is not configured (VONAGE_APPLICATION_ID).",
                       slug="sms-not-configured")
@@ -248,10 +264,12 @@ def _validate_sender(sender: object, channel: str) -> str:
 class Texting:
     """Sends and receipts against DynamoDB. Handed its client, settings and sender."""
 
-    def __init__(self, dynamodb: Any, settings: Settings, sender: Sender) -> None:
+    def __init__(self, dynamodb: Any, settings: Settings, sender: Sender, *,
+                 claim_seconds: int = CLAIM_SECONDS) -> None:
         self._ddb = dynamodb
         self._settings = settings
         self._sender = sender
+        self._claim_seconds = claim_seconds
         self._links = settings.links_table
         self._app = settings.app_table
 
@@ -322,16 +340,14 @@ class Texting:
         stored = _FROM_ATTRIBUTE(item["message"]) if "message" in item else None
         if not isinstance(stored, dict):
             raise Conflict("This link was not texted; there is nothing to resend.")
-        if stored.get("status") not in RESENDABLE:
-            raise Conflict(f"The message is {stored.get('status')}; only send_failed or "
-                           "throttled messages are sent again.")
+        if stored.get("status") not in RESENDABLE and not _stale_claim(stored):
+            raise Conflict(f"The message is {stored.get('status')}; only send_failed, "
+                           "throttled or stale sending messages are sent again.")
         # The allowlist may have changed since the first attempt.
         channel = str(stored["channel"])
         recipient = phones.parse_recipient(str(stored["to"]), channel, field="to")
-        allowed = self._settings.sms_allowed_countries
-        if allowed and recipient.country is not None and recipient.country not in allowed:
-            raise BadRequest(f"Texts to {recipient.country} numbers are not allowed here.",
-                             field="to", slug="sms-country-not-allowed")
+        phones.check_country_allowed(recipient, self._settings.sms_allowed_countries,
+                                     field="to")
         day = self.reserve_quota(key_id)
         message = {
             "channel": channel,
@@ -349,11 +365,13 @@ class Texting:
         """Claim the message slot, then send (or record opted_out) and record the outcome.
         The quota reservation is handed back whenever Vonage is not called or throttles:
         the quota counts texts that went out (or failed trying), not retries."""
-        at = iso(now())
+        moment = now()
         claim = secrets.token_hex(8)
         opted_out = self.is_opted_out(str(message["to"]))
         status = "opted_out" if opted_out else "sending"
-        message.update(status=status, rank=RANKS[status], status_at=at, claim=claim)
+        message.update(status=status, rank=RANKS[status], status_at=iso(moment), claim=claim)
+        if not opted_out:
+            message["claim_expires_at"] = int(moment.timestamp()) + self._claim_seconds
         limit = CHANNEL_TEXT_LIMITS.get(str(message["channel"]), 0)
         too_long = len(str(message["text"])) > limit
         try:
@@ -393,8 +411,10 @@ class Texting:
         return self._record_accepted(code, message, message_uuid)
 
     def _claim(self, code: str, message: dict[str, Any]) -> dict[str, Any] | None:
-        """Write the new attempt unless another one holds the slot; None when claimed,
-        else the message that is there (the link itself must exist)."""
+        """Write the new attempt unless another one holds the slot (a `sending` claim
+        that has not expired, or a concluded send); None when claimed, else the message
+        that is there (the link itself must exist). A `sending` message without
+        claim_expires_at (written before claims expired) counts as stale."""
         try:
             self._ddb.update_item(
                 TableName=self._links,
@@ -402,14 +422,19 @@ class Texting:
                 UpdateExpression="SET #m = :message",
                 ConditionExpression=(
                     "attribute_exists(pk) AND (attribute_not_exists(#m) "
-                    "OR attribute_type(#m, :null) OR #m.#s IN (:failed, :throttled))"
+                    "OR attribute_type(#m, :null) OR #m.#s IN (:failed, :throttled) "
+                    "OR (#m.#s = :sending AND (attribute_not_exists(#m.#exp) "
+                    "OR #m.#exp < :now)))"
                 ),
-                ExpressionAttributeNames={"#m": "message", "#s": "status"},
+                ExpressionAttributeNames={"#m": "message", "#s": "status",
+                                          "#exp": "claim_expires_at"},
                 ExpressionAttributeValues={
                     ":message": _TO_ATTRIBUTE(message),
                     ":null": {"S": "NULL"},
                     ":failed": {"S": "send_failed"},
                     ":throttled": {"S": "throttled"},
+                    ":sending": {"S": "sending"},
+                    ":now": {"N": str(int(now().timestamp()))},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -454,8 +479,10 @@ class Texting:
     def _conclude(self, code: str, message: dict[str, Any],
                   fields: dict[str, tuple[str, Any]]) -> None:
         """Record an attempt's outcome unless a receipt got there first (then the
-        receipt, which knows more, stands)."""
-        names = {"#m": "message", "#claim": "claim", "#rank": "rank"}
+        receipt, which knows more, stands) or the claim went stale and another attempt
+        took the slot. The outcome ends the claim: claim_expires_at goes."""
+        names = {"#m": "message", "#claim": "claim", "#rank": "rank",
+                 "#exp": "claim_expires_at"}
         values: dict[str, Any] = {":claim": {"S": str(message["claim"])},
                                   ":accepted": {"N": str(RANKS["accepted"])}}
         sets = []
@@ -467,13 +494,13 @@ class Texting:
             self._ddb.update_item(
                 TableName=self._links,
                 Key=_link_key(code),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE #m.#exp",
                 ConditionExpression="#m.#claim = :claim AND #m.#rank < :accepted",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except self._ddb.exceptions.ConditionalCheckFailedException:
-            log.info("send outcome superseded by a receipt code=%s", code)
+            log.info("send outcome superseded (a receipt, or a newer claim) code=%s", code)
 
     # opt-outs -----------------------------------------------------------------------
 
@@ -577,6 +604,14 @@ class Texting:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _stale_claim(message: dict[str, Any]) -> bool:
+    """A `sending` claim whose attempt should have concluded by now (its process died)."""
+    if message.get("status") != "sending":
+        return False
+    expires = message.get("claim_expires_at")
+    return expires is None or int(expires) < int(now().timestamp())
 
 
 def _verified_payload(authorization: str | None, raw_body: bytes | str) -> dict[str, Any]:

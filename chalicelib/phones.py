@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from chalicelib.problems import BadRequest
@@ -68,6 +69,18 @@ def parse_recipient(raw: object, channel: str, *, field: str = "sms.to") -> Reci
                          "are refused.", field=field)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Recipient(e164, phonenumbers.region_code_for_number(number))
+
+
+def check_country_allowed(recipient: Recipient, allowed: Collection[str], *,
+                          field: str) -> None:
+    """400 (slug sms-country-not-allowed, `field`) unless the recipient's country is in
+    `allowed` (ISO 3166 codes, upper case: Settings.sms_allowed_countries). An empty
+    allowlist allows every country; Messenger ids (no country) are always allowed."""
+    if not allowed or recipient.country is None or recipient.country in allowed:
+        return
+    raise BadRequest(f"{field}: texts to {recipient.country} numbers are not allowed here "
+                     f"(SMS_ALLOWED_COUNTRIES: {', '.join(allowed)}).",
+                     field=field, slug="sms-country-not-allowed")
 
 
 def mask(address: str) -> str:

@@ -456,8 +456,9 @@ class Forwarder:
             except (ValueError, KeyError, TypeError, AttributeError) as broken:
                 # Nothing later can fix a body that does not parse: dead-letter it now.
                 self._dead_letters.send(record.body, record.message_id, "-", None, repr(broken))
-        links = links_in(e for _, e in events)
-        self._identities.record(links)
+        # Only the links actually written are forwarded and used for resolution: a link
+        # older than the stored one, or to a user erased since, is dropped here.
+        links = self._identities.record(links_in(e for _, e in events))
         anonymous = {e["anonymous_id"] for _, e in events if not e.get("user_id")}
         resolved = self._identities.resolve(a for a in anonymous if a)
         resolved.update({link.anonymous_id: link.user_id for link in links})

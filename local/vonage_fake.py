@@ -46,19 +46,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from chalicelib.phones import mask
+
 log = logging.getLogger("vonage-fake")
 
 DEFAULT_PORT = 8003
 CHANNELS = {"sms": 3200, "whatsapp": 4096, "viber_service": 1000, "messenger": 640}
 _PHONE = re.compile(r"^[1-9][0-9]{6,14}$")
 _REAL_HOST = "api.nexmo.com"
-
-
-def mask(address: str) -> str:
-    if len(address) < 7:
-        return "*" * len(address)
-    head = 3 if address.startswith("+") else 2
-    return address[:head] + "*" * (len(address) - head - 3) + address[-3:]
 
 
 # --- local credentials --------------------------------------------------------------------

@@ -56,11 +56,25 @@ def admin_key(aws: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def client(aws: dict[str, str]) -> Iterator[Any]:
+def client(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """chalice.test.Client over the real app, backed by the emulator."""
+    import functools
+    import json
+    from pathlib import Path
+
+    import chalice.test
+    from chalice.local import LambdaContext
     from chalice.test import Client
 
     from app import app
+
+    # chalice.test invokes handlers with a 3 s context whatever lambda_timeout says; give
+    # them the time our Lambdas really have, as workers plan their work by it.
+    config = json.loads((Path(__file__).parent.parent / ".chalice" / "config.json").read_text())
+    timeout_ms = int(config["lambda_timeout"]) * 1000
+    monkeypatch.setattr(
+        chalice.test, "LambdaContext", functools.partial(LambdaContext, max_runtime_ms=timeout_ms)
+    )
 
     # A stage with no environment of its own: Client(app) would apply the `dev` stage's
     # variables (STAGE=dev) during each request.

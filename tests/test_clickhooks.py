@@ -202,7 +202,7 @@ def test_unreachable_receiver_is_a_failed_attempt(aws, key):
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     put_link(dynamodb, aws["LINKS_TABLE"], "hook3", key_id=key.api_key.key_id)
     sender = clickhooks.WebhookSender(
-        runtime.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
+        runtime.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"], allow_private=True
     )
     delivery = clickhooks.Delivery("hook3", key.api_key.key_id, "http://127.0.0.1:9/x", "{}")
     assert sender.deliver(delivery, attempt=1) is False
@@ -244,3 +244,47 @@ def test_signature_recipe_rejects_tampering_and_old_timestamps():
     assert not clickhooks.verify("whsec_y", header, b'{"a":1}', now=1_800_000_010)
     assert not clickhooks.verify("whsec_x", header, b'{"a":1}', now=1_800_001_000)
     assert not clickhooks.verify("whsec_x", "garbage", b'{"a":1}')
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_private_host_at_send_time_gets_no_post_and_no_retry(aws, key, host):
+    """DNS rebinding: the URL passed the create-time check, but the name now points
+    inside. Outside the local stage nothing is POSTed; the failure is recorded at once."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    put_link(dynamodb, aws["LINKS_TABLE"], "rebind", key_id=key.api_key.key_id)
+    for hook in receiver(key.webhook_secret, fail_first=0):
+        url = hook.url.replace("127.0.0.1", host)
+        sender = clickhooks.WebhookSender(
+            runtime.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
+        )
+        assert sender.deliver(clickhooks.Delivery("rebind", key.api_key.key_id, url, "{}"), 1)
+        assert hook.attempts == []
+    item = get_link(dynamodb, aws["LINKS_TABLE"], "rebind")
+    assert item["webhook_failures"]["N"] == "1"
+    assert item["last_webhook_error"]["S"].startswith("webhook host does not resolve to public")
+    assert "127.0.0.1" not in item["last_webhook_error"]["S"]
+
+
+def test_send_time_check_asks_the_resolver_about_the_url_host(aws, key):
+    """The same receiver is POSTed to when the resolver calls its host public (so the
+    refusal above comes from the check, not from an unreachable receiver)."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    put_link(dynamodb, aws["LINKS_TABLE"], "public", key_id=key.api_key.key_id)
+    asked: list[str] = []
+
+    def resolves_public(host: str) -> bool:
+        asked.append(host)
+        return True
+
+    for hook in receiver(key.webhook_secret, fail_first=0):
+        sender = clickhooks.WebhookSender(
+            runtime.key_store().webhook_secret,
+            dynamodb,
+            aws["LINKS_TABLE"],
+            resolves_public=resolves_public,
+        )
+        delivery = clickhooks.Delivery("public", key.api_key.key_id, hook.url, '{"id":"e"}')
+        assert sender.deliver(delivery, 1)
+        assert [a["valid"] for a in hook.attempts] == [True]
+    assert asked == ["127.0.0.1"]
+    assert "webhook_failures" not in get_link(dynamodb, aws["LINKS_TABLE"], "public")

@@ -155,6 +155,14 @@ def test_message_without_ids_gets_a_deterministic_hash() -> None:
             ("Firefox", "Linux", "desktop"),
         ),
         ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", ("Other", "Other", "bot")),
+        # the shared detector (chalicelib.botua): what a local regex missed
+        ("WhatsApp/2.23.20.0", ("Other", "Other", "bot")),
+        ("Go-http-client/1.1", ("Other", "Other", "bot")),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/126.0.0.0 Safari/537.36",
+            ("Chrome", "Linux", "bot"),
+        ),
         ("", ("Other", "Other", "other")),
     ],
 )
@@ -246,6 +254,8 @@ def test_invalid_batch_names_every_bad_message_and_queues_nothing(
     [
         ("{not json", None),
         ("[1, 2]", None),
+        ("", None),
+        ("\xff", None),
         ('{"batch": []}', "batch"),
         ('{"type": "track", "anonymousId": "a", "event": "e", "properties": [1]}', "properties"),
         ('{"type": "alias", "userId": "u"}', "previousId"),

@@ -149,6 +149,20 @@ def test_salt_is_created_once_per_day_then_served_from_memory(aws: dict[str, str
     assert int(item["ttl"]["N"]) == int(datetime(2026, 11, 25, tzinfo=UTC).timestamp())
 
 
+def test_the_salt_sweeper_deletes_salts_older_than_yesterday_at_once(aws: dict[str, str]) -> None:
+    from datetime import timedelta
+
+    table = runtime.settings().app_table
+    days = [NOON - timedelta(days=n) for n in (3, 2, 1, 0)]
+    for moment in days:  # one salt per day, each created on its own day
+        SaltStore(runtime.dynamodb(), table, Clock(moment)).salt(moment.date(), create=True)
+    assert len(salt_items()) == 4
+    store = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    assert store.delete_expired() == ["2026-11-20", "2026-11-21"]
+    assert sorted(i["sk"]["S"] for i in salt_items()) == ["2026-11-22", "2026-11-23"]
+    assert store.delete_expired() == []
+
+
 def test_a_second_instance_uses_the_salt_the_first_created(aws: dict[str, str]) -> None:
     table = runtime.settings().app_table
     first = SaltStore(runtime.dynamodb(), table, Clock(NOON))

@@ -356,6 +356,82 @@ def test_erasure_forwards_a_deletion_record(
     assert after["resolved_user_id"] is None
 
 
+def identities_by_anon(sink: stitch_sink.Sink) -> dict[str | None, dict[str, Any]]:
+    return {r["anonymous_id"]: r for r in rows(sink, "identities")}
+
+
+def test_a_client_timestamp_cannot_pin_an_identity_link(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
+) -> None:
+    """Newest link wins by the server's received_at: a far-future `timestamp` sent by
+    whoever knows an anonymous id does not outrank the real user's later identify."""
+    from chalicelib import runtime
+    from chalicelib.identity import IdentityStore
+
+    pump = Pump(client, app_env)
+    send_events(client, [{"type": "identify", "anonymousId": "anon-p", "userId": "attacker",
+                          "messageId": "p1", "timestamp": "2999-01-01T00:00:00Z"}])
+    pump.run()
+    time.sleep(0.01)  # received_at has millisecond resolution
+    send_events(client, [{"type": "identify", "anonymousId": "anon-p", "userId": "victim",
+                          "messageId": "p2", "timestamp": "2020-01-01T00:00:00Z"}])
+    pump.run()
+    store = IdentityStore(runtime.dynamodb(), app_env["APP_TABLE"])
+    assert store.resolve(["anon-p"]) == {"anon-p": "victim"}
+    link = identities_by_anon(sink)["anon-p"]
+    assert link["user_id"] == "victim"
+    assert link["linked_at"] > "2026" and not link["linked_at"].startswith("2999")
+
+
+def queued_bodies(env: dict[str, str]) -> list[stitch.QueueRecord]:
+    """Read what is on the events queue without consuming it (visible again at once)."""
+    from chalicelib import runtime
+
+    answer = runtime.sqs().receive_message(
+        QueueUrl=env["EVENTS_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
+    )
+    return [stitch.QueueRecord(m["MessageId"], m["Body"]) for m in answer.get("Messages", [])]
+
+
+def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink, auth_headers: dict[str, str]
+) -> None:
+    from chalicelib import runtime
+    from chalicelib.identity import IdentityStore
+
+    store = IdentityStore(runtime.dynamodb(), app_env["APP_TABLE"])
+    # Forwarded once, then erased; the same message is later redelivered.
+    send_events(client, [{"type": "identify", "anonymousId": "a-red", "userId": "erased-1",
+                          "messageId": "r1"}])
+    [redelivered] = queued_bodies(app_env)
+    pump = Pump(client, app_env)
+    pump.run()
+    assert store.resolve(["a-red"]) == {"a-red": "erased-1"}
+    # Still in the queue when the erasure arrives.
+    send_events(client, [{"type": "identify", "anonymousId": "a-late", "userId": "erased-1",
+                          "messageId": "r2", "timestamp": "2999-01-01T00:00:00Z"}])
+    time.sleep(0.01)
+    assert client.http.delete("/api/users/erased-1", headers=auth_headers).status_code == 202
+    pump.run()
+    forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
+    assert forwarder.forward([redelivered]) == []
+
+    assert store.resolve(["a-red", "a-late"]) == {}
+    assert store.links_of("erased-1") == []
+    identities = identities_by_anon(sink)
+    assert "a-late" not in identities  # never forwarded
+    assert identities["a-red"]["deleted"] == 1  # the redelivery did not undelete it
+    assert identities[None]["message_id"] == "erasure:erased-1"
+
+    # An identify received after the erasure is a new, legitimate link.
+    time.sleep(0.01)
+    send_events(client, [{"type": "identify", "anonymousId": "a-new", "userId": "erased-1",
+                          "messageId": "r3"}])
+    pump.run()
+    assert store.resolve(["a-new"]) == {"a-new": "erased-1"}
+    assert identities_by_anon(sink)["a-new"]["deleted"] == 0
+
+
 def test_webhook_destination_posts_rows_with_their_table(aws: dict[str, str]) -> None:
     from chalicelib.config import Settings
 
@@ -388,6 +464,7 @@ def test_thousand_events_survive_a_sink_failing_30_percent(
 ) -> None:
     sink.faults.fail_rate = 0.3
     sink.faults.timeout_seconds = 1.5  # the forwarder gives up after 1 s
+    sink.faults.fail_next = 1  # at least one failure, whatever the dice say (10 requests)
     messages = [{"type": "track", "event": "Load", "anonymousId": f"a{i % 37}",
                  "messageId": f"load-{i}"} for i in range(1000)]
     send_events(client, messages, per_request=10)

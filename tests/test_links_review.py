@@ -1,0 +1,495 @@
+"""Review fixes for links, expiry and campaigns: each test reproduces a reported defect on
+moto with the real resources (races are staged with LinkService subclasses that do the
+competing write at the exact moment, never with mocks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.test_campaigns import (  # noqa: F401 - fixtures
+    NUMBERS,
+    campaign_body,
+    fake,
+    set_env,
+    sqs_event,
+    start,
+    texting,
+)
+from tests.test_expiry import kinds, link_removals, stream_records
+from tests.test_links import link_items, post, redirect_objects
+
+PLAIN_NUMBER = "+447400123456"
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class FakeMessenger:
+    """campaigns.Messenger's two methods: programmed refusals and failures, records sends."""
+
+    def __init__(self, refuse: Any = None, fail_sends: int = 0) -> None:
+        self.refuse = refuse  # a Problem raised by parse_order for every recipient
+        self.fail_sends = fail_sends  # the first n sends raise (a bug in the send path)
+        self.sent: list[str] = []
+
+    def parse_order(self, sms: dict[str, Any], key_id: str) -> Any:
+        if self.refuse is not None:
+            raise self.refuse
+        return sms
+
+    def send_for_link(self, order: Any, code: str, short_url: str) -> dict[str, Any]:
+        if self.fail_sends:
+            self.fail_sends -= 1
+            raise KeyError("status")
+        self.sent.append(code)
+        return {"status": "accepted"}
+
+
+class FakeContext:
+    """Lambda's context: plenty of time for the first `calls` questions, then none."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 60_000 if self.calls >= 0 else 1_000
+
+
+def campaign_service(messenger: Any, links: Any = None) -> Any:
+    from chalicelib import campaigns, runtime
+    from chalicelib import links as links_module
+
+    return campaigns.CampaignService(
+        links or links_module.service(), runtime.dynamodb(), runtime.sqs(), messenger
+    )
+
+
+@pytest.fixture
+def vonage_app(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enough configuration for POST /api/campaigns' validation (sends go to fakes)."""
+    from chalicelib import runtime
+
+    monkeypatch.setenv("VONAGE_APPLICATION_ID", "review-app")
+    runtime.reset()
+
+
+def receive(env: dict[str, str], visibility: int | None = None) -> list[dict[str, Any]]:
+    extra = {} if visibility is None else {"VisibilityTimeout": visibility}
+    return list(
+        boto3.client("sqs")
+        .receive_message(
+            QueueUrl=env["CAMPAIGN_QUEUE_URL"],
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            **extra,
+        )
+        .get("Messages", [])
+    )
+
+
+def started(service: Any, count: int, **extra: Any) -> str:
+    return str(service.start(campaign_body(count, **extra), "key-1")["campaign_id"])
+
+
+def item(env: dict[str, str], code: str, kind: str) -> dict[str, Any] | None:
+    found = boto3.client("dynamodb").get_item(
+        TableName=env["LINKS_TABLE"],
+        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": kind}},
+        ConsistentRead=True,
+    )
+    return found.get("Item")
+
+
+def campaign_codes(env: dict[str, str], campaign_id: str, kind: str = "link") -> list[str]:
+    return sorted(
+        i["code"]["S"]
+        for i in link_items(env)
+        if i["sk"]["S"] == kind and i.get("campaign_id", {}).get("S") == campaign_id
+    )
+
+
+# --- 1. a removal record of a rolled-back create must not delete a re-created link's object
+
+
+def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
+    from chalicelib import expiry, links, runtime
+    from chalicelib.problems import Unavailable
+
+    broken = links.LinkService(
+        runtime.dynamodb(),
+        runtime.s3(),
+        replace(runtime.settings(), redirect_bucket="linktrail-no-such-bucket"),
+    )
+    with pytest.raises(Unavailable):  # S3 fails: the items are removed, no tombstone
+        broken.create(links.NewLink(url="https://example.com/first", code="reused"), "k")
+    service = links.service()
+    service.create(links.NewLink(url="https://example.com/second", code="reused"), "k")
+    assert redirect_objects(aws) == ["reused"]
+
+    removals = link_removals(aws)  # the undo's REMOVE arrives after the re-creation
+    assert len(removals) == 1
+    expiry.on_links_stream(removals, links=service)
+    head = boto3.client("s3").head_object(Bucket=aws["REDIRECT_BUCKET"], Key="reused")
+    assert head["WebsiteRedirectLocation"] == "https://example.com/second"
+    assert kinds(aws) == ["link"]
+
+    # Once the code really ends, its own removal still deletes the object.
+    service.delete("reused")
+    expiry.on_links_stream(link_removals(aws), links=service)
+    assert redirect_objects(aws) == []
+
+
+# --- 2. only a malformed envelope is dropped; other errors are retried
+
+
+def test_errors_inside_a_chunk_are_retried_not_dropped(aws, vonage_app):
+    messenger = FakeMessenger(fail_sends=1)
+    service = campaign_service(messenger)
+    campaign_id = started(service, 3)
+    messages = receive(aws, visibility=0)
+    event = sqs_event(messages, aws)
+    event["Records"].append({**event["Records"][0], "messageId": "bad", "body": "{not json"})
+
+    result = service.handle_records(event["Records"])
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert service.handle_records(event["Records"][:1]) == {"batchItemFailures": []}
+    assert len(campaign_codes(aws, campaign_id)) == 3
+    assert sorted(messenger.sent) == campaign_codes(aws, campaign_id)
+
+
+# --- 3. quota/503 delays the chunk; skipped recipients count; the worker watches the clock
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(429, {"Retry-After": "100000"}), (503, {})],  # past SQS's 12 h cap; none given
+)
+def test_quota_or_unavailable_hands_the_chunk_back_for_later(aws, vonage_app, status, headers):
+    from chalicelib.problems import Problem
+
+    messenger = FakeMessenger(refuse=Problem(status, "later", headers=headers))
+    service = campaign_service(messenger)
+    started(service, 3)
+    messages = receive(aws, visibility=0)  # visible again at once unless we delay it
+    result = service.handle_records(sqs_event(messages, aws)["Records"])
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert receive(aws) == []  # delayed by Retry-After, not redelivered right away
+    assert messenger.sent == []
+
+
+def test_recipients_refused_at_send_time_are_skipped_and_the_campaign_finishes(
+    client,
+    auth_headers,
+    texting,  # noqa: F811 - the fixture imported above
+    aws,
+):
+    campaign_id = json.loads(start(client, auth_headers, campaign_body(3)).body)["campaign_id"]
+    set_env(SMS_ALLOWED_COUNTRIES="FR")  # the operator narrowed the allowlist meanwhile
+    result = client.lambda_.invoke("campaign_worker", sqs_event(receive(aws), aws)).payload
+    assert result == {"batchItemFailures": []}
+    assert texting.api.requests == []
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["links_created"] == 3 and stats["skipped"] == 3
+    assert stats["pending"] == 0 and stats["sent"] == 0
+    assert stats["status"] == "done"
+    code = campaign_codes(aws, campaign_id)[0]
+    message = json.loads(client.http.get(f"/api/links/{code}", headers=auth_headers).body)[
+        "message"
+    ]
+    assert message["status"] == "skipped" and "FR" not in message["to"]
+    assert message["error"] and "*" in message["to"]
+    assert NUMBERS[0] not in json.dumps(link_items(aws))
+
+
+def test_link_that_expired_before_its_send_is_skipped_and_counted(
+    client,
+    auth_headers,
+    texting,  # noqa: F811 - the fixture imported above
+    aws,
+):
+    from chalicelib import expiry
+
+    campaign_id = json.loads(start(client, auth_headers, campaign_body(2)).body)["campaign_id"]
+    set_env(SMS_DAILY_QUOTA="0")  # the first recipient gets its link, then 429
+    event = sqs_event(receive(aws, visibility=0), aws)
+    result = client.lambda_.invoke("campaign_worker", event).payload
+    assert len(result["batchItemFailures"]) == 1
+    assert len(campaign_codes(aws, campaign_id)) == 1
+    assert expiry.sweep(at_epoch=int(time.time()) + 8 * 86400) == 1  # it expires unsent
+    client.lambda_.invoke("links_stream", {"Records": link_removals(aws)})
+
+    set_env(SMS_DAILY_QUOTA="1000")
+    assert client.lambda_.invoke("campaign_worker", event).payload == {"batchItemFailures": []}
+    assert len(texting.api.requests) == 1  # only the second recipient is texted
+    stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
+    assert stats["links_created"] == 2 and stats["skipped"] == 1 and stats["sent"] == 1
+    assert stats["status"] == "done"
+    (ended,) = campaign_codes(aws, campaign_id, "tombstone")
+    link = json.loads(client.http.get(f"/api/links/{ended}", headers=auth_headers).body)
+    assert link["status"] == "expired" and link["message"]["status"] == "skipped"
+    assert ended not in redirect_objects(aws)
+
+
+def test_campaign_expired_before_its_chunk_ran_texts_nobody(aws, vonage_app):
+    messenger = FakeMessenger()
+    service = campaign_service(messenger)
+    campaign_id = started(service, 2)
+    boto3.client("dynamodb").update_item(  # the chunk runs after the campaign's expiry
+        TableName=aws["LINKS_TABLE"],
+        Key={"pk": {"S": f"campaign#{campaign_id}"}, "sk": {"S": "campaign"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 5)}},
+    )
+    result = service.handle_records(sqs_event(receive(aws), aws)["Records"])
+    assert result == {"batchItemFailures": []}
+    assert messenger.sent == [] and redirect_objects(aws) == []
+    assert campaign_codes(aws, campaign_id) == []
+    assert len(campaign_codes(aws, campaign_id, "tombstone")) == 2
+    stats = service.stats(campaign_id)
+    assert stats["skipped"] == 2 and stats["status"] == "done"
+
+
+def test_worker_hands_back_what_it_cannot_finish_before_the_timeout(aws, vonage_app):
+    messenger = FakeMessenger()
+    service = campaign_service(messenger)
+    campaign_id = started(service, 50)
+    messages = sorted(receive(aws, visibility=0), key=lambda m: json.loads(m["Body"])["start"])
+    records = sqs_event(messages, aws)["Records"]
+    # Time for the first record's check and 9 recipients, then the clock runs out.
+    result = service.handle_records(records, context=FakeContext(calls=10))
+    assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+    assert len(messenger.sent) == 9
+    assert len(receive(aws)) == 2  # handed back visible at once
+
+    assert service.handle_records(records, context=FakeContext(calls=100)) == {
+        "batchItemFailures": []
+    }
+    assert len(campaign_codes(aws, campaign_id)) == 50
+    assert sorted(set(messenger.sent)) == campaign_codes(aws, campaign_id)
+
+
+# --- 4. a redelivered chunk must not resurrect a retired link's object
+
+
+def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage_app):
+    from bench.core import count_aws_calls
+    from chalicelib import links, runtime
+
+    class RetiredRightAfterTheRead(links.LinkService):
+        """The sweeper (here: DELETE) retires the link just after the worker read it."""
+
+        def __init__(self) -> None:
+            super().__init__(runtime.dynamodb(), runtime.s3(), runtime.settings())
+            self.raced = False
+
+        def items_for(self, code: str) -> dict[str, dict[str, Any]]:
+            found = super().items_for(code)
+            if not self.raced and "link" in found:
+                self.raced = True
+                links.service().delete(code)
+            return found
+
+    messenger = FakeMessenger()
+    campaign_id = started(campaign_service(messenger), 2)
+    records = sqs_event(receive(aws, visibility=0), aws)["Records"]
+    assert campaign_service(messenger).handle_records(records) == {"batchItemFailures": []}
+    codes = campaign_codes(aws, campaign_id)
+    assert sorted(redirect_objects(aws)) == codes
+
+    # Redelivered with both objects in place: nothing is written to S3.
+    with count_aws_calls(runtime.s3()) as calls:
+        assert campaign_service(messenger).handle_records(records) == {"batchItemFailures": []}
+    assert calls["s3.PutObject"] == 0
+
+    # One object lost (a crash before the PutObject): it is put back.
+    boto3.client("s3").delete_object(Bucket=aws["REDIRECT_BUCKET"], Key=codes[1])
+    assert campaign_service(messenger).handle_records(records) == {"batchItemFailures": []}
+    assert sorted(redirect_objects(aws)) == codes
+
+    # First recipient's link retired while the redelivery runs: its object stays gone.
+    racing = RetiredRightAfterTheRead()
+    boto3.client("s3").delete_object(Bucket=aws["REDIRECT_BUCKET"], Key=codes[0])
+    before = len(messenger.sent)
+    assert campaign_service(messenger, racing).handle_records(records) == {"batchItemFailures": []}
+    assert racing.raced
+    retired = [c for c in codes if item(aws, c, "tombstone")]
+    assert len(retired) == 1
+    assert retired[0] not in redirect_objects(aws)
+    assert retired[0] not in messenger.sent[before:]  # the retired link is not texted
+
+
+# --- 5. a failed PATCH's rollback must not overwrite a newer PATCH
+
+
+def test_patch_rollback_keeps_a_newer_patchs_url(aws):
+    from chalicelib import links, runtime
+
+    service = links.service()
+    service.create(links.NewLink(url="https://example.com/old", code="patched"), "k")
+
+    class NewerPatchInBetween(links.LinkService):
+        """Its bucket is missing (S3 fails for real); just before, another PATCH lands."""
+
+        def put_redirect(self, code: str, long_url: str) -> None:
+            service.patch(code, links.LinkPatch(url="https://example.com/newer"))
+            super().put_redirect(code, long_url)
+
+    broken = NewerPatchInBetween(
+        runtime.dynamodb(),
+        runtime.s3(),
+        replace(runtime.settings(), redirect_bucket="linktrail-no-such-bucket"),
+    )
+    from chalicelib.problems import Unavailable
+
+    with pytest.raises(Unavailable):
+        broken.patch("patched", links.LinkPatch(url="https://example.com/mine"))
+    assert service.get("patched")["url"] == "https://example.com/newer"
+    head = boto3.client("s3").head_object(Bucket=aws["REDIRECT_BUCKET"], Key="patched")
+    assert head["WebsiteRedirectLocation"] == "https://example.com/newer"
+
+    # Without a competitor the rollback still restores the URL; a gone link stays gone.
+    plain = links.LinkService(runtime.dynamodb(), runtime.s3(), broken.settings)
+    with pytest.raises(Unavailable):
+        plain.patch("patched", links.LinkPatch(url="https://example.com/again"))
+    assert service.get("patched")["url"] == "https://example.com/newer"
+
+
+# --- 6. max_clicks reached: retired from the stream
+
+
+def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
+    from chalicelib import expiry, links
+
+    service = links.service()
+    service.create(links.NewLink(url="https://example.com/", code="twice", max_clicks=2), "k")
+
+    def click() -> list[dict[str, Any]]:
+        boto3.client("dynamodb").update_item(  # what the edge function writes
+            TableName=aws["LINKS_TABLE"],
+            Key={"pk": {"S": "link#twice"}, "sk": {"S": "link"}},
+            UpdateExpression="ADD human_clicks :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        return [r for r in stream_records(aws) if r["eventName"] == "MODIFY"]
+
+    expiry.on_links_stream(click(), links=service)
+    assert kinds(aws) == ["link"] and redirect_objects(aws) == ["twice"]
+
+    modified = click()
+    expiry.on_links_stream(modified, links=service)
+    assert kinds(aws) == ["tombstone"] and redirect_objects(aws) == []
+    tombstone = item(aws, "twice", "tombstone")
+    assert tombstone is not None
+    assert tombstone["status"]["S"] == "expired" and tombstone["reason"]["S"] == "max_clicks"
+    assert tombstone["human_clicks"]["N"] == "2"
+    view = service.get("twice")
+    assert view["status"] == "expired" and view["ended_reason"] == "max_clicks"
+
+    expiry.on_links_stream(modified + link_removals(aws), links=service)  # redelivered
+    assert kinds(aws) == ["tombstone"] and redirect_objects(aws) == []
+
+
+# --- 7. tombstones keep no plain phone number
+
+
+def test_tombstones_keep_the_masked_number_only(client, auth_headers, aws):
+    from chalicelib import expiry
+
+    for code, ttl in (("deleted-one", None), ("expired-one", 60)):
+        body = {"url": "https://example.com/", "code": code, **({"ttl": ttl} if ttl else {})}
+        assert post(client, auth_headers, body).status_code == 201
+        boto3.client("dynamodb").update_item(  # what messaging records after a send
+            TableName=aws["LINKS_TABLE"],
+            Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
+            UpdateExpression="SET #m = :m",
+            ExpressionAttributeNames={"#m": "message"},
+            ExpressionAttributeValues={
+                ":m": {
+                    "M": {
+                        "channel": {"S": "sms"},
+                        "to": {"S": PLAIN_NUMBER},
+                        "to_masked": {"S": "+44*******456"},
+                        "status": {"S": "delivered"},
+                    }
+                }
+            },
+        )
+    assert client.http.delete("/api/links/deleted-one", headers=auth_headers).status_code == 204
+    assert expiry.sweep(at_epoch=int(time.time()) + 120) == 1
+    assert kinds(aws) == ["tombstone", "tombstone"]
+    assert PLAIN_NUMBER not in json.dumps(link_items(aws))
+    for code in ("deleted-one", "expired-one"):
+        link = json.loads(client.http.get(f"/api/links/{code}", headers=auth_headers).body)
+        assert link["message"]["to"] == "+44*******456"
+        assert link["message"]["status"] == "delivered"
+
+
+# --- 8. click-webhook failures are shown
+
+
+def test_link_view_shows_click_webhook_failures(client, auth_headers, aws):
+    body = {"url": "https://example.com/", "webhook_url": "http://127.0.0.1:9/hook"}
+    code = json.loads(post(client, auth_headers, body).body)["code"]
+    fresh = json.loads(client.http.get(f"/api/links/{code}", headers=auth_headers).body)
+    assert fresh["webhook"] is None
+    boto3.client("dynamodb").update_item(  # what clickhooks records after its last attempt
+        TableName=aws["LINKS_TABLE"],
+        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
+        UpdateExpression="SET webhook_failures = :n, last_webhook_error = :e, "
+        "last_webhook_error_at = :t",
+        ExpressionAttributeValues={
+            ":n": {"N": "2"},
+            ":e": {"S": "HTTP 500"},
+            ":t": {"S": "2030-01-02T03:04:05.000Z"},
+        },
+    )
+    link = json.loads(client.http.get(f"/api/links/{code}", headers=auth_headers).body)
+    assert link["webhook"] == {
+        "failures": 2,
+        "last_error": "HTTP 500",
+        "last_error_at": "2030-01-02T03:04:05.000Z",
+    }
+
+
+# --- 9. webhook_url goes through the SSRF guard
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "https://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+        "https://[::1]/hook",
+        "https://10.0.0.7/hook",
+        "http://hooks.example.com/clicks",  # plain http outside the local stage
+    ],
+)
+def test_webhook_urls_to_private_hosts_are_refused_outside_the_local_stage(aws, url):
+    from chalicelib import campaigns, links, runtime
+    from chalicelib.problems import BadRequest
+    from chalicelib.timeutil import now
+
+    deployed = replace(runtime.settings(), stage="prod", vonage_application_id="app")
+    with pytest.raises(BadRequest) as refused:
+        links.parse_new_link({"url": "https://example.com/", "webhook_url": url}, deployed, now())
+    assert refused.value.field == "webhook_url"
+    service = links.LinkService(runtime.dynamodb(), runtime.s3(), deployed)
+    with pytest.raises(BadRequest) as refused:
+        campaigns.parse_campaign(campaign_body(1, webhook_url=url), service)
+    assert refused.value.field == "webhook_url"
+
+
+def test_local_stage_accepts_a_webhook_on_localhost(client, auth_headers, aws):
+    body = {"url": "https://example.com/", "webhook_url": "http://127.0.0.1:8123/hook"}
+    answer = post(client, auth_headers, body)
+    assert answer.status_code == 201, answer.body
+    assert json.loads(answer.body)["webhook_url"] == "http://127.0.0.1:8123/hook"
+    refused = post(client, auth_headers, {**body, "webhook_url": "file:///etc/passwd"})
+    assert refused.status_code == 400 and json.loads(refused.body)["field"] == "webhook_url"
