@@ -29,7 +29,8 @@ class Figure:
 
     def row(self) -> list[str]:
         shown = f"{self.value:.2f}" if self.unit in ("ratio", "ms") else f"{self.value:g}"
-        return [self.issue, self.name, f"{shown} {self.unit}", self.goal, self.baseline]
+        issue = "#" + self.issue.lstrip("#").split()[0]
+        return [issue, self.name, f"{shown} {self.unit}", self.goal, self.baseline]
 
 
 def median_seconds(run: Callable[[], Any], repeat: int = 50, warmup: int = 5) -> float:
