@@ -24,6 +24,18 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 
+def restore_env(saved: dict[str, str | None]) -> None:
+    """Put back the variables a fixture changed, and forget settings read from them."""
+    from chalicelib import runtime
+
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    runtime.reset()
+
+
 @pytest.fixture
 def aws() -> Iterator[dict[str, str]]:
     """moto in-process with linktrail's resources; yields the app's environment."""
@@ -40,12 +52,7 @@ def aws() -> Iterator[dict[str, str]]:
         try:
             yield env
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            runtime.reset()
+            restore_env(saved)
 
 
 @pytest.fixture
@@ -85,6 +92,52 @@ def client(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
 @pytest.fixture
 def auth_headers(admin_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"}
+
+
+# --- texting: the local fake Messages API, and the app's environment pointed at it ------
+
+
+def set_env(**values: str) -> None:
+    """Change the app's environment. Settings are read now: chalice.test.Client swaps in
+    its stage's variables during a request, so they must not be read first there."""
+    from chalicelib import runtime
+
+    os.environ.update(values)
+    runtime.reset()
+    runtime.settings()
+
+
+@pytest.fixture(scope="session")
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
+    """One fake Messages API (TLS, own keys) for the session; receipts are kept, not
+    posted (the app runs in process): tests replay them through the test client."""
+    from local import vonage_fake
+
+    with vonage_fake.running(
+        tmp_path_factory.mktemp("vonage"), post_receipts=False, delivered_after=0.0
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def texting(aws: dict[str, str], fake: tuple[Any, dict[str, str]]) -> Iterator[Any]:
+    """The app's environment pointed at the fake, exactly as the local stack does it."""
+    from chalicelib import vonage_client
+
+    running, env = fake
+    running.api.planned.clear()
+    running.api.requests.clear()
+    running.api.outbox.clear()
+    running.api.receipts.clear()
+    extra = {**env, "SMS_DAILY_QUOTA": "1000", "SMS_ALLOWED_COUNTRIES": ""}
+    saved = {k: os.environ.get(k) for k in extra}
+    set_env(**extra)
+    vonage_client.reset()
+    try:
+        yield running
+    finally:
+        restore_env(saved)
+        vonage_client.reset()
 
 
 # --- the real local stack, started through make dev's entry point --------------------

@@ -5,58 +5,15 @@ through the real messaging module and Vonage SDK to the local fake Messages API.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from local import vonage_fake
+from tests.conftest import set_env
 from tests.test_links import link_items, redirect_objects
 
 NUMBERS = [f"+4474001{n:05d}" for n in range(100)]  # valid GB mobiles
-
-
-@pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
-    with vonage_fake.running(
-        tmp_path_factory.mktemp("vonage"), post_receipts=False, delivered_after=0.0
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def texting(aws: dict[str, str], fake: tuple[Any, dict[str, str]]) -> Iterator[Any]:
-    from chalicelib import runtime, vonage_client
-
-    running, env = fake
-    running.api.requests.clear()
-    running.api.outbox.clear()
-    extra = {**env, "SMS_DAILY_QUOTA": "1000", "SMS_ALLOWED_COUNTRIES": ""}
-    saved = {k: os.environ.get(k) for k in extra}
-    set_env(**extra)
-    vonage_client.reset()
-    try:
-        yield running
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        runtime.reset()
-        vonage_client.reset()
-
-
-def set_env(**values: str) -> None:
-    """Settings are read here, not inside a test-client request (which swaps in the dev
-    stage's variables)."""
-    from chalicelib import runtime
-
-    os.environ.update(values)
-    runtime.reset()
-    runtime.settings()
 
 
 def campaign_body(count: int, **extra: Any) -> dict[str, Any]:

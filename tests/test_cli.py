@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from chalicelib import cli
-from tests.test_campaigns import NUMBERS, fake, receive_all, sqs_event, texting  # noqa: F401
+from tests.test_campaigns import NUMBERS, receive_all, sqs_event
 from tests.test_links import redirect_objects
 
 
@@ -83,7 +83,7 @@ def test_links_create_get_list_delete(api_url, admin_key, aws):
     assert status == 1 and "401" in err
 
 
-def test_campaign_send_follows_progress_until_done(api_url, admin_key, aws, texting, tmp_path):  # noqa: F811
+def test_campaign_send_follows_progress_until_done(api_url, admin_key, aws, texting, tmp_path):
     from app import app
 
     csv_file = tmp_path / "recipients.csv"

@@ -12,15 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.test_campaigns import (  # noqa: F401 - fixtures
-    NUMBERS,
-    campaign_body,
-    fake,
-    set_env,
-    sqs_event,
-    start,
-    texting,
-)
+from tests.conftest import set_env
+from tests.test_campaigns import NUMBERS, campaign_body, sqs_event, start
 from tests.test_expiry import kinds, link_removals, stream_records
 from tests.test_links import link_items, post, redirect_objects
 
@@ -187,7 +180,7 @@ def test_quota_or_unavailable_hands_the_chunk_back_for_later(aws, vonage_app, st
 def test_recipients_refused_at_send_time_are_skipped_and_the_campaign_finishes(
     client,
     auth_headers,
-    texting,  # noqa: F811 - the fixture imported above
+    texting,
     aws,
 ):
     campaign_id = json.loads(start(client, auth_headers, campaign_body(3)).body)["campaign_id"]
@@ -211,7 +204,7 @@ def test_recipients_refused_at_send_time_are_skipped_and_the_campaign_finishes(
 def test_link_that_expired_before_its_send_is_skipped_and_counted(
     client,
     auth_headers,
-    texting,  # noqa: F811 - the fixture imported above
+    texting,
     aws,
 ):
     from chalicelib import expiry

@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 import pytest
 
-from local import vonage_fake
+from tests.conftest import set_env
 
 NUMBER = "+447400123456"  # a valid GB mobile
 MASKED = "+44*******456"
@@ -25,41 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
-    """One fake Messages API (TLS, own keys) for the module; receipts are kept, not posted
-    (the app runs in process here): tests replay them through the test client."""
-    with vonage_fake.running(tmp_path_factory.mktemp("vonage"), post_receipts=False,
-                             delivered_after=0.0) as running:
-        yield running
-
-
-@pytest.fixture
-def texting(aws: dict[str, str], fake: tuple[Any, dict[str, str]]) -> Iterator[Any]:
-    """The app's environment pointed at the fake, exactly as the local stack does it."""
-    from chalicelib import runtime, vonage_client
-
-    running, env = fake
-    running.api.planned.clear()
-    running.api.requests.clear()
-    running.api.outbox.clear()
-    running.api.receipts.clear()
-    extra = {**env, "SMS_DAILY_QUOTA": "1000", "SMS_ALLOWED_COUNTRIES": ""}
-    saved = {k: os.environ.get(k) for k in extra}
-    set_env(**extra)
-    vonage_client.reset()
-    try:
-        yield running
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        runtime.reset()
-        vonage_client.reset()
 
 
 @pytest.fixture
@@ -80,16 +45,6 @@ def configured() -> Iterator[None]:
             else:
                 os.environ[key] = value
         runtime.reset()
-
-
-def set_env(**values: str) -> None:
-    """Change the app's environment. Settings are read now: chalice.test.Client swaps in
-    the "dev" stage's variables during a request, so they must not be read first there."""
-    from chalicelib import runtime
-
-    os.environ.update(values)
-    runtime.reset()
-    runtime.settings()
 
 
 def put_link(code: str, **extra: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests import test_messaging
+from tests.conftest import set_env
 from tests.test_messaging import (
     MASKED,
     NUMBER,
@@ -24,12 +24,7 @@ from tests.test_messaging import (
     order,
     post,
     put_link,
-    set_env,
 )
-
-# test_messaging's fixtures: the fake Messages API (one per module) and the app's env on it
-fake = test_messaging.fake
-texting = test_messaging.texting
 
 # --- stale claims --------------------------------------------------------------------------
 
