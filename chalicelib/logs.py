@@ -55,7 +55,9 @@ def setup() -> None:
     handler = logging.StreamHandler()
     as_json = os.environ.get("LOG_JSON", "true").lower() in {"1", "true", "yes"}
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
-    logger.addHandler(handler)
+    # Chalice names its own logger after the app ("linktrail") and gives it a handler:
+    # replace it, or every line would be written twice in two formats.
+    logger.handlers = [handler]
     logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     logger.propagate = False
     logger._linktrail_configured = True  # type: ignore[attr-defined]
