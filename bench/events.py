@@ -10,7 +10,6 @@ batches of the size the app's queue handler is configured with (Lambda's batcher
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,19 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.core import Figure, count_aws_calls, median_seconds
+from bench.core import Figure, count_aws_calls, emulated_aws, median_seconds
 
 EVENTS = 1000
 TOKEN = "bench-token"
-OFFLINE_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "STAGE": "local",
-    "LOG_JSON": "false",
-    "STITCH_TOKEN": TOKEN,
-}
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/150.0.0.0 Safari/537.36"
@@ -49,23 +39,13 @@ def analytics_track(i: int) -> str:
 def offline_stack() -> Iterator[tuple[Any, Any, dict[str, str]]]:
     """(chalice test client, sink, env): the app on moto in-process, the sink on loopback."""
     from chalice.test import Client
-    from moto import mock_aws
 
-    from chalicelib import runtime
-    from local import bootstrap, stitch_sink
+    from local import stitch_sink
 
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(OFFLINE_ENV)
     with tempfile.TemporaryDirectory() as folder:
         sink = stitch_sink.serve(0, token=TOKEN, db=Path(folder) / "w.sqlite3", quiet=True)
-        os.environ["STITCH_API_URL"] = sink.url
         try:
-            with mock_aws():
-                env = bootstrap.provision(log=lambda _line: None)
-                os.environ.update(env)
-                runtime.reset()
-                runtime.settings()  # pinned to the local stage before any request
+            with emulated_aws({"STITCH_TOKEN": TOKEN, "STITCH_API_URL": sink.url}) as env:
                 from app import app
 
                 with Client(app) as client:
@@ -73,9 +53,6 @@ def offline_stack() -> Iterator[tuple[Any, Any, dict[str, str]]]:
         finally:
             sink.shutdown()
             sink.server_close()
-            os.environ.clear()
-            os.environ.update(saved)
-            runtime.reset()
 
 
 def configured_batch_size() -> int:

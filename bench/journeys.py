@@ -8,14 +8,13 @@ second baseline does just that PutItem, so the last figure is our own overhead.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.core import Figure, count_aws_calls
+from bench.core import Figure, count_aws_calls, emulated_aws
 
 SITE = "127.0.0.1:8000"
 PING_HEADERS = {
@@ -29,41 +28,18 @@ PING_HEADERS = {
     ),
 }
 STEADY_PINGS = 200
-OFFLINE_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "STAGE": "local",
-    "LOG_JSON": "false",
-    "SITE_HOSTS": SITE,
-}
 
 
 @contextmanager
 def offline_app() -> Iterator[Any]:
     """The real app on moto in-process with linktrail's resources; env restored after."""
     from chalice.test import Client
-    from moto import mock_aws
 
-    from chalicelib import runtime
-    from local import bootstrap
+    with emulated_aws({"SITE_HOSTS": SITE}):
+        from app import app
 
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(OFFLINE_ENV)
-    try:
-        with mock_aws():
-            os.environ.update(bootstrap.provision(log=lambda _line: None))
-            runtime.reset()
-            from app import app
-
-            with Client(app) as client:
-                yield client
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        runtime.reset()
+        with Client(app) as client:
+            yield client
 
 
 def bare_client(with_write: bool) -> Any:

@@ -18,38 +18,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.core import ROOT, Figure, count_aws_calls
+from bench.core import ROOT, Figure, count_aws_calls, emulated_aws
 
-OFFLINE_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "STAGE": "local",
-    "LOG_JSON": "false",
-    "SMS_ALLOWED_COUNTRIES": "",
-    "SMS_DAILY_QUOTA": "1000",
-}
 RECEIPTS = 20
 
 
 def figures() -> list[Figure]:
     import jwt
     from chalice.test import Client
-    from moto import mock_aws
 
     from chalicelib import messaging, runtime, vonage_client
-    from local import bootstrap, vonage_fake
+    from local import vonage_fake
 
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(OFFLINE_ENV)
     try:
-        with tempfile.TemporaryDirectory() as state, mock_aws(), \
-                vonage_fake.running(Path(state), post_receipts=False) as (_fake, fake_env):
-            os.environ.update(bootstrap.provision(log=lambda _line: None))
-            os.environ.update(fake_env)
-            runtime.reset()
+        with tempfile.TemporaryDirectory() as state, \
+                vonage_fake.running(Path(state), post_receipts=False) as (_fake, fake_env), \
+                emulated_aws({**fake_env, "SMS_ALLOWED_COUNTRIES": "", "SMS_DAILY_QUOTA": "1000"}):
             vonage_client.reset()
             settings = runtime.settings()
             ddb = runtime.dynamodb()
@@ -84,9 +68,6 @@ def figures() -> list[Figure]:
                         assert answer.status_code == 204, answer.body
                         receipt_calls.append(sum(calls.values()))
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        runtime.reset()
         vonage_client.reset()
     return [
         Figure("4", "AWS calls per delivery receipt (max)", max(receipt_calls), "calls",
