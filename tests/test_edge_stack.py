@@ -11,13 +11,13 @@ import http.client
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.test_links_stack import http as http_call
 
 pytestmark = pytest.mark.stack
 
@@ -30,19 +30,8 @@ EXPIRED_TEXT = "This link has expired or does not exist"
 
 
 def api(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            raw = answer.read()
-            return answer.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
+    status, _headers, answer = http_call(method, url, key, body)
+    return status, answer
 
 
 def visit(
