@@ -76,7 +76,9 @@ class KeyStore:
         self._cache: dict[str, tuple[float, ApiKey, str]] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str, token: str | None = None) -> NewKey:
+    def create(
+        self, name: str, token: str | None = None, webhook_secret: str | None = None
+    ) -> NewKey:
         if not NAME_PATTERN.match(name):
             raise Problem(400, "name: 1-64 letters, digits, spaces, '.', '_' or '-'", field="name")
         if token is None:
@@ -86,7 +88,10 @@ class KeyStore:
         if not match:
             raise Problem(400, "token does not have the lt_<id>_<secret> shape", field="token")
         key_id, secret = match.groups()
-        webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+        if webhook_secret is None:
+            webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+        elif not webhook_secret.startswith("whsec_"):
+            raise Problem(400, "webhook secret must start with whsec_", field="webhook_secret")
         created_at = iso(now())
         self._ddb.put_item(
             TableName=self._table,

@@ -89,15 +89,21 @@ def _apply_ignored_properties(
 
 def ensure_admin_key(key_file: Path, app_table: str) -> str:
     """Reuse the key in `key_file` if there is one (curl scripts keep working across
-    restarts), else create one; store its hash in the emulator either way."""
+    restarts), else create one; store its hash in the emulator either way. Its click-webhook
+    signing secret is kept beside it (`webhook-secret`) so local receivers can verify
+    `link.clicked` signatures across restarts too."""
     from chalicelib.auth import KEY_PATTERN, KeyStore
 
     dynamodb = boto3.session.Session().client("dynamodb")
     store = KeyStore(dynamodb, app_table)
     existing = key_file.read_text().strip() if key_file.exists() else ""
     token = existing if KEY_PATTERN.match(existing) else None
-    created = store.create("local-admin", token=token)
+    secret_file = key_file.with_name("webhook-secret")
+    kept_secret = secret_file.read_text().strip() if secret_file.exists() else ""
+    webhook_secret = kept_secret if token and kept_secret.startswith("whsec_") else None
+    created = store.create("local-admin", token=token, webhook_secret=webhook_secret)
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(created.token + "\n")
-    key_file.chmod(0o600)
+    for path, value in ((key_file, created.token), (secret_file, created.webhook_secret)):
+        path.write_text(value + "\n")
+        path.chmod(0o600)
     return created.token

@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--host", default="127.0.0.1")
     args = cli.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s", stream=sys.stdout)
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     server = make_server(args.port, host=args.host)
     print(
         json.dumps(

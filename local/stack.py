@@ -69,6 +69,7 @@ class Component:
     command: list[str]
     health_url: str
     url: str
+    role: str = ""
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     state: str = "starting"
@@ -169,6 +170,7 @@ class Stack:
             ],
             health_url=f"{endpoint}/moto-api/",
             url=endpoint,
+            role="AWS API emulator (moto server)",
             env=base_env,
         )
         self._spawn(emulator, COLOURS[0])
@@ -180,11 +182,13 @@ class Stack:
                 [sys.executable, "-m", "local.app_server", "--port", str(self.ports.app)],
                 f"http://127.0.0.1:{self.ports.app}/healthz",
                 f"http://127.0.0.1:{self.ports.app}",
+                "chalice local --stage local",
             ),
             Component(
                 "pumps",
                 [sys.executable, "-m", "local.pumps", "--port", str(self.ports.pumps)],
                 f"http://127.0.0.1:{self.ports.pumps}/__health",
+                f"http://127.0.0.1:{self.ports.pumps}",
                 "streams, queues, schedules, TTL",
             ),
         ]
@@ -210,7 +214,8 @@ class Stack:
                         name,
                         [sys.executable, "-m", module, "--port", str(port)],
                         f"http://127.0.0.1:{port}/__health",
-                        f"http://127.0.0.1:{port}  ({what})",
+                        f"http://127.0.0.1:{port}",
+                        what,
                     )
                 )
         for index, component in enumerate(components, start=1):
@@ -235,7 +240,9 @@ class Stack:
             "AWS_ENDPOINT_URL": endpoint,
             "STAGE": "local",
             "SHORT_BASE_URL": f"http://127.0.0.1:{self.ports.short}",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.ports.app}",
+            # A public tunnel URL (for real Vonage receipts) may be given in the shell.
+            "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL")
+            or f"http://127.0.0.1:{self.ports.app}",
             "SITE_HOSTS": f"127.0.0.1:{self.ports.app},localhost:{self.ports.app}",
             "CORS_ORIGINS": f"http://127.0.0.1:{self.ports.app},http://localhost:{self.ports.app}",
             "LOCAL_STATUS_FILE": str(self.state_dir / "status.json"),
@@ -317,7 +324,11 @@ class Stack:
                     component.state, component.detail = ("up", "") if alive else ("down", "exited")
                 else:
                     component.state, component.detail = self._probe(component)
-                snapshot[component.name] = {"state": component.state, "url": component.url}
+                snapshot[component.name] = {
+                    "state": component.state,
+                    "url": component.url,
+                    "role": component.role,
+                }
                 if component.detail:
                     snapshot[component.name]["detail"] = component.detail
             temporary = status_file.with_suffix(".tmp")
@@ -328,10 +339,14 @@ class Stack:
     def _banner(self) -> None:
         self.say("linktrail", "local stack is up:")
         for component in self.components:
-            self.say("linktrail", f"  {component.name:<13} {component.url}")
+            self.say("linktrail", f"  {component.name:<13} {component.url:<24} {component.role}")
         self.say(
             "linktrail",
             f"  admin key     {self.admin_key}  (also in {self.state_dir / 'admin-key'})",
+        )
+        self.say(
+            "linktrail",
+            f"  its click-webhook signing secret: {self.state_dir / 'webhook-secret'}",
         )
         self.say(
             "linktrail",

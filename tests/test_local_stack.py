@@ -34,9 +34,25 @@ def test_healthz_reports_every_component(local_stack: LocalStack) -> None:
     report = json.loads(body)
     assert status == 200, report
     components = report["components"]
-    for name in ("dynamodb", "emulator", "app", "pumps"):
+    for name in ("dynamodb", "emulator", "app", "pumps", "short-domain", "vonage-fake"):
         assert components[name]["state"] == "up", (name, components)
+    for name in ("emulator", "app", "pumps", "short-domain", "vonage-fake", "stitch-sink"):
+        assert components[name]["url"].startswith("http://127.0.0.1:"), components[name]
+        assert " " not in components[name]["url"] and components[name]["role"]
     assert report["stage"] == "local"
+
+
+def test_the_admin_key_webhook_secret_is_kept_for_local_receivers(
+    local_stack: LocalStack,
+) -> None:
+    secret = (local_stack.state_dir / "webhook-secret").read_text().strip()
+    assert secret.startswith("whsec_") and len(secret) > 30
+    key_id = local_stack.admin_key.split("_")[1]
+    items = local_stack.boto3_client("dynamodb").get_item(
+        TableName=local_stack.env["APP_TABLE"],
+        Key={"pk": {"S": f"apikey#{key_id}"}, "sk": {"S": "apikey"}},
+    )
+    assert items["Item"]["webhook_secret"]["S"] == secret
 
 
 def test_api_answers_with_the_admin_key_and_problem_details_without(
