@@ -20,10 +20,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .  # the `linktrail` CLI
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# npm installs the analytics.js build (the browser tests, the local analytics demo); Debian's
+# nodejs and npm are installed when the machine has no npm (CI runs as root).
 $(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "installing Debian nodejs and npm for the analytics.js build"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
 	npm ci --no-audit --no-fund --silent
 	@rm -f node_modules/.installed-*
 	@touch $@

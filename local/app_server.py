@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,30 @@ def gateway_problem(error: chalice_local.LocalGatewayException) -> Problem:
     return Problem(error.CODE, "The gateway refused this request.")
 
 
+class ApiGatewayRouting(chalice_local.LocalGateway):
+    """Route as API Gateway does: a method the path does not define never reaches the
+    Lambda (API Gateway answers 403 "Missing Authentication Token" itself, a 404 problem
+    through infra/api.yaml), where plain `chalice local` would let the app answer 405."""
+
+    def _generate_lambda_event(
+        self, method: str, path: str, headers: Any, body: bytes | None
+    ) -> Any:
+        event = super()._generate_lambda_event(method, path, headers, body)
+        resource = event["requestContext"]["resourcePath"]
+        defined = self._app_object.routes.get(resource, {})
+        if method != "OPTIONS" and method not in defined:
+            raise ValueError(f"{method} is not defined on {resource}")
+        return event
+
+
 class ProblemRequestHandler(chalice_local.ChaliceRequestHandler):
+    def __init__(
+        self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any
+    ) -> None:
+        # As ChaliceRequestHandler.__init__, with API Gateway's method routing.
+        self.local_gateway = ApiGatewayRouting(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
     def _send_error_response(self, error: chalice_local.LocalGatewayException) -> None:
         problem = gateway_problem(error)
         headers = {"Content-Type": PROBLEM_CONTENT_TYPE}

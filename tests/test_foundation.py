@@ -55,7 +55,12 @@ def test_only_the_local_stage_may_point_at_an_emulator() -> None:
 def test_local_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STITCH_TOKEN", "local-token")
     assert Settings.from_env({"STAGE": "local"}).secret("stitch-token").reveal() == "local-token"
-    assert not Settings.from_env({"STAGE": "local"}).secret("vonage-private-key") or True
+    monkeypatch.delenv("VONAGE_PRIVATE_KEY", raising=False)
+    missing = Settings.from_env({"STAGE": "local"}).secret("vonage-private-key")
+    assert not missing and missing.reveal() == "" and repr(missing) == "Secret('')"
+    monkeypatch.setenv("VONAGE_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----")
+    present = Settings.from_env({"STAGE": "local"}).secret("vonage-private-key")
+    assert present and "BEGIN" not in repr(present) and "BEGIN" not in str(present)
     assert isinstance(Settings().secret("unknown-name"), Secret)
 
 
@@ -255,3 +260,17 @@ def test_schedule_pump_calls_scheduled_handlers(aws: dict[str, str]) -> None:
     pumps.run_schedules()
     [(_, event)] = [s for s in seen if s[0] == "schedule"]
     assert event.to_dict()["detail-type"] == "Scheduled Event"
+
+
+def test_the_cli_is_installed_with_the_project() -> None:
+    """`make` installs the project, so the operator CLI is on the venv's PATH."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "linktrail"
+    assert script.exists(), "make's venv step installs the project (pip install -e .)"
+    result = subprocess.run(
+        [str(script), "links", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "create" in result.stdout, result.stderr

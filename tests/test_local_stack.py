@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -74,6 +75,19 @@ def test_gateway_errors_have_the_same_problem_format(local_stack: LocalStack) ->
         assert json.loads(body)["type"].endswith("/not-found")
 
 
+def test_a_method_the_route_does_not_define_answers_as_api_gateway_does(
+    local_stack: LocalStack,
+) -> None:
+    """API Gateway never invokes the Lambda for an undefined method: 404 problem, as above."""
+    for method, path in (("PUT", "/healthz"), ("PATCH", "/api/keys"), ("GET", "/ping")):
+        for headers in ({}, {"Authorization": f"Bearer {local_stack.admin_key}"}):
+            status, answer_headers, body = http(method, f"{local_stack.app_url}{path}", headers)
+            assert status == 404, (method, path, body)
+            assert answer_headers["Content-Type"] == "application/problem+json"
+    status, _, _ = http("GET", f"{local_stack.app_url}/healthz")
+    assert status == 200
+
+
 def test_a_stream_record_reaches_the_stream_handler_through_the_pump(
     local_stack: LocalStack,
 ) -> None:
@@ -131,3 +145,48 @@ def test_a_port_in_use_gives_one_line_not_a_traceback(tmp_path: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"port {port} (app) is already in use" in lines[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_ctrl_c_stops_every_process_and_frees_every_port(tmp_path: Path) -> None:
+    """SIGINT to the supervisor (what Ctrl-C sends) stops each component it started."""
+    import signal
+
+    from tests.conftest import start_local_stack, stop_local_stack
+
+    stack = start_local_stack(tmp_path / "state")
+    try:
+        children = _children_of(stack.process.pid)
+        assert len(children) >= 5, children  # emulator, app, pumps, short domain, fakes
+        os.kill(stack.process.pid, signal.SIGINT)
+        assert stack.process.wait(timeout=30) == 0, stack.log()[-2000:]
+    finally:
+        stop_local_stack(stack.process)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], stack.log()[-2000:]
+    for port in stack.ports.values():
+        with socket.socket() as probe:  # as a restarted server binds: TIME_WAIT is fine
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))  # raises if anything still listens there
+            probe.listen()
