@@ -7,6 +7,12 @@ is one hop, stored under a visitor hash:
     visitor = HMAC-SHA256(key = today's salt [+ journey pepper],
                           msg = site host, client IP, user agent)[:16 bytes]
 
+The site host is the audited site's, not the API's: for a ping, the host of `Ping-To`
+(validated against the configured site hosts); for /journey, the Host of that page, which
+a site serves itself (the demo site is the app, so the two agree). /journey therefore
+shows the visitor's journey on the site that serves the page. Several sites may ping one
+API host, and the same person still gets unrelated hashes on each of them.
+
 The salt is 32 random bytes per UTC day, created on first use and deleted by DynamoDB TTL
 48 hours after its day began. Once it is gone (or past its TTL and not yet swept) no one,
 including us, can link a stored hash to an IP and user agent again. Neither the IP nor
@@ -135,12 +141,6 @@ def opted_out(headers: Mapping[str, str]) -> bool:
 
 def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
     return {key.lower(): value for key, value in headers.items()}
-
-
-def _request_host(lowered_headers: Mapping[str, str], fallback: str) -> str:
-    """The host that serves /ping and /journey: the site part of the visitor hash, so the
-    same person gets unrelated hashes on two sites."""
-    return normalize_host(lowered_headers.get("host") or fallback)
 
 
 def client_ip(context: Mapping[str, Any]) -> str:
@@ -307,11 +307,12 @@ class Journeys:
         user_agent = lowered.get("user-agent", "")
         if botua.is_bot(user_agent):
             return Outcome.BOT
-        visitor = Visitor(_request_host(lowered, site), client_ip(context), user_agent)
-        self._put_hop(visitor, site, from_page, to_page)
+        # The audited site is the link target's host, never the API's own Host: one API
+        # host may serve pings for several sites, whose hashes must stay unrelated.
+        self._put_hop(Visitor(site, client_ip(context), user_agent), from_page, to_page)
         return Outcome.RECORDED
 
-    def _put_hop(self, visitor: Visitor, site: str, from_page: str | None, to_page: str) -> None:
+    def _put_hop(self, visitor: Visitor, from_page: str | None, to_page: str) -> None:
         at = self._clock().astimezone(UTC)
         day = at.date().isoformat()
         salt = self.salts.salt(at.date(), create=True)
@@ -324,7 +325,7 @@ class Journeys:
             "sk": {"S": moment},
             "gsi1pk": {"S": f"{DAY_INDEX_PREFIX}{day}"},
             "gsi1sk": {"S": f"{visitor_id}#{moment}"},
-            "site": {"S": site},
+            "site": {"S": visitor.site_host},
             "to_page": {"S": to_page},
             "at": {"S": iso(at)},
             "ttl": {"N": str(int((at + self._retention).timestamp()))},
@@ -336,21 +337,24 @@ class Journeys:
     # /journey -------------------------------------------------------------------------
 
     def own_journey(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> OwnJourney:
-        """What /journey shows the asking visitor: their hops today, found with the hash
-        their pings were stored under (so never anyone else's)."""
+        """What /journey shows the asking visitor: their hops today on the site that serves
+        the page, found with the hash their pings were stored under (so never anyone
+        else's). A page served under a host that is no configured site shows nothing."""
         if opted_out(headers):
             return OwnJourney(hops=[], opted_out=True)
-        return OwnJourney(self.journey_today(self.visitor_from_request(headers, context)))
+        visitor = self.visitor_from_request(headers, context)
+        return OwnJourney(self.journey_today(visitor) if visitor is not None else [])
 
     def visitor_from_request(
         self, headers: Mapping[str, str], context: Mapping[str, Any]
-    ) -> Visitor:
-        """The asking visitor, identified exactly as /ping identified them."""
+    ) -> Visitor | None:
+        """The asking visitor, identified as /ping identified them on the site serving
+        this page (its Host), or None if that host is not a configured site."""
         lowered = _lower_keys(headers)
-        fallback = min(self._site_hosts) if self._site_hosts else ""
-        return Visitor(
-            _request_host(lowered, fallback), client_ip(context), lowered.get("user-agent", "")
-        )
+        site = normalize_host(lowered.get("host") or "")
+        if site not in self._site_hosts:
+            return None
+        return Visitor(site, client_ip(context), lowered.get("user-agent", ""))
 
     def journey_today(self, visitor: Visitor) -> list[Hop]:
         """The visitor's own hops today, oldest first. Reads only; never creates a salt."""

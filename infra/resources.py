@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 DATA_TEMPLATE = Path(__file__).with_name("data.yaml")
 EDGE_TEMPLATE = Path(__file__).with_name("edge.yaml")
@@ -44,3 +45,16 @@ EXPIRED_PAGE = Path(__file__).with_name("expired.html")
 def env_from_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
     """Map a data stack's outputs to the app's environment variables."""
     return {env: outputs[key] for key, env in OUTPUT_TO_ENV.items() if key in outputs}
+
+
+def upload_expired_page(s3: Any, bucket: str) -> None:
+    """Put the bucket's website error document: what an expired, deleted or unknown code
+    serves. CloudFormation cannot create objects, so both `make deploy` (after the data
+    stack) and the local bootstrap call this."""
+    s3.put_object(
+        Bucket=bucket,
+        Key=WEBSITE_ERROR_DOCUMENT,
+        Body=EXPIRED_PAGE.read_bytes(),
+        ContentType="text/html; charset=utf-8",
+        CacheControl="no-store",
+    )

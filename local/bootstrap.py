@@ -71,13 +71,7 @@ def _apply_ignored_properties(
             "ErrorDocument": {"Key": resources.WEBSITE_ERROR_DOCUMENT},
         },
     )
-    s3.put_object(
-        Bucket=env["REDIRECT_BUCKET"],
-        Key=resources.WEBSITE_ERROR_DOCUMENT,
-        Body=resources.EXPIRED_PAGE.read_bytes(),
-        ContentType="text/html; charset=utf-8",
-        CacheControl="no-store",
-    )
+    resources.upload_expired_page(s3, env["REDIRECT_BUCKET"])
     log("emulator ignores WebsiteConfiguration: applied it through the API, uploaded expired.html")
     sqs = session.client("sqs")
     for name in ("CAMPAIGN_QUEUE_URL", "EVENTS_QUEUE_URL", "NOTIFY_QUEUE_URL"):

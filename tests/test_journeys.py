@@ -3,6 +3,7 @@ can move. Salts, visitor hashes, hops and flows; privacy (no IP/UA stored, old s
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from chalicelib.problems import Problem
 from local.pumps import expire_ttl_items
 
 SITE = "127.0.0.1:8000"
+OTHER_SITE = "shop.example"
 DESKTOP_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/150.0.0.0 Safari/537.36"
@@ -49,12 +51,14 @@ def ping_headers(to: str, source: str | None = "/", ua: str = DESKTOP_UA, **extr
     return headers
 
 
-def make_service(clock: Clock, pepper: bytes = b"") -> Journeys:
+def make_service(
+    clock: Clock, pepper: bytes = b"", site_hosts: tuple[str, ...] = (SITE,)
+) -> Journeys:
     settings = runtime.settings()
     return Journeys(
         runtime.dynamodb(),
         settings.app_table,
-        site_hosts=(SITE,),
+        site_hosts=site_hosts,
         retention_days=30,
         pepper=pepper,
         clock=clock,
@@ -80,26 +84,66 @@ def all_items(ddb: Any = None) -> list[dict[str, Any]]:
     return items
 
 
-def stored_strings(value: Any) -> list[str]:
-    """Every string inside DynamoDB attribute values (binary decoded leniently)."""
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in stored_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in stored_strings(v)]
-    if isinstance(value, bytes | bytearray):
+def _typed_strings(typed: dict[str, Any]) -> list[str]:
+    [(kind, value)] = typed.items()
+    if kind == "M":
+        return [s for name, inner in value.items() for s in (name, *_typed_strings(inner))]
+    if kind == "L":
+        return [s for inner in value for s in _typed_strings(inner)]
+    if kind in ("SS", "NS"):
+        return [str(v) for v in value]
+    if kind == "BS":
+        return [bytes(v).decode("latin-1") for v in value]
+    if kind == "B":
         return [bytes(value).decode("latin-1")]
     return [str(value)]
 
 
-def assert_no_ip_or_ua(items: list[dict[str, Any]], ips: list[str], uas: list[str]) -> None:
-    """No IP address (outside a host:port or URL, which name the site, not a person)
-    and no user-agent string anywhere."""
-    for text in (s for item in items for s in stored_strings(item)):
-        for ua in uas:
-            assert ua not in text
-        for ip in ips:
-            bare = re.sub(rf"(//{re.escape(ip)})|({re.escape(ip)}:\d+)", "", text)
-            assert ip not in bare, text
+def stored_strings(item: dict[str, Any]) -> list[str]:
+    """Every string a DynamoDB item holds: attribute names, map keys, values (binary
+    decoded byte for byte, so a packed address would show too)."""
+    return [s for name, typed in item.items() for s in (name, *_typed_strings(typed))]
+
+
+def ip_forms(ip: str) -> list[str]:
+    """How an IPv4 address could be stored: dotted, as a number, packed in a binary."""
+    address = ipaddress.IPv4Address(ip)
+    return [ip, str(int(address)), address.packed.decode("latin-1")]
+
+
+def ip_stored_in(text: str, ip: str, site_hosts: tuple[str, ...] = ()) -> bool:
+    """Does `text` hold `ip` as a visitor's address? The address may appear only where it
+    names a server: the authority of an http(s) URL (its path and query are still
+    searched), or a whole configured site host such as "127.0.0.1:8000". Anything else
+    counts, "127.0.0.1:54321" (a client's ip:port) included."""
+    dotted, number, packed = ip_forms(ip)
+    servers = [rf"https?://{re.escape(dotted)}(?::\d+)?(?![\d.])"] + [
+        rf"(?<![\d.]){re.escape(host)}(?!\d)" for host in site_hosts if dotted in host
+    ]
+    rest = re.sub("|".join(servers), " ", text, flags=re.IGNORECASE)
+    return (
+        re.search(rf"(?<![\d.]){re.escape(dotted)}(?!\d)", rest) is not None
+        or re.search(rf"(?<!\d){number}(?!\d)", text) is not None
+        or packed in text
+    )
+
+
+def assert_no_ip_or_ua(
+    items: list[dict[str, Any]],
+    ips: list[str],
+    ua_fragments: list[str],
+    site_hosts: tuple[str, ...] = (),
+) -> None:
+    """No IP address where it could be a visitor's, and no distinctive piece of a user
+    agent (the whole string, its platform, a unique token), in any name or value."""
+    assert items, "nothing to search"
+    for item in items:
+        for text in stored_strings(item):
+            lowered = text.lower()
+            for fragment in ua_fragments:
+                assert fragment.lower() not in lowered, (fragment, item)
+            for ip in ips:
+                assert not ip_stored_in(text, ip, site_hosts), (ip, item)
 
 
 def hop_items() -> list[dict[str, Any]]:
@@ -283,6 +327,54 @@ def test_the_journey_is_the_visitors_own_and_in_order(aws: dict[str, str]) -> No
     assert service.journey_today(Visitor("localhost:8000", ALICE_IP, DESKTOP_UA)) == []
 
 
+def test_the_site_in_the_hash_is_the_audited_site_not_the_api_host(aws: dict[str, str]) -> None:
+    """Two sites pinging one API host: the same person (IP and user agent) gets unrelated
+    hashes on each, and each site's /journey shows only that site's hops."""
+    clock = Clock(NOON)
+    service = make_service(clock, site_hosts=(SITE, OTHER_SITE))
+    api_host = {"Host": "api.linktrail.example"}  # what /ping is served by, for both sites
+    service.record_ping(ping_headers("/blog", **api_host), b"PING", context(ALICE_IP))
+    service.record_ping(
+        {
+            "Ping-To": f"https://{OTHER_SITE}/pricing",
+            "Ping-From": f"https://{OTHER_SITE}/",
+            "User-Agent": DESKTOP_UA,
+            **api_host,
+        },
+        b"PING",
+        context(ALICE_IP),
+    )
+    salt = service.salts.salt(NOON.date())
+    assert salt is not None
+    hashes = {hop["site"]["S"]: hop["pk"]["S"].rsplit("#", 1)[1] for hop in hop_items()}
+    assert hashes == {
+        SITE: visitor_hash(salt, Visitor(SITE, ALICE_IP, DESKTOP_UA)),
+        OTHER_SITE: visitor_hash(salt, Visitor(OTHER_SITE, ALICE_IP, DESKTOP_UA)),
+    }
+    assert hashes[SITE] != hashes[OTHER_SITE]
+    api_visitor = visitor_hash(salt, Visitor("api.linktrail.example", ALICE_IP, DESKTOP_UA))
+    assert api_visitor not in hashes.values()
+
+    def journey_on(host: str) -> list[tuple[str | None, str]]:
+        headers = {"Host": host, "User-Agent": DESKTOP_UA}
+        own = service.own_journey(headers, context(ALICE_IP))
+        return [(hop.from_page, hop.to_page) for hop in own.hops]
+
+    assert journey_on(SITE) == [("/", "/blog")]
+    assert journey_on(OTHER_SITE.upper()) == [("/", "/pricing")]
+
+
+def test_a_journey_page_served_under_an_unknown_host_shows_nothing(aws: dict[str, str]) -> None:
+    service = make_service(Clock(NOON))
+    service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
+    for headers in ({"Host": "api.linktrail.example"}, {}):
+        with count_aws_calls(service.dynamodb) as calls:
+            own = service.own_journey({**headers, "User-Agent": DESKTOP_UA}, context(ALICE_IP))
+        assert own.hops == [] and not own.opted_out
+        assert sum(calls.values()) == 0
+    assert len(service.own_journey(ping_headers("/"), context(ALICE_IP)).hops) == 1
+
+
 def test_a_new_day_is_a_new_visitor_and_yesterdays_hops_are_not_today(aws: dict[str, str]) -> None:
     clock = Clock(NOON)
     service = make_service(clock)
@@ -387,23 +479,58 @@ def test_flows_accept_exactly_31_days(aws: dict[str, str]) -> None:
 # --- privacy -------------------------------------------------------------------------------
 
 
+DESKTOP_FRAGMENTS = [DESKTOP_UA, "X11; Linux x86_64", "Chrome/150.0.0.0"]
+MAC_FRAGMENTS = [MAC_UA, "Intel Mac OS X 14_5", "Version/18.0"]
+
+
 def test_no_ip_or_user_agent_is_stored_anywhere(aws: dict[str, str]) -> None:
     clock = Clock(NOON)
     service = make_service(clock, pepper=b"pepper")
     seed_two_days(service, clock)
     items = all_items()
     assert len([i for i in items if i["pk"]["S"].startswith("hop#")]) == 7
-    assert_no_ip_or_ua(items, [ALICE_IP, BOB_IP], [DESKTOP_UA, MAC_UA])
+    assert_no_ip_or_ua(items, [ALICE_IP, BOB_IP], DESKTOP_FRAGMENTS + MAC_FRAGMENTS, (SITE,))
 
 
-def test_privacy_check_would_notice_a_stored_ip_or_user_agent(aws: dict[str, str]) -> None:
-    """The check above can fail: an item that did store them is caught."""
-    leaky = {"pk": {"S": "x"}, "seen": {"M": {"ip": {"S": ALICE_IP}}}}
+def item(**attributes: Any) -> dict[str, Any]:
+    return {"pk": {"S": "leak"}, **attributes}
+
+
+@pytest.mark.parametrize(
+    "leaky",
+    [
+        item(seen={"M": {"ip": {"S": "127.0.0.1"}}}),
+        item(client={"S": "127.0.0.1:54321"}),  # ip:port of the caller, not the site
+        item(by_ip={"M": {"127.0.0.1": {"N": "3"}}}),  # as a map key
+        item(ips={"SS": ["10.0.0.1", "127.0.0.1"]}),
+        item(note={"S": "from 127.0.0.1 at noon"}),
+        item(url={"S": "http://127.0.0.1:8000/blog?ip=127.0.0.1"}),  # in a site URL's query
+        item(packed={"B": ipaddress.IPv4Address("127.0.0.1").packed}),
+        item(number={"N": str(int(ipaddress.IPv4Address("127.0.0.1")))}),
+        item(ua={"S": f"ua={DESKTOP_UA}"}),
+        item(ua={"S": DESKTOP_UA.upper()}),
+        item(platform={"S": "x11; linux x86_64"}),  # a fragment is enough
+        item(hops={"L": [{"M": {"agent": {"S": "Chrome/150.0.0.0"}}}]}),
+    ],
+)
+def test_the_privacy_check_notices_a_stored_ip_or_user_agent(leaky: dict[str, Any]) -> None:
+    """The check can fail: each of these items stores the IP or a piece of the UA."""
     with pytest.raises(AssertionError):
-        assert_no_ip_or_ua([leaky], [ALICE_IP], [DESKTOP_UA])
-    with pytest.raises(AssertionError):
-        assert_no_ip_or_ua([{"ua": {"S": f"ua={DESKTOP_UA}"}}], [ALICE_IP], [DESKTOP_UA])
-    assert_no_ip_or_ua([{"site": {"S": f"{ALICE_IP}:8000"}}], [ALICE_IP], [DESKTOP_UA])
+        assert_no_ip_or_ua([leaky], ["127.0.0.1"], DESKTOP_FRAGMENTS, (SITE,))
+
+
+@pytest.mark.parametrize(
+    "harmless",
+    [
+        item(site={"S": SITE}),  # a configured site host names the site, not a person
+        item(url={"S": "http://127.0.0.1:8000/about-me?x=1"}),
+        item(url={"S": "https://127.0.0.1/blog"}),
+        item(queue={"S": "http://127.0.0.1:49152/123456789012/linktrail-local-events"}),
+        item(other={"S": "127.0.0.10"}, version={"S": "Chrome/149.0.0.0"}),
+    ],
+)
+def test_the_privacy_check_lets_server_addresses_pass(harmless: dict[str, Any]) -> None:
+    assert_no_ip_or_ua([harmless], ["127.0.0.1"], DESKTOP_FRAGMENTS, (SITE,))
 
 
 def test_a_salt_older_than_48_hours_is_swept_and_its_hashes_cannot_be_recomputed(

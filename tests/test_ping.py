@@ -69,6 +69,18 @@ def test_another_user_agent_is_another_visitor(client: Any) -> None:
     assert len({hop["pk"]["S"] for hop in hop_items()}) == 2
 
 
+def test_each_site_gets_its_own_visitor_hash_whatever_host_serves_ping(client: Any) -> None:
+    """Same IP and user agent, two configured sites, one API host: two visitors."""
+    other = "localhost:8000"
+    assert other in runtime.settings().site_hosts and SITE in runtime.settings().site_hosts
+    api = {"Host": SITE}  # both sites' pings reach the same API host
+    assert ping(client, **api, **{"Ping-To": f"{BASE}/blog"}).status_code == 204
+    to_other = {"Ping-To": f"http://{other}/blog", "Ping-From": None}
+    assert ping(client, **api, **to_other).status_code == 204
+    hops = {hop["site"]["S"]: hop["pk"]["S"] for hop in hop_items()}
+    assert set(hops) == {SITE, other} and hops[SITE] != hops[other]
+
+
 def test_a_body_of_exactly_1_kb_is_accepted(client: Any) -> None:
     assert ping(client, body="P" * 1024).status_code == 204
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -53,7 +54,6 @@ def test_every_page_is_html_with_audited_links_except_to_no_audit(client: Any, p
 def test_the_inline_stylesheet_is_allowed_by_its_hash(client: Any) -> None:
     import base64
     import hashlib
-    import re
 
     response = client.http.get("/", headers=BROWSER)
     css = re.search(r"<style>(.*?)</style>", response.body.decode(), re.S)
@@ -91,6 +91,20 @@ def test_nobody_else_sees_my_journey(client: Any) -> None:
     elsewhere = {**BROWSER, "Host": "localhost:8000"}
     assert "No audited clicks" in client.http.get("/journey", headers=elsewhere).body.decode()
     assert "/about-me" in client.http.get("/journey", headers=BROWSER).body.decode()
+
+
+def test_the_journey_page_shows_my_journey_on_the_site_that_serves_it(client: Any) -> None:
+    other = "localhost:8000"  # the second configured site host
+    ping(client, **{"Ping-From": f"{BASE}/", "Ping-To": f"{BASE}/about-me"})
+    ping(client, **{"Ping-From": f"http://{other}/", "Ping-To": f"http://{other}/blog"})
+
+    def shown(host: str) -> list[str]:
+        html = client.http.get("/journey", headers={**BROWSER, "Host": host}).body.decode()
+        return re.findall(r"<td>(/[^<]*)</td></tr>", html)
+
+    assert shown(SITE) == ["/about-me"]
+    assert shown(other) == ["/blog"]
+    assert shown("api.linktrail.example") == []
 
 
 def test_an_opted_out_browser_is_told_nothing_is_recorded(client: Any) -> None:
