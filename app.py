@@ -347,7 +347,7 @@ def erase_user(user_id: str) -> Response:
     maximum_batching_window_in_seconds=EVENTS_BATCH_WINDOW_SECONDS,
 )
 def events_forwarder(event: SQSEvent) -> dict[str, Any]:
-    records = [stitch.QueueRecord(r.to_dict()["messageId"], r.body) for r in event]
+    records = [stitch.QueueRecord.from_lambda(r.to_dict()) for r in event]
     forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
     return stitch.batch_item_failures(forwarder.forward(records))
 

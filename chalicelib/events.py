@@ -37,9 +37,11 @@ MAX_ID_CHARS = 256
 MAX_EVENT_NAME_CHARS = 256
 MAX_TEXT_CHARS = 2048
 
-# One queue message stays under SQS's long-standing 256 KiB limit, so that ten of them (the
-# forwarder's batch) fit a Lambda invocation with room to spare. SendMessageBatch takes up
-# to ten entries and 1 MiB in total per call.
+# One queue message stays under SQS's long-standing 256 KiB limit. The forwarder takes up
+# to 100 messages per invocation (app.py: EVENTS_BATCH_SIZE, gathered for at most 5 s);
+# Lambda hands it fewer when they would exceed the 6 MB invocation payload, so big
+# messages make smaller batches, never a failed one. SendMessageBatch takes up to ten
+# entries and 1 MiB in total per call.
 SQS_MESSAGE_BYTES = 256 * 1024
 SQS_BATCH_ENTRIES = 10
 SQS_BATCH_BYTES = 1024 * 1024

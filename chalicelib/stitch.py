@@ -6,18 +6,34 @@ Destinations (whichever is configured):
   ["message_id"] so a retried row upserts instead of duplicating, sequence = received_at
   (ms). Requests hold at most 20,000 records and 20 MB.
 - Incoming Webhook (seed 2's choice): the secret URL "stitch-webhook-url"; JSON arrays of
-  rows, each with `table_name`; everything lands in Stitch's one table, keyed by
-  message_id if the webhook was given that primary key.
+  rows, each with `table_name`; everything lands in Stitch's one table, `data`. There
+  are no key_names or sequence: rows upsert by message_id only if the integration was
+  created with Primary Key `message_id`; with seed 2's blank key loading is append-only
+  and a retried request (e.g. after a timeout when Stitch had stored it) duplicates its
+  rows. Without a sequence the last row to arrive wins, not the newest identity link.
 
-Failure handling, per queue message (so one bad message never takes the good ones down):
-- transient (5xx, 429, timeouts, connection errors): retried in-process with backoff, then
-  the queue messages whose rows were in that request are reported in batchItemFailures
-  (SQS redelivers them; the queue's redrive moves them to the DLQ after maxReceiveCount).
-- a rejected batch (400, 413, 422): bisected until the bad row(s) are isolated; each bad
-  row goes to the DLQ as a redrivable queue body with Stitch's answer in message
-  attributes; every other row is delivered.
-- configuration errors (401, 403, 404, 415 ...): the whole request is reported failed, so
-  nothing is dead-lettered for a wrong token; SQS retries until fixed or redrives.
+Failure handling, per queue message (so one bad message never takes the good ones down).
+Stitch's answers fall in four kinds (`StitchError.kind`):
+- transient (no answer/timeout, 408, 429, 5xx): retried in-process with backoff; if it
+  still fails, the queue messages whose rows were in that request are reported in
+  batchItemFailures and SQS redelivers them after the visibility timeout.
+- rejected (400, 413, 422), the data's fault: the batch is bisected until the bad row(s)
+  are isolated; each bad row goes to the DLQ at once, as a redrivable queue body with
+  Stitch's answer in message attributes; every other row is delivered.
+- configuration (401, 403, 404: a wrong or revoked token, a wrong API or webhook URL)
+  and bug (415 and any other 4xx: a request we should never have built): these affect
+  every message alike, so dead-lettering at once would dump the whole stream for one
+  mistake. No in-process retry: the request's queue messages are handed back to SQS and
+  every occurrence is logged at ERROR ("stitch configuration error" / "stitch refused
+  the request format"), with the status and Stitch's answer (the token and the webhook
+  URL are never logged), so an alarm on those lines finds it within minutes.
+Whatever the kind, a message handed back on its last receive (ApproximateReceiveCount,
+from `QueueRecord.from_lambda`, >= the events queue's maxReceiveCount, read from its
+RedrivePolicy at cold start) is dead-lettered by the forwarder itself, whole, with the
+last error in its attributes (StitchTable "-"), instead of being left to the queue's
+redrive, which would move it without saying why. Only an invocation that crashes outright
+(not a Stitch answer) still leaves its messages to the redrive. After the cause is fixed,
+redrive the DLQ into the events queue (README); the bodies replay as they are.
 
 Rows: `events` holds one flat row per event (properties and traits as JSON text, the
 context spread into columns); `resolved_user_id` is user_id, else the user the anonymous
@@ -32,10 +48,11 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from chalicelib.config import Settings
 from chalicelib.events import QUEUE_FORMAT
@@ -52,6 +69,7 @@ KEY_NAMES = ["message_id"]
 EVENTS_TABLE = "events"
 IDENTITIES_TABLE = "identities"
 BISECTABLE = frozenset({400, 413, 422})
+CONFIGURATION = frozenset({401, 403, 404})
 
 _TEXT = {"type": ["null", "string"]}
 _INSTANT = {"type": ["null", "string"], "format": "date-time"}
@@ -115,13 +133,24 @@ class StitchError(Exception):
         self.detail = detail[:1000]
 
     @property
+    def kind(self) -> str:
+        """transient | rejected | configuration | bug (see the module docstring)."""
+        if self.status is None or self.status in (408, 429) or self.status >= 500:
+            return "transient"
+        if self.status in BISECTABLE:
+            return "rejected"
+        if self.status in CONFIGURATION:
+            return "configuration"
+        return "bug"
+
+    @property
     def transient(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500
+        return self.kind == "transient"
 
     @property
     def rejected(self) -> bool:
         """The data was refused (bisect to find the row); not a configuration error."""
-        return self.status in BISECTABLE
+        return self.kind == "rejected"
 
 
 @dataclass(frozen=True)
@@ -159,7 +188,7 @@ class ImportApi:
     def send(self, table: str, messages: Sequence[Message]) -> None:
         body = import_body(table, messages)
         authorization = {"Authorization": f"Bearer {self._token}"}
-        _post(self._session, self._url, body, self._timeout, authorization)
+        _post(self._session, self._url, body, self._timeout, authorization, (self._token,))
 
 
 class Webhook:
@@ -175,7 +204,9 @@ class Webhook:
 
     def send(self, table: str, messages: Sequence[Message]) -> None:
         body = json.dumps([{"table_name": table, **m.row} for m in messages])
-        _post(self._session, self._url, body, self._timeout, {})
+        # The URL is the secret: neither it nor its path may reach a log or the DLQ.
+        secrets = (self._url, urlsplit(self._url).path)
+        _post(self._session, self._url, body, self._timeout, {}, secrets)
 
 
 def import_body(table: str, messages: Sequence[Message]) -> str:
@@ -192,7 +223,16 @@ def import_body(table: str, messages: Sequence[Message]) -> str:
     )
 
 
-def _post(session: Any, url: str, body: str, timeout: float, headers: dict[str, str]) -> None:
+def _post(
+    session: Any,
+    url: str,
+    body: str,
+    timeout: float,
+    headers: dict[str, str],
+    secrets: tuple[str, ...],
+) -> None:
+    """POST or raise StitchError. The `secrets` (token, webhook URL) never reach the error,
+    which is logged and kept on the DLQ, even if Stitch's answer echoes them."""
     import requests  # only the forwarder pays for it
 
     try:
@@ -205,7 +245,10 @@ def _post(session: Any, url: str, body: str, timeout: float, headers: dict[str, 
     except requests.RequestException as error:
         raise StitchError(None, type(error).__name__) from None
     if answer.status_code >= 300:
-        raise StitchError(answer.status_code, answer.text or answer.reason or "")
+        detail = str(answer.text or answer.reason or "")
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            detail = detail.replace(secret, "[secret]")
+        raise StitchError(answer.status_code, detail)
 
 
 def destination(settings: Settings, timeout: float = 10.0) -> Destination:
@@ -242,11 +285,16 @@ class RetryPolicy:
 
 @dataclass
 class Outcome:
-    """What became of a delivery: queue messages to retry, rows refused for good."""
+    """What became of a delivery: queue messages to retry (with the error that failed
+    them), rows refused for good."""
 
-    failed_origins: set[str] = field(default_factory=set)
+    failures: dict[str, StitchError] = field(default_factory=dict)
     rejected: list[tuple[Message, StitchError]] = field(default_factory=list)
     requests: int = 0
+
+    @property
+    def failed_origins(self) -> set[str]:
+        return set(self.failures)
 
 
 class Sender:
@@ -282,12 +330,8 @@ class Sender:
             elif error.rejected:
                 outcome.rejected.append((chunk[0], error))
             else:
-                log.warning(
-                    "stitch request failed, %d queue message(s) will be retried: %s",
-                    len({m.origin for m in chunk}),
-                    error,
-                )
-                outcome.failed_origins.update(m.origin for m in chunk)
+                _log_failure(error, table, len({m.origin for m in chunk}))
+                outcome.failures.update((m.origin, error) for m in chunk)
 
     def _send_with_retries(self, table: str, chunk: Sequence[Message], outcome: Outcome) -> None:
         delays = self._retry.delays()
@@ -301,6 +345,28 @@ class Sender:
                 if delay is None or time.monotonic() + delay > self._deadline:
                     raise
                 self._sleep(delay)
+
+
+def _log_failure(error: StitchError, table: str, origins: int) -> None:
+    if error.kind == "configuration":
+        log.error(
+            "stitch configuration error: HTTP %s for table %s; check the stitch-token secret "
+            "(Import API) or the stitch-webhook-url secret and STITCH_API_URL. %d queue "
+            "message(s) handed back to SQS; they reach the DLQ with this error after the "
+            "queue's maxReceiveCount. Stitch said: %s",
+            error.status, table, origins, error.detail,
+        )
+    elif error.kind == "bug":
+        log.error(
+            "stitch refused the request format: HTTP %s for table %s (a forwarder bug, not "
+            "the data). %d queue message(s) handed back to SQS. Stitch said: %s",
+            error.status, table, origins, error.detail,
+        )
+    else:
+        log.warning(
+            "stitch request failed after retries, %d queue message(s) will be retried: %s",
+            origins, error,
+        )
 
 
 def split(messages: Sequence[Message], max_records: int, max_bytes: int) -> Iterator[list[Message]]:
@@ -409,6 +475,17 @@ def _events_body(event: dict[str, Any]) -> str:
 class QueueRecord:
     message_id: str
     body: str
+    receive_count: int = 1  # SQS ApproximateReceiveCount
+
+    @classmethod
+    def from_lambda(cls, record: Mapping[str, Any]) -> QueueRecord:
+        """From one record of a Lambda SQS event (Chalice: `SQSRecord.to_dict()`)."""
+        attributes = record.get("attributes") or {}
+        try:
+            count = int(attributes.get("ApproximateReceiveCount", 1))
+        except (TypeError, ValueError):
+            count = 1
+        return cls(str(record["messageId"]), str(record["body"]), count)
 
 
 class DeadLetters:
@@ -432,20 +509,29 @@ class DeadLetters:
 
 
 class Forwarder:
-    """One queue handler invocation: records in, failed SQS message ids out."""
+    """One queue handler invocation: records in, failed SQS message ids out.
+
+    `max_receives` is the events queue's maxReceiveCount: a message that fails on that
+    receive is dead-lettered here with Stitch's error (None: leave it to the redrive)."""
 
     def __init__(
-        self, identities: IdentityStore, sender: Sender, dead_letters: DeadLetters
+        self,
+        identities: IdentityStore,
+        sender: Sender,
+        dead_letters: DeadLetters,
+        max_receives: int | None = None,
     ) -> None:
         self._identities = identities
         self._sender = sender
         self._dead_letters = dead_letters
+        self._max_receives = max_receives
         self.last_outcome = Outcome()
 
     def forward(self, records: Iterable[QueueRecord]) -> list[str]:
         events: list[tuple[str, dict[str, Any]]] = []
         erasures: list[tuple[str, dict[str, Any], str]] = []
         failed: set[str] = set()
+        records = list(records)
         for record in records:
             try:
                 body = json.loads(record.body)
@@ -505,10 +591,10 @@ class Forwarder:
         if identity_messages:
             self._sender.deliver(IDENTITIES_TABLE, identity_messages, outcome)
         self.last_outcome = outcome
-        failed |= outcome.failed_origins
+        failed |= self._hand_back(records, outcome.failures)
         for message, refusal in outcome.rejected:
-            if message.origin in failed:
-                continue  # it comes back anyway; dead-letter it if it is refused again
+            if message.origin in failed or message.origin in outcome.failures:
+                continue  # it comes back (or went to the DLQ whole); nothing to add
             try:
                 self._dead_letters.send(
                     message.source, message.origin, message.table, refusal.status, refusal.detail
@@ -522,9 +608,53 @@ class Forwarder:
                 failed.add(message.origin)
         return sorted(failed)
 
+    def _hand_back(
+        self, records: list[QueueRecord], failures: dict[str, StitchError]
+    ) -> set[str]:
+        """The failed messages SQS should redeliver; those on their last receive are
+        dead-lettered now, with the error, rather than moved by the redrive without it."""
+        retry: set[str] = set()
+        by_id = {record.message_id: record for record in records}
+        for origin, error in failures.items():
+            record = by_id.get(origin)
+            if (
+                record is None
+                or self._max_receives is None
+                or record.receive_count < self._max_receives
+            ):
+                retry.add(origin)
+                continue
+            try:
+                self._dead_letters.send(record.body, origin, "-", error.status, error.detail)
+            except Exception:
+                log.exception("could not dead-letter message %s; SQS's redrive will", origin)
+                retry.add(origin)
+                continue
+            log.error(
+                "queue message %s failed on its last receive (%d), dead-lettered with "
+                "Stitch's error: %s", origin, record.receive_count, error,
+            )
+        return retry
+
 
 def batch_item_failures(failed: Iterable[str]) -> dict[str, list[dict[str, str]]]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def max_receives(sqs: Any, queue_url: str) -> int | None:
+    """The queue's maxReceiveCount (its RedrivePolicy), or None if it has none or the
+    lookup fails (then the redrive alone moves messages that keep failing)."""
+    if not queue_url:
+        return None
+    try:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
+        ).get("Attributes", {})
+        policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+        return int(policy["maxReceiveCount"]) if "maxReceiveCount" in policy else None
+    except Exception:
+        log.exception("could not read the events queue's redrive policy")
+        return None
 
 
 _FORWARDERS: dict[int, tuple[Settings, Forwarder]] = {}
@@ -539,6 +669,7 @@ def forwarder(settings: Settings, dynamodb: Any, sqs: Any) -> Forwarder:
         IdentityStore(dynamodb, settings.app_table),
         Sender(destination(settings, timeout=float(settings.stitch_timeout_seconds))),
         DeadLetters(sqs, settings.events_dlq_url),
+        max_receives(sqs, settings.events_queue_url),
     )
     _FORWARDERS.clear()
     _FORWARDERS[id(settings)] = (settings, built)

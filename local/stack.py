@@ -269,6 +269,7 @@ class Stack:
             stitch_sink = importlib.import_module("local.stitch_sink")
             extra.update(stitch_sink.local_env(self.state_dir))
             extra["STITCH_API_URL"] = f"http://127.0.0.1:{self.ports.stitch}"
+            extra.setdefault("STITCH_TIMEOUT_SECONDS", "3")  # the sink's injected hangs
         return extra
 
     def _spawn(self, component: Component, colour: str) -> None:

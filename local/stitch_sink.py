@@ -7,15 +7,32 @@ identities), so you can query them with SQL:
     sqlite3 .local/warehouse.sqlite3 "select type, event, resolved_user_id from events"
     python -m local.stitch_sink --show          # the latest rows of every table
 
-Answers: 201 accepted; 401 wrong/missing Bearer token (env STITCH_TOKEN); 415 not JSON;
-400 missing table_name/schema/messages or a bad shape; 413 over 20 MB or 20,000 records;
-422 a message whose data lacks a key_names property; GET /__health 200.
+Import API, `POST /v2/import/batch`: 201 accepted; 401 wrong/missing Bearer token (env
+STITCH_TOKEN); 415 not JSON; 400 missing table_name/schema/messages or a bad shape; 413
+over 20 MB or 20,000 records; 422 a message whose data lacks a key_names property.
 
-Fault injection (tests): `--fail-rate 0.3` answers 500, 503 or a timeout (the rows of a
-"timeout" are stored, then the answer comes too late, as when Stitch stored a batch but
-the connection dropped); `--reject-message-id X` answers 400 to any batch holding row X.
-Both can be changed at runtime: POST /__faults {"fail_rate": 0.3, "reject": ["X"],
-"timeout_seconds": 1.5, "fail_next": 2}; GET /__faults shows the counters.
+Incoming Webhook, `POST /v1/clients/<client>/token/<token>` (Sink.webhook_url; token:
+--webhook-token or env STITCH_SINK_WEBHOOK_TOKEN, default the Import API token). As Stitch
+documents it: the secret is the URL itself, the body is JSON sent by POST and smaller
+than 4 MB (the limit our forwarder was built for; Stitch's current page says 20 MB), a
+JSON object is one record and an array of objects is one record each, and every record
+lands in one table, `data`. The integration's optional Primary Key (--webhook-primary-key,
+env STITCH_SINK_WEBHOOK_PRIMARY_KEY) must be a top-level field: with it, records upsert by
+that field; without it, loading is append-only and each record gets a generated
+`_sdc_primary_key`, so a record sent twice is stored twice. Nested values are stored as
+JSON text. The sink's own choices where Stitch documents nothing: 200 accepted, 401 for
+a wrong token, 415 for a Content-Type other than application/json, 413 at 4 MB, 400 for
+bad JSON, an empty array, a non-object record or a record without the primary key.
+
+GET /__health answers 200.
+
+Fault injection (tests), for both endpoints: `--fail-rate 0.3` answers 500, 503 or a
+timeout (the rows of a "timeout" are stored, then the answer comes too late, as when
+Stitch stored a batch but the connection dropped); `--reject-message-id X` answers 400 to
+any request holding row X. At runtime: POST /__faults {"fail_rate": 0.3, "reject": ["X"],
+"timeout_seconds": 1.5, "fail_next": 2, "script": ["timeout", "500", "401"]} (fail_next:
+the next N requests answer 503; script: the next requests' outcomes in order, "timeout"
+or an HTTP status); GET /__faults shows the settings and counters by outcome.
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,6 +57,10 @@ DEFAULT_PORT = 8004
 MAX_BYTES = 20 * 1024 * 1024
 MAX_RECORDS = 20_000
 BATCH_PATH = "/v2/import/batch"
+WEBHOOK_PATH = re.compile(r"^/v1/clients/([A-Za-z0-9_-]+)/token/([A-Za-z0-9_-]+)$")
+WEBHOOK_CLIENT = "local"
+WEBHOOK_MAX_BYTES = 4 * 1024 * 1024  # "request bodies must be less than 4MB"
+WEBHOOK_TABLE = "data"
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / ".local"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
@@ -132,6 +154,47 @@ class Warehouse:
             f"({', '.join(_q(k) for k in keys)})"
         )
 
+    def load_webhook(self, records: list[dict[str, Any]], primary_key: str | None) -> int:
+        """Records into the one `data` table: upserted by the primary key if the
+        integration has one, else appended (a generated _sdc_primary_key per record)."""
+        columns = sorted({name for record in records for name in record})
+        names = [*columns, "_sdc_primary_key", "_sdc_sequence", "_sdc_received_at"]
+        received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sequence = time.time_ns() // 1_000_000
+        rows = []
+        for record in records:
+            if primary_key:
+                value = record[primary_key]
+                key = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            else:
+                key = uuid.uuid4().hex
+            rows.append([_cell(record.get(c)) for c in columns] + [key, sequence, received])
+        table = _q(WEBHOOK_TABLE)
+        updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in names
+                            if c != "_sdc_primary_key")
+        # Identifiers are quoted; values are bound parameters.
+        statement = (
+            f"INSERT INTO {table} ({', '.join(_q(c) for c in names)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' for _ in names)}) "
+            f"ON CONFLICT (_sdc_primary_key) DO UPDATE SET {updates}"
+        )
+        with self._lock, self._db:
+            existing = [r[1] for r in self._db.execute(f"PRAGMA table_info({table})")]
+            if not existing:
+                self._db.execute(
+                    f"CREATE TABLE {table} (_sdc_primary_key TEXT NOT NULL, "
+                    "_sdc_sequence INTEGER, _sdc_received_at TEXT)"
+                )
+                self._db.execute(
+                    f"CREATE UNIQUE INDEX {_q(WEBHOOK_TABLE + '__key')} ON {table} "
+                    "(_sdc_primary_key)"
+                )
+            for column in columns:
+                if column not in existing:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {_q(column)}")
+            self._db.executemany(statement, rows)
+        return len(rows)
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -194,6 +257,25 @@ def check_batch(body: Any) -> tuple[str, dict[str, Any], list[str], list[dict[st
     return table, schema, keys, messages
 
 
+def check_webhook(body: Any, primary_key: str | None) -> list[dict[str, Any]]:
+    """A webhook body's records: an object is one, an array of objects one each."""
+    records = body if isinstance(body, list) else [body]
+    if not records:
+        raise Rejection(400, "The body is an empty array: no records to load.")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise Rejection(400, f"Record {index} is not a JSON object.")
+        if any(not isinstance(name, str) or not name for name in record):
+            raise Rejection(400, f"Record {index} has an empty field name.")
+        if primary_key and (
+            record.get(primary_key) is None or isinstance(record[primary_key], dict | list)
+        ):
+            raise Rejection(
+                400, f"Record {index} lacks the top-level primary key '{primary_key}'."
+            )
+    return records
+
+
 def _fits(value: Any, declared: Any) -> bool:
     kinds = declared.get("type", []) if isinstance(declared, dict) else []
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
@@ -220,7 +302,8 @@ class Faults:
         self.fail_rate = fail_rate
         self.reject = reject
         self.timeout_seconds = timeout_seconds
-        self.fail_next = 0  # deterministic: the next N batches answer 503
+        self.fail_next = 0  # deterministic: the next N requests answer 503
+        self.script: list[str] = []  # deterministic: the next requests' outcomes, in order
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._random = random.Random()
@@ -230,7 +313,10 @@ class Faults:
             self.counts[name] = self.counts.get(name, 0) + 1
 
     def draw(self) -> str | None:
+        """None (answer normally), "timeout", or an HTTP status to answer."""
         with self._lock:
+            if self.script:
+                return self.script.pop(0)
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return "503"
@@ -239,14 +325,27 @@ class Faults:
             return self._random.choice(["500", "503", "timeout"])
 
 
+def _script(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("script must be an array")
+    outcomes = [str(item) for item in value]
+    for outcome in outcomes:
+        if outcome != "timeout" and not (outcome.isdigit() and 400 <= int(outcome) <= 599):
+            raise ValueError(f"script outcome {outcome!r}: 'timeout' or a 4xx/5xx status")
+    return outcomes
+
+
 class Sink(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, port: int, token: str, warehouse: Warehouse, faults: Faults,
-                 host: str = "127.0.0.1", quiet: bool = False) -> None:
+                 host: str = "127.0.0.1", quiet: bool = False, webhook_token: str = "",
+                 webhook_primary_key: str | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.token = token
+        self.webhook_token = webhook_token or token
+        self.webhook_primary_key = webhook_primary_key or None
         self.warehouse = warehouse
         self.faults = faults
         self.quiet = quiet
@@ -256,6 +355,16 @@ class Sink(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up (a "timeout" fault does that on purpose)
+        super().handle_error(request, client_address)
+
+    @property
+    def webhook_url(self) -> str:
+        """The Incoming Webhook URL (a secret: the token is in it)."""
+        return f"{self.url}/v1/clients/{WEBHOOK_CLIENT}/token/{self.webhook_token}"
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: Sink
@@ -263,7 +372,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
-            sys.stdout.write(f"stitch-sink {self.address_string()} {format % args}\n")
+            line = format % args
+            if self.server.webhook_token:  # the webhook URL is a secret
+                line = line.replace(self.server.webhook_token, "[token]")
+            sys.stdout.write(f"stitch-sink {self.address_string()} {line}\n")
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         encoded = json.dumps(body).encode()
@@ -279,37 +391,87 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/__faults":
             faults = self.server.faults
             self._answer(200, {"fail_rate": faults.fail_rate, "reject": sorted(faults.reject),
-                               "timeout_seconds": faults.timeout_seconds, "counts": faults.counts})
+                               "timeout_seconds": faults.timeout_seconds,
+                               "fail_next": faults.fail_next, "script": list(faults.script),
+                               "counts": dict(faults.counts)})
         else:
             self._answer(404, {"error": "not found"})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BYTES:
-            self.server.faults.count("413")
+        path = self.path.split("?", 1)[0]
+        webhook = WEBHOOK_PATH.match(path)
+        too_big = length >= WEBHOOK_MAX_BYTES if webhook else length > MAX_BYTES
+        if too_big:
+            self.server.faults.count("webhook 413" if webhook else "413")
+            if length <= MAX_BYTES:
+                self.rfile.read(length)  # read it, so the client sees the 413, not a reset
             self.close_connection = True
-            self._answer(413, {"error": f"The request is larger than {MAX_BYTES} bytes."})
+            limit = WEBHOOK_MAX_BYTES if webhook else MAX_BYTES
+            self._answer(413, {"error": f"The request body must be smaller than {limit} bytes."})
             return
         raw = self.rfile.read(length)
-        if self.path == "/__faults":
+        if path == "/__faults":
             self._set_faults(raw)
             return
-        if self.path.split("?", 1)[0] != BATCH_PATH:
+        if path != BATCH_PATH and webhook is None:
             self._answer(404, {"error": "not found"})
             return
         try:
-            self._batch(raw)
+            if webhook is not None:
+                self._webhook(webhook.group(2), raw)
+            else:
+                self._batch(raw)
         except Rejection as rejection:
-            self.server.faults.count(str(rejection.status))
+            prefix = "webhook " if webhook is not None else ""
+            self.server.faults.count(f"{prefix}{rejection.status}")
             self._answer(rejection.status, {"error": rejection.message})
+
+    def _webhook(self, token: str, raw: bytes) -> None:
+        expected = self.server.webhook_token
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise Rejection(401, "Not authorized: unknown webhook token.")
+        if self._media_type() != "application/json":
+            raise Rejection(415, "Content-Type must be application/json.")
+        try:
+            body = json.loads(raw)
+        except ValueError as error:
+            raise Rejection(400, f"The body is not valid JSON: {error}") from None
+        records = check_webhook(body, self.server.webhook_primary_key)
+        faults = self.server.faults
+        late = self._inject(faults, [r.get("message_id") for r in records])
+        stored = self.server.warehouse.load_webhook(records, self.server.webhook_primary_key)
+        self._late(faults, late, "webhook timeout")
+        faults.count("webhook 200")
+        self._answer(200, {"status": "OK", "message": f"Accepted {stored} record(s)"})
+
+    def _media_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+
+    def _inject(self, faults: Faults, message_ids: list[Any]) -> bool:
+        """Raise the injected refusal for this request, if any; True: answer too late."""
+        rejected = [m for m in message_ids if m in faults.reject]
+        if rejected:
+            raise Rejection(400, f"Record rejected (fault injection): {rejected[0]}")
+        fault = faults.draw()
+        if fault is not None and fault != "timeout":
+            status = int(fault)
+            detail = "retry later" if status >= 500 else "refused"
+            raise Rejection(status, f"Injected fault, {detail}.")
+        return fault == "timeout"
+
+    def _late(self, faults: Faults, late: bool, name: str) -> None:
+        """A "timeout" fault: the rows are stored, the answer comes too late."""
+        if late:
+            faults.count(name)
+            time.sleep(faults.timeout_seconds)
 
     def _batch(self, raw: bytes) -> None:
         given = self.headers.get("Authorization") or ""
         expected = f"Bearer {self.server.token}"
         if not self.server.token or not hmac.compare_digest(given.encode(), expected.encode()):
             raise Rejection(401, "Not authorized: missing or wrong Bearer token.")
-        media = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if media != "application/json":
+        if self._media_type() != "application/json":
             raise Rejection(415, "Content-Type must be application/json.")
         try:
             body = json.loads(raw)
@@ -317,21 +479,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise Rejection(400, f"The body is not valid JSON: {error}") from None
         table, schema, keys, messages = check_batch(body)
         faults = self.server.faults
-        rejected = [m["data"].get("message_id") for m in messages
-                    if m["data"].get("message_id") in faults.reject]
-        if rejected:
-            raise Rejection(400, f"Record rejected (fault injection): {rejected[0]}")
-        fault = faults.draw()
-        if fault in ("500", "503"):
-            raise Rejection(int(fault), "Injected fault, retry later.")
+        late = self._inject(faults, [m["data"].get("message_id") for m in messages])
         if not keys:
             keys = ["message_id"] if "message_id" in schema["properties"] else []
         if not keys:
             raise Rejection(400, "key_names are required by this sink.")
         stored = self.server.warehouse.upsert(table, schema, keys, messages)
-        if fault == "timeout":
-            faults.count("timeout")
-            time.sleep(faults.timeout_seconds)
+        self._late(faults, late, "timeout")
         faults.count("201")
         self._answer(201, {"status": "OK", "message": f"Batch accepted: {stored} record(s)"})
 
@@ -346,10 +500,13 @@ class _Handler(BaseHTTPRequestHandler):
             faults.reject = set(update.get("reject", faults.reject))
             faults.timeout_seconds = float(update.get("timeout_seconds", faults.timeout_seconds))
             faults.fail_next = int(update.get("fail_next", faults.fail_next))
+            if "script" in update:
+                faults.script = _script(update["script"])
         except (ValueError, TypeError, AttributeError) as error:
             self._answer(400, {"error": str(error)})
             return
-        self._answer(200, {"fail_rate": faults.fail_rate, "reject": sorted(faults.reject)})
+        self._answer(200, {"fail_rate": faults.fail_rate, "reject": sorted(faults.reject),
+                           "fail_next": faults.fail_next, "script": list(faults.script)})
 
 
 def serve(
@@ -361,10 +518,13 @@ def serve(
     reject: set[str] | None = None,
     timeout_seconds: float = 15.0,
     quiet: bool = False,
+    webhook_token: str = "",
+    webhook_primary_key: str | None = None,
 ) -> Sink:
     """A started sink (in a daemon thread); call `.shutdown()` and `.server_close()`."""
     sink = Sink(port, token, Warehouse(db), Faults(fail_rate, reject or set(), timeout_seconds),
-                quiet=quiet)
+                quiet=quiet, webhook_token=webhook_token,
+                webhook_primary_key=webhook_primary_key)
     threading.Thread(target=sink.serve_forever, name="stitch-sink", daemon=True).start()
     return sink
 
@@ -405,6 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reject-message-id", action="append", default=[])
     parser.add_argument("--timeout-seconds", type=float, default=15.0,
                         help="how late a 'timeout' fault answers")
+    parser.add_argument("--webhook-token", default=os.environ.get("STITCH_SINK_WEBHOOK_TOKEN", ""),
+                        help="the Incoming Webhook URL's token (default: the Import API token)")
+    parser.add_argument("--webhook-primary-key",
+                        default=os.environ.get("STITCH_SINK_WEBHOOK_PRIMARY_KEY") or None,
+                        help="the webhook integration's Primary Key (default: none, append-only)")
     parser.add_argument("--show", action="store_true", help="print the latest rows and exit")
     parser.add_argument("--limit", type=int, default=10)
     args = parser.parse_args(argv)
@@ -413,8 +578,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     token = os.environ.get("STITCH_TOKEN") or local_env(DEFAULT_DIR)["STITCH_TOKEN"]
     sink = Sink(args.port, token, Warehouse(args.db),
-                Faults(args.fail_rate, set(args.reject_message_id), args.timeout_seconds))
-    print(f"stitch sink on {sink.url}{BATCH_PATH}, rows in {args.db}", flush=True)
+                Faults(args.fail_rate, set(args.reject_message_id), args.timeout_seconds),
+                webhook_token=args.webhook_token, webhook_primary_key=args.webhook_primary_key)
+    print(f"stitch sink on {sink.url}{BATCH_PATH} (Import API) and "
+          f"{sink.url}/v1/clients/{WEBHOOK_CLIENT}/token/<token> (Incoming Webhook), "
+          f"rows in {args.db}", flush=True)
     try:
         sink.serve_forever()
     except KeyboardInterrupt:

@@ -1,8 +1,8 @@
 """Real browser: Debian chromium loads the demo page with the real analytics 0.8.19 build
 and the README's collector plugin, through the whole local stack (app, queue pump,
-forwarder, Stitch sink). page -> track -> identify -> track must land as four rows, and
-every one of them must resolve to the user (after identify directly, before it through
-the identities table)."""
+forwarder, Stitch sink). page -> track -> identify -> track must land as four rows; the
+two after identify carry the user (user_id and resolved_user_id), the two before it are
+anonymous and resolve to the user only through the identities table."""
 
 from __future__ import annotations
 
@@ -23,17 +23,34 @@ DESKTOP_CHROME = (
 USER = "user-browser-1"
 
 
-def warehouse_rows(db: Path, query: str) -> list[dict[str, Any]]:
+def warehouse_rows(db: Path, query: str, *parameters: Any) -> list[dict[str, Any]]:
     if not db.exists():
         return []
-    connection = sqlite3.connect(db)
+    connection = sqlite3.connect(db, timeout=10)
     connection.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in connection.execute(query)]
+        return [dict(r) for r in connection.execute(query, parameters)]
     except sqlite3.OperationalError:
         return []  # the tables appear with the first batch
     finally:
         connection.close()
+
+
+def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
+    """This visitor's rows (the session stack's warehouse is shared with other tests)."""
+    return warehouse_rows(
+        db, "SELECT * FROM events WHERE anonymous_id = ? ORDER BY timestamp", anonymous_id
+    )
+
+
+def visitor_links(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
+    return warehouse_rows(db, "SELECT * FROM identities WHERE anonymous_id = ?", anonymous_id)
+
+
+def wait_until(done: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def test_analytics_js_events_reach_the_warehouse_resolved(local_stack: Any) -> None:
@@ -53,33 +70,45 @@ def test_analytics_js_events_reach_the_warehouse_resolved(local_stack: Any) -> N
             page.goto(f"{local_stack.app_url}/demo/analytics?manual=1&utm_source=newsletter")
             page.wait_for_function("() => window.linktrailAnalytics !== undefined")
             anonymous_id = page.evaluate(
-                """async (user) => {
+                """async () => {
                     const analytics = window.linktrailAnalytics;
                     await analytics.page();
                     await analytics.track('Pricing Viewed', {plan: 'pro'});
+                    return analytics.user().anonymousId;
+                }"""
+            )
+            assert anonymous_id
+            # Let the anonymous events reach the warehouse before the visitor signs up, so
+            # nothing can resolve them when they are forwarded: only the identities table
+            # can tie them to the user afterwards.
+            wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 2)
+            before = visitor_events(db, anonymous_id)
+            page.evaluate(
+                """async (user) => {
+                    const analytics = window.linktrailAnalytics;
                     await analytics.identify(user, {plan: 'pro'});
                     await analytics.track('Upgraded', {plan: 'pro'});
-                    return analytics.user().anonymousId;
                 }""",
                 USER,
             )
-            deadline = time.monotonic() + 60
-            events: list[dict[str, Any]] = []
-            while time.monotonic() < deadline:
-                events = warehouse_rows(db, "SELECT * FROM events ORDER BY timestamp")
-                links = warehouse_rows(db, "SELECT * FROM identities")
-                if len(events) >= 4 and links:
-                    break
-                time.sleep(0.5)
+            wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 4
+                       and bool(visitor_links(db, anonymous_id)))
+            events = visitor_events(db, anonymous_id)
+            links = visitor_links(db, anonymous_id)
         finally:
             browser.close()
 
-    assert anonymous_id
+    assert [(e["type"], e["event"]) for e in before] == [
+        ("page", None), ("track", "Pricing Viewed")
+    ]
     assert [(e["type"], e["event"]) for e in events] == [
         ("page", None), ("track", "Pricing Viewed"), ("identify", None), ("track", "Upgraded"),
     ], events
-    assert all(e["anonymous_id"] == anonymous_id for e in events)
-    assert [e["user_id"] for e in events] == [None, None, USER, USER]
+    earlier, later = events[:2], events[2:]
+    # Before identify: anonymous, and nothing resolved them when they were forwarded.
+    assert [(e["user_id"], e["resolved_user_id"]) for e in earlier] == [(None, None)] * 2
+    # From identify on: the user, directly and resolved.
+    assert [(e["user_id"], e["resolved_user_id"]) for e in later] == [(USER, USER)] * 2
     assert (events[0]["page_path"], events[0]["campaign_source"]) == (
         "/demo/analytics", "newsletter"
     )
@@ -87,11 +116,19 @@ def test_analytics_js_events_reach_the_warehouse_resolved(local_stack: Any) -> N
         "Chrome", "Linux", "desktop"
     )
     assert events[0]["library_name"] == "analytics"
-    resolved = warehouse_rows(
-        db,
-        "SELECT e.message_id, coalesce(e.user_id, e.resolved_user_id, i.user_id) AS who "
-        "FROM events e LEFT JOIN identities i "
-        "ON i.anonymous_id = e.anonymous_id AND NOT i.deleted",
+    # The identities table holds the one link, from the identify event...
+    [link] = links
+    assert (link["user_id"], link["deleted"], link["source_message_id"]) == (
+        USER, 0, events[2]["message_id"]
     )
-    assert {r["who"] for r in resolved} == {USER}
-    assert len(resolved) == 4
+    # ...and that join alone resolves the earlier events to the user.
+    joined = warehouse_rows(
+        db,
+        "SELECT e.message_id, i.user_id FROM events e JOIN identities i "
+        "ON i.anonymous_id = e.anonymous_id AND NOT i.deleted "
+        "WHERE e.anonymous_id = ? AND e.user_id IS NULL AND e.resolved_user_id IS NULL",
+        anonymous_id,
+    )
+    assert sorted((r["message_id"], r["user_id"]) for r in joined) == sorted(
+        (e["message_id"], USER) for e in earlier
+    )
