@@ -15,9 +15,13 @@ Status moves forward only, by rank:
     < submitted (2) < delivered | rejected | undeliverable (3) < read (4);  opted_out (9)
 A receipt is one conditional UpdateItem keyed by client_ref (= the link code) that
 applies only when its rank is higher than the stored one, so late and repeated receipts
-change nothing. A send first *claims* the message with a conditional write (no message
-yet, the last attempt failed/was throttled, or a `sending` claim went stale), so a
-retried request or campaign batch does not text twice.
+change nothing. When the link has ended (expired, spent, deleted) the same update goes to
+its tombstone (pk "link#<code>", sk "tombstone", which keeps the message): a second call,
+on that path only, so a late delivered/read still counts in campaign statistics.
+
+A send first *claims* the message with a conditional write (no message yet, the last
+attempt failed/was throttled, or a `sending` claim went stale), so a retried request or
+campaign batch does not text twice.
 
 A claim is `sending` until the attempt concludes. If the process dies in between (the
 Lambda times out or crashes while Vonage is called), nothing would ever conclude it, so
@@ -557,26 +561,43 @@ class Texting:
             names.update({"#p": "price", "#c": "currency"})
             values.update({":price": {"N": price}, ":currency": {"S": currency}})
             sets += ["#m.#p = :price", "#m.#c = :currency"]
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes)
-                                                  if removes else "")
-        try:
-            self._ddb.update_item(
-                TableName=self._links,
-                Key=_link_key(code),
-                UpdateExpression=expression,
-                ConditionExpression=("#m.#rank < :rank AND "
-                                     "(attribute_not_exists(#m.#u) OR #m.#u = :uuid)"),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._ddb.exceptions.ConditionalCheckFailedException as failed:
-            if not failed.response.get("Item"):
-                log.warning("receipt for unknown client_ref code=%s status=%s", code, status)
-                return "unknown"
+        update = {
+            "TableName": self._links,
+            "UpdateExpression": "SET " + ", ".join(sets) + (
+                " REMOVE " + ", ".join(removes) if removes else ""),
+            "ConditionExpression": ("#m.#rank < :rank AND "
+                                    "(attribute_not_exists(#m.#u) OR #m.#u = :uuid)"),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        kind = "link"
+        outcome = self._update_message(code, kind, update)
+        if outcome == "missing":
+            # The link ended (expired, spent its max_clicks, deleted): its tombstone holds
+            # the final state, message included, and campaign statistics count from it. A
+            # late delivered or read belongs there, under the same rules. One more call,
+            # on this path only.
+            kind = "tombstone"
+            outcome = self._update_message(code, kind, update)
+        if outcome == "missing":
+            log.warning("receipt for unknown client_ref code=%s status=%s", code, status)
+            return "unknown"
+        if outcome == "stale":
             log.info("receipt stale or repeated code=%s status=%s", code, status)
             return "stale"
-        log.info("receipt applied code=%s status=%s uuid=%s", code, status, message_uuid)
+        log.info("receipt applied code=%s status=%s uuid=%s on=%s",
+                 code, status, message_uuid, kind)
+        return "applied"
+
+    def _update_message(self, code: str, kind: str, update: dict[str, Any]) -> str:
+        """One conditional UpdateItem of the message on the code's `kind` item (link or
+        tombstone): applied, stale (the item is there, the condition said no) or missing
+        (no such item; the condition's path checks keep a missing item from being made)."""
+        try:
+            self._ddb.update_item(Key=_link_key(code, kind), **update)
+        except self._ddb.exceptions.ConditionalCheckFailedException as failed:
+            return "stale" if failed.response.get("Item") else "missing"
         return "applied"
 
     def apply_inbound(self, payload: dict[str, Any]) -> str:
@@ -628,7 +649,9 @@ def _receipt_error(error: object) -> str | None:
     parts = [str(error.get(name)) for name in ("title", "detail") if error.get(name)]
     if not parts and error.get("type"):
         parts = [str(error["type"])]
-    return ": ".join(parts)[:500] or None
+    # Stored and shown: a number quoted in the error is masked, each part on its own (so
+    # a numeric title such as 1240 is never joined to digits of the detail).
+    return ": ".join(phones.mask_numbers(part) for part in parts)[:500] or None
 
 
 def _receipt_price(usage: object) -> tuple[str | None, str | None]:
@@ -643,8 +666,8 @@ def _receipt_price(usage: object) -> tuple[str | None, str | None]:
         return None, None
 
 
-def _link_key(code: str) -> dict[str, Any]:
-    return {"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}
+def _link_key(code: str, kind: str = "link") -> dict[str, Any]:
+    return {"pk": {"S": f"link#{code}"}, "sk": {"S": kind}}
 
 
 def _quota_key(key_id: str, day: str) -> dict[str, Any]:

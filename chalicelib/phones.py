@@ -18,6 +18,12 @@ PHONE_CHANNELS = frozenset({"sms", "whatsapp", "viber"})
 _MESSENGER_ID = re.compile(r"^[A-Za-z0-9._-]{1,50}$")
 _NOT_DIGITS = re.compile(r"[^0-9]")
 _LOOKS_LIKE_PHONE = re.compile(r"^\+?[0-9 ()./-]{7,30}$")
+# A number as people and APIs write it inside text: digit groups joined by up to three
+# spaces, dots, slashes, dashes (ASCII or Unicode) or parentheses, e.g. "+44 (0)7400
+# 123-456". Every step must consume a digit, so matching stays linear.
+_NUMBER_IN_TEXT = re.compile(r"\+?\(?[0-9](?:[\s./()\-\u2010-\u2015]{0,3}[0-9])+")
+# Fewer digits than this is an error code, a price or a count, not a phone number.
+MIN_NUMBER_DIGITS = 7
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,24 @@ def mask(address: str) -> str:
         return "*" * len(address)
     head = 3 if address.startswith("+") else 2
     return address[:head] + "*" * (len(address) - head - 3) + address[-3:]
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with every phone-number-like run of 7 or more digits masked as `mask` does
+    it, whatever the separators inside: "call +44 7400 123-456" -> "call +44*******456".
+    It errs on the side of masking (a date such as 2026-01-31 is masked too): the text
+    is stored and shown, a number must not get through."""
+
+    def masked(found: re.Match[str]) -> str:
+        run = found.group(0)
+        digits = _NOT_DIGITS.sub("", run)
+        if len(digits) < MIN_NUMBER_DIGITS:
+            return run
+        # "(+44 7400 123456)": an opening parenthesis the number never closes is text's.
+        kept = "(" if run.startswith("(") and run.count("(") > run.count(")") else ""
+        return kept + mask(("+" if run.lstrip("(").startswith("+") else "") + digits)
+
+    return _NUMBER_IN_TEXT.sub(masked, text)
 
 
 def address_from_vonage(channel: str, sender: str) -> str:

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from chalicelib.config import Settings
-from chalicelib.phones import mask
+from chalicelib.phones import mask_numbers
 from chalicelib.timeutil import now
 
 log = logging.getLogger("linktrail.messaging")
 
 DEFAULT_TIMEOUT_SECONDS = 5
 DEFAULT_RETRY_AFTER_SECONDS = 1
-_DIGIT_RUN = re.compile(r"\+?[0-9]{7,15}")
 
 
 @dataclass(frozen=True)
@@ -168,11 +166,12 @@ def _http_reason(response: Any) -> str:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    title = str(body.get("title") or response.reason or "error")[:120]
-    detail = str(body.get("detail") or "")[:300]
-    reason = f"Vonage answered {status} {title}" + (f": {detail}" if detail else "")
-    # Error details may quote the number; it is stored and shown, so mask it.
-    return _DIGIT_RUN.sub(lambda found: mask(found.group(0)), reason)
+    # Error details may quote the number, written any way; the reason is stored and shown,
+    # so mask each part before it is cut to length (a cut number could escape the mask)
+    # and before the status code is put next to it.
+    title = mask_numbers(str(body.get("title") or response.reason or "error"))[:120]
+    detail = mask_numbers(str(body.get("detail") or ""))[:300]
+    return f"Vonage answered {status} {title}" + (f": {detail}" if detail else "")
 
 
 def _retry_after(header: str | None) -> int:

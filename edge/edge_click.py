@@ -2,19 +2,29 @@
 
 Two modes, chosen at build time (the mode's trigger is attached by infra/edge.yaml):
 
-every (viewer-request): one DynamoDB UpdateItem per click, conditioned on the link
-  existing, not being expired and, for people, being under max_clicks. It counts the
-  click (human or bot, per day, per country), sets first/last click and returns the long
-  URL, so the function answers the redirect itself: 302 with Cache-Control private,
-  no-store, which neither browsers nor CloudFront cache, so every click is seen.
+every (viewer-request by default; origin-request with caching disabled when per-country
+  counts matter, see edge/README.md): one DynamoDB UpdateItem per click, conditioned on
+  the link existing, not being expired and, for people, being under max_clicks. It counts
+  the click (human or bot, per day, per country), sets first/last click and returns the
+  long URL, so the function answers the redirect itself: 302 with Cache-Control private,
+  no-store, which neither browsers nor CloudFront cache, so every click is seen. The
+  logic is the same under either event type.
   A failed condition returns the old item in the same call (ReturnValuesOnCondition-
-  CheckFailure=ALL_OLD): missing -> the request goes on to S3 (its error document);
-  expired or used up -> 410 with the expired page, or a redirect to the link's
-  expired_url. DynamoDB errors or a blown time budget fail open: the request goes on
-  to S3, whose 301 still gets the visitor there, and the click is logged "untracked".
+  CheckFailure=ALL_OLD): expired or used up -> 410 with the expired page, or a redirect
+  to the link's expired_url. No old item -> the link is gone or never was: one GetItem
+  reads its tombstone (written when the sweeper, a DELETE or the max_clicks retirement
+  removed the link and its S3 object); a tombstone answers like an expired link, none
+  (or an unreadable one) sends the request on to S3 (its error document). DynamoDB
+  errors or a blown time budget fail open: the request goes on to S3, whose 301 still
+  gets the visitor there, and the click is logged "untracked" ("may_count" when the
+  write may still land: the budget ran out or the read timed out after sending).
 
 first (origin-request): records the first human click (if_not_exists) and passes the
-  request on to S3. Cheaper, but it only sees CloudFront cache misses.
+  request on to S3. Cheaper, but it only sees CloudFront cache misses. Refusals
+  (expired, used up, tombstoned) are answered as in every mode.
+
+The time budget covers all of a click's DynamoDB calls: a live link costs one call, a
+retired or unknown code two.
 
 No IP address or user agent is stored or logged: the user agent only decides human/bot.
 """
@@ -39,11 +49,20 @@ from edge import bots
 
 CONFIG_FILE = Path(__file__).with_name("edge_config.json")
 MODES = ("every", "first")
+# The stack parameter's spelling (ClickMode, `make deploy CLICK_MODE=`) -> the build's.
+MODE_SPELLINGS = {
+    "every": "every",
+    "every-click": "every",
+    "first": "first",
+    "first-click": "first",
+}
 CODE_PATTERN = re.compile(r"^/([A-Za-z0-9_-]{1,128})/?$")
 COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
 UNKNOWN_COUNTRY = "ZZ"
 NO_STORE = "private, no-store"
 LIVE_LINK = "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :now)"
+# What a tombstone read needs ("status" is a DynamoDB reserved word); pk proves it exists.
+TOMBSTONE_PROJECTION = "pk, #status, expired_url"
 MAX_GENERATED_BODY = 40 * 1024  # viewer-trigger limit for a generated response
 
 log = logging.getLogger("linktrail.edge")
@@ -51,6 +70,16 @@ log.setLevel(logging.INFO)
 
 Event = dict[str, Any]
 Result = dict[str, Any]
+
+
+def mode_named(spelling: str) -> str:
+    """Map "every-click" or "every" to "every", likewise first; ValueError lists the choices."""
+    try:
+        return MODE_SPELLINGS[spelling.strip().lower()]
+    except KeyError:
+        raise ValueError(
+            f"click mode must be one of {', '.join(MODE_SPELLINGS)}, got {spelling!r}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,7 @@ class Click:
     visitor: str  # "human" | "bot"
     outcome: str  # redirect | gone | expired_redirect | missing | untracked | passed | ignored
     status: int  # what the visitor gets (0: decided by the origin)
+    may_count: bool = False  # untracked, but the write was sent and may still land
 
 
 def make_client(config: EdgeConfig) -> Any:
@@ -134,7 +164,8 @@ class ClickCounter:
 
     def handle(self, event: Event) -> tuple[Result, Click]:
         started = time.perf_counter()
-        request: dict[str, Any] = event["Records"][0]["cf"]["request"]
+        cloudfront: dict[str, Any] = event["Records"][0]["cf"]
+        request: dict[str, Any] = cloudfront["request"]
         method = str(request.get("method", "GET")).upper()
         match = CODE_PATTERN.match(unquote(str(request.get("uri", ""))))
         if match is None or method not in ("GET", "HEAD"):
@@ -142,28 +173,30 @@ class ClickCounter:
             return request, Click("", "", "ignored", 0)
         code = match.group(1)
         visitor = "bot" if bots.is_bot(method, _header(request, "user-agent")) else "human"
+        deadline = time.monotonic() + self.config.time_budget_ms / 1000
         if self.config.mode == "every":
-            result, click = self._count_every(request, code, visitor)
+            result, click = self._count_every(request, code, visitor, deadline)
         else:
-            result, click = self._record_first(request, code, visitor)
-        log.info(
-            json.dumps(
-                {
-                    "msg": "click",
-                    "code": code,
-                    "visitor": visitor,
-                    "outcome": click.outcome,
-                    "status": click.status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            )
-        )
+            result, click = self._record_first(request, code, visitor, deadline)
+        line: dict[str, Any] = {
+            "msg": "click",
+            "code": code,
+            "visitor": visitor,
+            "outcome": click.outcome,
+            "status": click.status,
+            # viewer-request or origin-request: the function behaves the same under both
+            "trigger": str(cloudfront.get("config", {}).get("eventType", "")),
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        if click.outcome == "untracked":
+            line["may_count"] = click.may_count
+        log.info(json.dumps(line))
         return result, click
 
-    # -- every click (viewer-request) -------------------------------------------------
+    # -- every click (viewer-request, or origin-request with caching disabled) ----------
 
     def _count_every(
-        self, request: dict[str, Any], code: str, visitor: str
+        self, request: dict[str, Any], code: str, visitor: str, deadline: float
     ) -> tuple[Result, Click]:
         now = self.clock()
         moment = datetime.fromtimestamp(now, UTC)
@@ -198,27 +231,51 @@ class ClickCounter:
                     },
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+                ),
+                deadline,
             )
         except _ConditionFailed as failed:
-            return self._refused(request, code, visitor, failed.item, now)
+            if failed.item:  # expired or used up, not yet retired
+                return self._refused(code, visitor, failed.item)
+            return self._after_missing(request, code, visitor, deadline)
         except Exception as error:
             return self._untracked(request, code, visitor, error)
         long_url = answer.get("Attributes", {}).get("long_url", {}).get("S", "")
         if not _safe_location(long_url):
-            return self._untracked(request, code, visitor, ValueError("unusable long_url"))
+            # Counted, but a generated Location CloudFront rejects would be a 502: S3's 301
+            # (or its error) answers instead.
+            log.warning(json.dumps({"msg": "unusable long_url", "code": code}))
+            return request, Click(code, visitor, "passed", 0)
         return _redirect(long_url), Click(code, visitor, "redirect", 302)
 
-    def _refused(
-        self,
-        request: dict[str, Any],
-        code: str,
-        visitor: str,
-        item: dict[str, Any] | None,
-        now: float,
+    def _after_missing(
+        self, request: dict[str, Any], code: str, visitor: str, deadline: float
     ) -> tuple[Result, Click]:
-        if not item:
+        """No link item: retired (tombstone) or never created. Retirement also deletes the
+        S3 object, so without this read an expired link's 410 / expired_url would become
+        S3's 404 once the sweeper ran. Only codes without a live link pay for it."""
+        try:
+            tombstone = self._within_budget(
+                lambda: self.dynamodb.get_item(
+                    TableName=self.config.table,
+                    Key=_link_key(code, "tombstone"),
+                    ProjectionExpression=TOMBSTONE_PROJECTION,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ConsistentRead=True,  # retirement may have happened a moment ago
+                ).get("Item"),
+                deadline,
+            )
+        except Exception as error:
+            log.warning(
+                json.dumps({"msg": "tombstone unread", "code": code, "error": _name(error)})
+            )
+            return request, Click(code, visitor, "missing", 0)  # S3 decides, as before
+        if not tombstone:
             return request, Click(code, visitor, "missing", 0)  # S3's error document
+        return self._refused(code, visitor, tombstone)  # "expired" and "deleted" alike
+
+    def _refused(self, code: str, visitor: str, item: dict[str, Any]) -> tuple[Result, Click]:
+        """An expired, used-up or retired link: its expired_url if usable, else 410."""
         expired_url = item.get("expired_url", {}).get("S", "") or self.config.expired_redirect_url
         if _safe_location(expired_url):
             return _redirect(expired_url), Click(code, visitor, "expired_redirect", 302)
@@ -227,22 +284,24 @@ class ClickCounter:
     def _untracked(
         self, request: dict[str, Any], code: str, visitor: str, error: BaseException
     ) -> tuple[Result, Click]:
+        may_count = _may_have_landed(error)
         log.warning(
             json.dumps(
                 {
                     "msg": "untracked",
                     "code": code,
                     "visitor": visitor,
-                    "error": type(error).__name__,
+                    "error": _name(error),
+                    "may_count": may_count,
                 }
             )
         )
-        return request, Click(code, visitor, "untracked", 0)
+        return request, Click(code, visitor, "untracked", 0, may_count)
 
     # -- first click (origin-request) -------------------------------------------------
 
     def _record_first(
-        self, request: dict[str, Any], code: str, visitor: str
+        self, request: dict[str, Any], code: str, visitor: str, deadline: float
     ) -> tuple[Result, Click]:
         if visitor != "human":
             return request, Click(code, visitor, "passed", 0)
@@ -260,26 +319,32 @@ class ClickCounter:
                     },
                     ReturnValues="NONE",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+                ),
+                deadline,
             )
         except _ConditionFailed as failed:
-            if failed.item:  # exists but expired: S3 still holds it until the TTL delete
-                return self._refused(request, code, visitor, failed.item, now)
-            return request, Click(code, visitor, "missing", 0)
+            if failed.item:  # exists but expired: S3 still holds it until it is retired
+                return self._refused(code, visitor, failed.item)
+            return self._after_missing(request, code, visitor, deadline)
         except Exception as error:
             return self._untracked(request, code, visitor, error)
         return request, Click(code, visitor, "passed", 0)
 
     # -- the time budget --------------------------------------------------------------
 
-    def _within_budget(self, call: Callable[[], Any]) -> Any:
-        """Run `call` but give up after time_budget_ms (the worker finishes on its own;
-        botocore's own timeouts bound it). A conditional failure becomes _ConditionFailed."""
+    def _within_budget(self, call: Callable[[], Any], deadline: float) -> Any:
+        """Run `call` but give up at `deadline` (time.monotonic; the click's time_budget_ms
+        covers all its calls). The worker finishes on its own, bounded by botocore's
+        timeouts, so a write given up on may still land. A conditional failure becomes
+        _ConditionFailed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _OverBudget(self.config.time_budget_ms)
         future = self._executor().submit(_conditional(self.dynamodb, call))
         try:
-            return future.result(timeout=self.config.time_budget_ms / 1000)
+            return future.result(timeout=remaining)
         except FutureTimeout:
-            raise TimeoutError(f"over the {self.config.time_budget_ms} ms budget") from None
+            raise _OverBudget(self.config.time_budget_ms) from None
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -288,6 +353,25 @@ class ClickCounter:
                     max_workers=self.config.max_connections, thread_name_prefix="click"
                 )
             return self._pool
+
+
+class _OverBudget(TimeoutError):
+    def __init__(self, budget_ms: int) -> None:
+        super().__init__(f"over the {budget_ms} ms budget")
+
+
+def _may_have_landed(error: BaseException) -> bool:
+    """The write was sent and nobody knows whether DynamoDB applied it: our budget ran out
+    while it ran, or botocore gave up reading the answer (a connect timeout never sent it)."""
+    if isinstance(error, _OverBudget):
+        return True
+    from botocore.exceptions import ReadTimeoutError  # loaded already: the client made it
+
+    return isinstance(error, ReadTimeoutError)
+
+
+def _name(error: BaseException) -> str:
+    return type(error).__name__
 
 
 class _ConditionFailed(Exception):
@@ -306,8 +390,8 @@ def _conditional(dynamodb: Any, call: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def _link_key(code: str) -> dict[str, Any]:
-    return {"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}
+def _link_key(code: str, kind: str = "link") -> dict[str, Any]:
+    return {"pk": {"S": f"link#{code}"}, "sk": {"S": kind}}
 
 
 def _header(request: dict[str, Any], name: str) -> str:

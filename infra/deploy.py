@@ -1,6 +1,7 @@
 """`make deploy STAGE=dev`: put linktrail into your AWS account, in order.
 
     python -m infra.deploy --stage dev [--region eu-west-1] [--click-mode first-click]
+                           [--every-click-trigger origin-request]
                            [--alias go.example.com --certificate-arn arn:...] [--dry-run]
 
 1. data stack (app region)  2. record resources  3. chalice deploy  4. SQS partial batch
@@ -299,6 +300,7 @@ class Deployment:
     stage: str
     region: str | None = None
     click_mode: str = "every-click"
+    every_click_trigger: str = "viewer-request"  # origin-request: per-country counts
     alias: str = ""
     certificate_arn: str = ""
     project: Path = PROJECT_ROOT
@@ -319,6 +321,9 @@ class Deployment:
             Step("data stack",
                  f"{record_resources.data_stack_name(s)} in {region}: create or update "
                  "infra/data.yaml, wait", self.data_stack),
+            Step("expired page",
+                 "put infra/expired.html in the redirect bucket (its website error document)",
+                 self.expired_page),
             Step("record resources", f"data stack outputs -> {config}", self.record),
             Step("chalice deploy", f"chalice deploy --stage {s}", self.chalice_deploy),
             Step("sqs batch failures",
@@ -334,13 +339,16 @@ class Deployment:
                  "edge/edge-click-<sha256>.zip (bucket created if missing)", self.edge_upload),
             Step("edge stack",
                  f"{record_resources.edge_stack_name(s)} in {EDGE_REGION}: Lambda@Edge "
-                 f"({self.click_mode}) + CloudFront"
+                 f"({self.click_mode}{self.trigger_note()}) + CloudFront"
                  + (f" at {self.alias}" if self.alias else "") + ", wait", self.edge_stack),
             Step("record resources again", f"+ SHORT_BASE_URL, PUBLIC_BASE_URL -> {config}",
                  self.record_again),
             Step("chalice deploy again", f"chalice deploy --stage {s}, only if the "
                  "environment changed", self.chalice_redeploy),
         ]
+
+    def trigger_note(self) -> str:
+        return f" at {self.every_click_trigger}" if self.click_mode == "every-click" else ""
 
     def api_stage(self) -> str:
         config = json.loads(record_resources.config_path(self.project).read_text())
@@ -393,6 +401,11 @@ class Deployment:
             {"Stage": self.stage},
             log=self.log,
         )
+
+    def expired_page(self) -> None:
+        bucket = self.data_outputs()["RedirectBucketName"]
+        resources.upload_expired_page(self.client("s3"), bucket)
+        self.log(f"s3://{bucket}/{resources.WEBSITE_ERROR_DOCUMENT} uploaded")
 
     def record(self) -> None:
         record_resources.record(self.stage, self.region, self.project, self.session, self.log)
@@ -460,6 +473,7 @@ class Deployment:
                 "EdgeCodeBucket": self._edge_bucket,
                 "EdgeCodeKey": self._edge_key,
                 "ClickMode": self.click_mode,
+                "EveryClickTrigger": self.every_click_trigger,
                 "LinksTableArn": data["LinksTableArn"],
                 "RedirectWebsiteHost": data["RedirectBucketWebsiteHost"],
                 "Alias": self.alias,
@@ -488,6 +502,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", help="the app's region (default: your AWS config's)")
     parser.add_argument("--click-mode", choices=["every-click", "first-click"],
                         default="every-click")
+    parser.add_argument("--every-click-trigger", choices=["viewer-request", "origin-request"],
+                        default="viewer-request",
+                        help="origin-request (caching disabled) to count clicks per country")
     parser.add_argument("--alias", default="",
                         help="short domain for CloudFront (needs --certificate-arn)")
     parser.add_argument("--certificate-arn", default="",
@@ -500,6 +517,7 @@ def main(argv: list[str] | None = None) -> None:
         stage=args.stage,
         region=args.region,
         click_mode=args.click_mode,
+        every_click_trigger=args.every_click_trigger,
         alias=args.alias,
         certificate_arn=args.certificate_arn,
     )

@@ -1,4 +1,11 @@
-"""`make dev`: python -m local [--app-port 8000 ...] [--state-dir .local]"""
+"""`make dev`: python -m local [--app-port 8000 ...] [--state-dir .local]
+[--click-mode every|first] [--every-click-trigger viewer-request|origin-request]
+
+CLICK_MODE and EVERY_CLICK_TRIGGER in the environment set the defaults (`make dev
+CLICK_MODE=first-click`): both spellings of a mode are accepted (every|every-click,
+first|first-click), as `make deploy` and `make edge` take them; anything else stops here
+with a one-line error rather than in the short domain.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,12 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from edge.edge_click import MODE_SPELLINGS, mode_named
+from local.short_domain import TRIGGERS, every_click_trigger
 from local.stack import PROJECT_DIR, PortInUse, Ports, Stack
 
 
@@ -16,7 +26,21 @@ def _port(name: str, default: int) -> int:
     return int(os.environ.get(f"LINKTRAIL_{name.upper()}_PORT", default))
 
 
-def main() -> int:
+def _checked(parse: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type: argparse converts string defaults (the environment's) with it too,
+    whereas `choices` are never checked against a default."""
+
+    def convert(value: str) -> str:
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, defaults from the environment; click_mode comes out every|first."""
     defaults = Ports()
     parser = argparse.ArgumentParser(
         prog="python -m local", description="Run linktrail on loopback."
@@ -29,9 +53,27 @@ def main() -> int:
     parser.add_argument("--pumps-port", type=int, default=_port("pumps", defaults.pumps))
     parser.add_argument("--state-dir", type=Path, default=PROJECT_DIR / ".local")
     parser.add_argument(
-        "--click-mode", choices=["every", "first"], default=os.environ.get("CLICK_MODE", "every")
+        "--click-mode",
+        type=_checked(mode_named),
+        default=os.environ.get("CLICK_MODE") or "every",
+        metavar="|".join(MODE_SPELLINGS),
+        help="default: $CLICK_MODE or every",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--every-click-trigger",
+        type=_checked(every_click_trigger),
+        default=os.environ.get("EVERY_CLICK_TRIGGER") or TRIGGERS[0],
+        metavar="|".join(TRIGGERS),
+        help="the CloudFront event every-click runs at (default: $EVERY_CLICK_TRIGGER or "
+        "viewer-request, which sees no country, as in AWS)",
+    )
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
+    # The short domain reads it from the environment the stack hands its components.
+    os.environ["EVERY_CLICK_TRIGGER"] = args.every_click_trigger
     ports = Ports(
         args.app_port,
         args.short_port,

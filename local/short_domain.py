@@ -1,18 +1,24 @@
 """The local short-link domain (http://127.0.0.1:8001): CloudFront + the edge function + S3.
 
-Each request becomes a CloudFront event of the configured mode (CLICK_MODE=every, a
-viewer-request event; CLICK_MODE=first, an origin-request event), shaped as AWS documents
-it, and runs through the very same edge handler code (edge.edge_click.ClickCounter). When
-the handler passes the request on, this server plays the S3 website endpoint against the
-emulator's bucket: an object's WebsiteRedirectLocation -> 301; a missing object -> the
-bucket's error document (expired.html) with 404.
+Each request becomes a CloudFront event of the configured mode and trigger, shaped as
+AWS documents it, and runs through the very same edge handler code
+(edge.edge_click.ClickCounter): every-click at viewer-request (the default) or at
+origin-request (EVERY_CLICK_TRIGGER=origin-request, as infra/edge.yaml's EveryClickTrigger);
+first-click always at origin-request. When the handler passes the request on, this server
+plays the S3 website endpoint against the emulator's bucket: an object's
+WebsiteRedirectLocation -> 301; a missing object -> the bucket's error document
+(expired.html) with 404. There is no cache here, so both triggers see every click.
 
     python -m local.short_domain --port 8001
 
 Environment (the app's, inherited from the local stack): AWS_ENDPOINT_URL, LINKS_TABLE,
-REDIRECT_BUCKET, AWS_DEFAULT_REGION; CLICK_MODE (every|first, default every);
+REDIRECT_BUCKET, AWS_DEFAULT_REGION; CLICK_MODE (every|every-click|first|first-click,
+default every); EVERY_CLICK_TRIGGER (viewer-request|origin-request, default viewer-request);
 EDGE_TIME_BUDGET_MS (default 10000: the emulator is far slower than DynamoDB).
-`X-Debug-Country: GB` stands in for CloudFront-Viewer-Country (default "ZZ").
+`X-Debug-Country: GB` stands in for CloudFront-Viewer-Country, and like it reaches only
+origin-request events: CloudFront adds that header after the viewer-request event, so at
+viewer-request every click counts as "ZZ", here as in AWS. An origin-request event carries
+only the headers infra/edge.yaml's origin request policy forwards (User-Agent, country).
 Logs one line per click (code, human/bot, status); never the IP or user agent.
 """
 
@@ -32,12 +38,31 @@ from urllib.parse import unquote, urlsplit
 
 import boto3
 
-from edge.edge_click import ClickCounter, EdgeConfig, make_client
+from edge.edge_click import ClickCounter, EdgeConfig, make_client, mode_named
 from infra import resources
 
 DEFAULT_PORT = 8001
 DISTRIBUTION_ID = "ELOCALSHORTDOMAIN"
+TRIGGERS = ("viewer-request", "origin-request")
+# What the origin request policy (infra/edge.yaml) forwards of the viewer's headers.
+FORWARDED_TO_ORIGIN = ("user-agent",)
 log = logging.getLogger("linktrail.short_domain")
+
+
+def every_click_trigger(spelling: str) -> str:
+    trigger = spelling.strip().lower() or TRIGGERS[0]
+    if trigger not in TRIGGERS:
+        raise ValueError(
+            f"every-click trigger must be one of {', '.join(TRIGGERS)}, got {spelling!r}"
+        )
+    return trigger
+
+
+def event_type(env: Mapping[str, str]) -> str:
+    """The CloudFront event the function gets: first-click runs at origin-request only."""
+    if mode_named(env.get("CLICK_MODE") or "every") == "first":
+        return "origin-request"
+    return every_click_trigger(env.get("EVERY_CLICK_TRIGGER", ""))
 
 
 def config_from_env(env: Mapping[str, str]) -> EdgeConfig:
@@ -45,7 +70,7 @@ def config_from_env(env: Mapping[str, str]) -> EdgeConfig:
     return EdgeConfig(
         table=env["LINKS_TABLE"],
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        mode=env.get("CLICK_MODE", "every") or "every",
+        mode=mode_named(env.get("CLICK_MODE") or "every"),
         stage=env.get("STAGE", "local"),
         expired_html=resources.EXPIRED_PAGE.read_text(encoding="utf-8"),
         time_budget_ms=int(env.get("EDGE_TIME_BUDGET_MS", "10000")),
@@ -70,6 +95,9 @@ class AtomicUpdates:
         with self._lock:
             return self._dynamodb.update_item(**request)
 
+    def get_item(self, **request: Any) -> Any:
+        return self._dynamodb.get_item(**request)  # the tombstone read: nothing to serialise
+
 
 class ShortDomain(ThreadingHTTPServer):
     daemon_threads = True
@@ -81,11 +109,13 @@ class ShortDomain(ThreadingHTTPServer):
         counter: ClickCounter,
         s3: Any,
         bucket: str,
+        event_type: str = "viewer-request",
     ) -> None:
         super().__init__(address, ShortDomainHandler)
         self.counter = counter
         self.s3 = s3
         self.bucket = bucket
+        self.event_type = event_type
 
     @property
     def url(self) -> str:
@@ -94,7 +124,7 @@ class ShortDomain(ThreadingHTTPServer):
 
 
 def cloudfront_event(
-    mode: str,
+    event_type: str,
     method: str,
     path: str,
     headers: Mapping[str, str],
@@ -104,16 +134,22 @@ def cloudfront_event(
     region: str,
 ) -> dict[str, Any]:
     """A viewer-request or origin-request event as CloudFront sends it."""
+    if event_type not in TRIGGERS:
+        raise ValueError(f"event type must be one of {TRIGGERS}, got {event_type!r}")
     parts = urlsplit(path)
+    origin = event_type == "origin-request"
     cf_headers: dict[str, list[dict[str, str]]] = {}
+    country = ""
     for name, value in headers.items():
         if name.lower() == "x-debug-country":
-            continue
-        cf_headers.setdefault(name.lower(), []).append({"key": name, "value": value})
-    country = headers.get("X-Debug-Country") or headers.get("x-debug-country") or "ZZ"
-    cf_headers["cloudfront-viewer-country"] = [
-        {"key": "CloudFront-Viewer-Country", "value": country}
-    ]
+            country = value
+        elif not origin or name.lower() in FORWARDED_TO_ORIGIN:
+            cf_headers.setdefault(name.lower(), []).append({"key": name, "value": value})
+    if origin and country:
+        # added by CloudFront after the viewer-request event, forwarded by the policy
+        cf_headers["cloudfront-viewer-country"] = [
+            {"key": "CloudFront-Viewer-Country", "value": country}
+        ]
     request: dict[str, Any] = {
         "clientIp": client_ip,
         "headers": cf_headers,
@@ -121,8 +157,7 @@ def cloudfront_event(
         "querystring": parts.query,
         "uri": parts.path or "/",
     }
-    event_type = "viewer-request" if mode == "every" else "origin-request"
-    if event_type == "origin-request":
+    if origin:
         website = f"{bucket}.s3-website-{region}.amazonaws.com"
         cf_headers["host"] = [{"key": "Host", "value": website}]
         cf_headers["x-forwarded-for"] = [{"key": "X-Forwarded-For", "value": client_ip}]
@@ -174,7 +209,7 @@ class ShortDomainHandler(BaseHTTPRequestHandler):
             return
         counter = self.server.counter
         event = cloudfront_event(
-            counter.config.mode,
+            self.server.event_type,
             self.command,
             self.path,
             dict(self.headers.items()),
@@ -248,12 +283,13 @@ def make_server(
     """A ready server (not yet serving): the edge handler with the local config."""
     env = os.environ if env is None else env
     config = config_from_env(env)
+    trigger = event_type(env)
     client = dynamodb if dynamodb is not None else make_client(config)
     counter = ClickCounter(config, AtomicUpdates(client))
     s3_client = (
         s3 if s3 is not None else boto3.session.Session().client("s3", region_name=config.region)
     )
-    return ShortDomain((host, port), counter, s3_client, env["REDIRECT_BUCKET"])
+    return ShortDomain((host, port), counter, s3_client, env["REDIRECT_BUCKET"], trigger)
 
 
 def serve_in_thread(server: ShortDomain) -> threading.Thread:
@@ -272,13 +308,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s", stream=sys.stdout)
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    server = make_server(args.port, host=args.host)
-    print(
-        json.dumps(
-            {"msg": "short domain up", "url": server.url, "mode": server.counter.config.mode}
-        ),
-        flush=True,
-    )
+    try:
+        server = make_server(args.port, host=args.host)
+    except ValueError as error:  # CLICK_MODE / EVERY_CLICK_TRIGGER misspelt
+        print(f"short domain: {error}", file=sys.stderr)
+        return 2
+    up: dict[str, Any] = {
+        "msg": "short domain up",
+        "url": server.url,
+        "mode": server.counter.config.mode,
+        "trigger": server.event_type,
+    }
+    if server.event_type == "viewer-request":
+        up["note"] = (
+            "countries count as ZZ at viewer-request, as in AWS; "
+            "EVERY_CLICK_TRIGGER=origin-request to count them"
+        )
+    print(json.dumps(up), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

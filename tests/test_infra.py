@@ -192,6 +192,8 @@ def test_edge_template_wiring() -> None:
         "Statement"]
     dynamodb = [s for s in statements if "dynamodb" in json.dumps(s["Action"])]
     assert dynamodb == [{"Sid": "CountClicks", "Effect": "Allow", "Action": "dynamodb:UpdateItem",
+                         "Resource": {"Ref": "LinksTableArn"}},
+                        {"Sid": "ReadTombstones", "Effect": "Allow", "Action": "dynamodb:GetItem",
                          "Resource": {"Ref": "LinksTableArn"}}]
     function = res["EdgeFunction"]["Properties"]
     assert function["Handler"] == "edge_click.handler" and "Environment" not in function
@@ -200,16 +202,16 @@ def test_edge_template_wiring() -> None:
     assert "${EdgeCodeKey}" in res["EdgeFunctionVersion"]["Properties"]["Description"]["Fn::Sub"]
     behaviour = res["Distribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
     association = behaviour["LambdaFunctionAssociations"][0]
-    assert association["EventType"] == {"Fn::If": ["EveryClick", "viewer-request",
+    assert association["EventType"] == {"Fn::If": ["AtViewer", "viewer-request",
                                                    "origin-request"]}
     assert association["LambdaFunctionARN"] == {"Ref": "EdgeFunctionVersion"}
     assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
     origin = res["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0]
     assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
+    assert res["ClickOriginRequestPolicy"]["Condition"] == "AtOrigin"
     headers = res["ClickOriginRequestPolicy"]["Properties"]["OriginRequestPolicyConfig"][
-        "HeadersConfig"]["Headers"]["Fn::If"]
-    assert headers == ["FirstClick", ["CloudFront-Viewer-Country", "User-Agent"],
-                       ["CloudFront-Viewer-Country"]]
+        "HeadersConfig"]["Headers"]
+    assert headers == ["CloudFront-Viewer-Country", "User-Agent"]
     assert set(edge["Outputs"]) == {"DistributionDomainName", "DistributionId",
                                     "EdgeFunctionVersionArn", "ShortBaseUrl"}
 
@@ -252,6 +254,25 @@ def test_deploy_stack_creates_then_finds_nothing_to_update(aws: dict[str, str]) 
     assert second == first
     assert lines[0] == "creating linktrail-dev-data"
     assert lines[1:] == ["updating linktrail-dev-data", "linktrail-dev-data is up to date"]
+
+
+def test_deploy_puts_the_expired_page_the_bucket_serves_for_dead_codes(
+    aws: dict[str, str],
+) -> None:
+    """CloudFormation cannot create objects: the deploy chain uploads the error document."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = aws["REDIRECT_BUCKET"]
+    s3.delete_object(Bucket=bucket, Key=resources.WEBSITE_ERROR_DOCUMENT)
+    lines: list[str] = []
+    deployment = deploy.Deployment(stage="local", region="us-east-1", log=lines.append,
+                                   _session=boto3.session.Session(region_name="us-east-1"))
+    deployment.expired_page()
+    page = s3.get_object(Bucket=bucket, Key=resources.WEBSITE_ERROR_DOCUMENT)
+    assert page["ContentType"].startswith("text/html") and page["CacheControl"] == "no-store"
+    assert b"This link has expired or does not exist" in page["Body"].read()
+    website = s3.get_bucket_website(Bucket=bucket)
+    assert website["ErrorDocument"]["Key"] == resources.WEBSITE_ERROR_DOCUMENT
+    assert lines == [f"s3://{bucket}/expired.html uploaded"]
 
 
 # --- record resources -------------------------------------------------------------------
@@ -484,7 +505,8 @@ def test_deploy_dry_run_prints_the_chain_in_order_and_touches_nothing() -> None:
     steps = [line.split(".", 1)[1].split(":", 1)[0].strip()
              for line in result.stdout.splitlines() if line[:4].strip().rstrip(".").isdigit()]
     assert steps == [
-        "data stack", "record resources", "chalice deploy", "sqs batch failures", "api stack",
+        "data stack", "expired page", "record resources", "chalice deploy",
+        "sqs batch failures", "api stack",
         "edge build", "edge upload", "edge stack", "record resources again",
         "chalice deploy again",
     ]

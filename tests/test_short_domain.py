@@ -2,6 +2,7 @@
 
 The server runs in a thread over moto in-process (the `aws` fixture); links are written
 per the links-table contract and their S3 redirect objects put as the links helper does.
+Retired links are what retirement leaves: a tombstone item and no S3 object.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import boto3
 import pytest
 
 from edge.edge_click import EdgeConfig, make_client
+from local import __main__ as local_main
 from local import short_domain
-from tests.test_edge import BROWSER, IMESSAGE, WHATSAPP, get_link, put_link
+from tests.test_edge import BROWSER, IMESSAGE, WHATSAPP, get_link, put_link, put_tombstone
 
 SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 
@@ -60,9 +62,16 @@ def add_link(dynamodb: Any, s3: Any, env: dict[str, str], code: str, **extra: An
     return long_url
 
 
-def running(env: dict[str, str], mode: str = "every", dynamodb: Any = None) -> Iterator[str]:
+def running(
+    env: dict[str, str],
+    mode: str = "every",
+    dynamodb: Any = None,
+    trigger: str = "viewer-request",
+) -> Iterator[str]:
     server = short_domain.make_server(
-        0, env={**os.environ, **env, "CLICK_MODE": mode}, dynamodb=dynamodb
+        0,
+        env={**os.environ, **env, "CLICK_MODE": mode, "EVERY_CLICK_TRIGGER": trigger},
+        dynamodb=dynamodb,
     )
     short_domain.serve_in_thread(server)
     try:
@@ -92,10 +101,26 @@ def test_click_redirects_and_counts(short_url, aws, dynamodb, s3, caplog):
     )
     item = get_link(dynamodb, aws["LINKS_TABLE"], "web1")
     assert item["human_clicks"]["N"] == "1"
-    assert item["clicks_by_country"]["M"] == {"FR": {"N": "1"}}
+    # viewer-request, as in AWS: CloudFront adds the country only after this event
+    assert item["clicks_by_country"]["M"] == {"ZZ": {"N": "1"}}
     line = next(r.getMessage() for r in caplog.records if r.name == "linktrail.short_domain")
     assert line == "click code=web1 visitor=human outcome=redirect status=302"
     assert "127.0.0.1" not in caplog.text and "Chrome" not in caplog.text
+
+
+def test_every_click_at_origin_request_counts_countries(aws, dynamodb, s3):
+    long_url = add_link(dynamodb, s3, aws, "web2")
+    for url in running(aws, trigger="origin-request"):
+        status, headers, _ = visit(url, "/web2", country="FR")
+        assert (status, headers["location"], headers["cache-control"]) == (
+            302,
+            long_url,
+            "private, no-store",
+        )
+        assert visit(url, "/web2", WHATSAPP, country="DE")[0] == 302
+    item = get_link(dynamodb, aws["LINKS_TABLE"], "web2")
+    assert (item["human_clicks"]["N"], item["bot_clicks"]["N"]) == ("1", "1")
+    assert item["clicks_by_country"]["M"] == {"FR": {"N": "1"}, "DE": {"N": "1"}}
 
 
 def test_200_concurrent_human_clicks_count_exactly(short_url, aws, dynamodb, s3):
@@ -145,6 +170,28 @@ def test_unknown_code_gets_the_buckets_error_document(short_url):
     assert b"Link expired" in body
 
 
+@pytest.mark.parametrize(
+    ("mode", "trigger"),
+    [("every", "viewer-request"), ("every", "origin-request"), ("first", "origin-request")],
+)
+def test_retired_links_keep_their_expired_url_or_410(aws, dynamodb, s3, mode, trigger):
+    """After the sweeper, a DELETE or the max_clicks retirement: tombstone, no S3 object."""
+    table = aws["LINKS_TABLE"]
+    put_tombstone(dynamodb, table, "ret1", "expired", expired_url="https://example.com/over")
+    put_tombstone(dynamodb, table, "ret2", "deleted")
+    for url in running(aws, mode=mode, trigger=trigger):
+        status, headers, _ = visit(url, "/ret1")
+        assert (status, headers["location"]) == (302, "https://example.com/over")
+        assert headers["cache-control"] == "private, no-store"
+        status, headers, body = visit(url, "/ret2")
+        assert status == 410
+        assert headers["content-type"].startswith("text/html")
+        assert b"Link expired" in body
+    assert "Item" not in dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": "link#ret1"}, "sk": {"S": "link"}}
+    )
+
+
 def test_table_unreachable_still_redirects_through_s3(aws, dynamodb, s3):
     long_url = add_link(dynamodb, s3, aws, "down1")
     dead = make_client(
@@ -175,7 +222,7 @@ def test_first_mode_passes_to_s3_and_records_the_first_click(aws, dynamodb, s3):
 
 def test_viewer_event_is_shaped_as_cloudfront_sends_it():
     event = short_domain.cloudfront_event(
-        "every",
+        "viewer-request",
         "GET",
         "/abc?x=1",
         {"User-Agent": "ua", "X-Debug-Country": "GB"},
@@ -188,6 +235,94 @@ def test_viewer_event_is_shaped_as_cloudfront_sends_it():
     assert cf["config"]["eventType"] == "viewer-request"
     assert cf["request"]["uri"] == "/abc" and cf["request"]["querystring"] == "x=1"
     assert cf["request"]["headers"]["user-agent"] == [{"key": "User-Agent", "value": "ua"}]
-    assert cf["request"]["headers"]["cloudfront-viewer-country"][0]["value"] == "GB"
+    # CloudFront adds CloudFront-Viewer-Country after the viewer-request event
+    assert "cloudfront-viewer-country" not in cf["request"]["headers"]
     assert "x-debug-country" not in cf["request"]["headers"]
     assert "origin" not in cf["request"]
+
+
+def test_origin_event_carries_what_the_origin_request_policy_forwards():
+    event = short_domain.cloudfront_event(
+        "origin-request",
+        "HEAD",
+        "/abc",
+        {"User-Agent": "ua", "X-Debug-Country": "GB", "Accept": "*/*", "Cookie": "a=b"},
+        "127.0.0.1",
+        "127.0.0.1:8001",
+        "bucket",
+        "us-east-1",
+    )
+    cf = event["Records"][0]["cf"]
+    assert cf["config"]["eventType"] == "origin-request"
+    headers = cf["request"]["headers"]
+    assert headers["cloudfront-viewer-country"] == [
+        {"key": "CloudFront-Viewer-Country", "value": "GB"}
+    ]
+    assert headers["user-agent"] == [{"key": "User-Agent", "value": "ua"}]
+    assert headers["host"][0]["value"] == "bucket.s3-website-us-east-1.amazonaws.com"
+    assert "cookie" not in headers and "accept" not in headers and "x-debug-country" not in headers
+    assert cf["request"]["origin"]["custom"]["domainName"] == headers["host"][0]["value"]
+    assert cf["request"]["method"] == "HEAD"
+
+
+# -- CLICK_MODE / EVERY_CLICK_TRIGGER: both spellings of a mode, anything else refused ----
+
+
+@pytest.mark.parametrize(
+    ("spelling", "mode", "event_type"),
+    [
+        ("every", "every", "viewer-request"),
+        ("every-click", "every", "viewer-request"),
+        ("first", "first", "origin-request"),
+        ("first-click", "first", "origin-request"),
+        ("", "every", "viewer-request"),
+    ],
+)
+def test_short_domain_takes_either_spelling_of_click_mode(spelling, mode, event_type):
+    env = {"LINKS_TABLE": "links", "CLICK_MODE": spelling}
+    assert short_domain.config_from_env(env).mode == mode
+    assert short_domain.event_type(env) == event_type
+    assert short_domain.event_type({**env, "EVERY_CLICK_TRIGGER": "origin-request"}) == (
+        "origin-request"
+    )
+
+
+def test_short_domain_refuses_unknown_spellings():
+    with pytest.raises(ValueError, match="click mode"):
+        short_domain.config_from_env({"LINKS_TABLE": "links", "CLICK_MODE": "sometimes"})
+    with pytest.raises(ValueError, match="every-click trigger"):
+        short_domain.event_type({"EVERY_CLICK_TRIGGER": "viewer-response"})
+
+
+@pytest.mark.parametrize(
+    ("environment", "mode", "trigger"),
+    [
+        ({"CLICK_MODE": "first-click"}, "first", "viewer-request"),
+        (
+            {"CLICK_MODE": "every-click", "EVERY_CLICK_TRIGGER": "origin-request"},
+            "every",
+            "origin-request",
+        ),
+        ({}, "every", "viewer-request"),
+    ],
+)
+def test_make_dev_takes_click_mode_from_the_environment(monkeypatch, environment, mode, trigger):
+    monkeypatch.delenv("CLICK_MODE", raising=False)
+    monkeypatch.delenv("EVERY_CLICK_TRIGGER", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    args = local_main.parse_args([])
+    assert (args.click_mode, args.every_click_trigger) == (mode, trigger)
+    assert local_main.parse_args(["--click-mode", "first-click"]).click_mode == "first"
+
+
+def test_make_dev_refuses_a_misspelt_click_mode_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("CLICK_MODE", "first_click")
+    with pytest.raises(SystemExit) as exit_:
+        local_main.parse_args([])
+    assert exit_.value.code == 2
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "error" in x]
+    assert line.endswith(
+        "argument --click-mode: click mode must be one of every, every-click, first, "
+        "first-click, got 'first_click'"
+    )
