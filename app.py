@@ -186,7 +186,8 @@ def campaign_worker(event: SQSEvent) -> dict[str, Any]:
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="links_sweeper")
 def links_sweeper(event: CloudWatchEvent) -> None:
-    expiry.sweep()
+    # Chalice types the context as a dict; it is Lambda's context object.
+    expiry.sweep(context=cast(expiry.LambdaContext, event.context))
 
 
 @app.on_dynamodb_record(stream_arn=LINKS_STREAM_ARN, name="links_stream")

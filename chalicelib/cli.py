@@ -31,6 +31,7 @@ DEFAULT_API = "http://127.0.0.1:8000"
 LOCAL_KEY_FILE = PROJECT_DIR / ".local" / "admin-key"
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+LIST_PAGE_LIMIT = 100  # GET /api/links answers at most this many per page
 
 
 class CliError(Exception):
@@ -194,15 +195,16 @@ def links_command(args: argparse.Namespace, api: Api, out: TextIO) -> int:
         api.call("DELETE", f"/api/links/{_quoted(args.code)}")
         print(f"deleted {args.code}", file=out)
         return 0
-    params = {
-        k: v
-        for k, v in (("campaign_id", args.campaign), ("tag", args.tag), ("limit", str(args.limit)))
-        if v
-    }
+    if args.limit < 1:
+        raise CliError("--limit is at least 1")
+    params = {k: v for k, v in (("campaign_id", args.campaign), ("tag", args.tag)) if v}
     shown = 0
     cursor: str | None = None
     while shown < args.limit:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
+        # The API pages at most LIST_PAGE_LIMIT links; larger limits follow the cursor.
+        query = {**params, "limit": str(min(args.limit - shown, LIST_PAGE_LIMIT))}
+        if cursor:
+            query["cursor"] = cursor
         page = api.call("GET", "/api/links?" + urllib.parse.urlencode(query))
         for link in page["links"][: args.limit - shown]:
             clicks = link["clicks"]
@@ -337,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = link_actions.add_parser("list")
     listing.add_argument("--campaign")
     listing.add_argument("--tag")
-    listing.add_argument("--limit", type=int, default=25)
+    listing.add_argument("--limit", type=int, default=25, help="links to show (pages of 100)")
 
     campaign = commands.add_parser("campaign", help="campaigns (through the API)")
     campaign_actions = campaign.add_subparsers(dest="campaign_action", required=True)

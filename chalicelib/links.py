@@ -21,6 +21,10 @@ need no order across partitions, so they are spread over four shards for free.
 Creating a link is two AWS calls: one TransactWriteItems (tombstone absent, link absent, put
 link and marker) and one PutObject. If the PutObject fails the items are removed again and the
 caller gets 503, so there is never an item without its object or an object without its item.
+Should that removal fail too (retried a few times), an API link gets a repair marker instead:
+an expiry marker due at once, carrying `undo_of` (the link's created_at), which the sweeper
+turns into the removal within minutes. A campaign link is repaired by its chunk's redelivery
+(the recipient's claim survives with it; ensure_redirect puts the object back).
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
+import math
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +52,8 @@ from chalicelib.config import Settings
 from chalicelib.payloads import reject_unknown_fields
 from chalicelib.problems import BadRequest, Conflict, NotFound, Problem, Unavailable
 from chalicelib.timeutil import from_epoch, iso, now
+
+log = logging.getLogger("linktrail.links")
 
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 GENERATED_CODE_LENGTH = 7
@@ -74,9 +83,11 @@ RESERVED_CODES = frozenset(
         "__health",
         "admin",
         "login",
+        "demo",
     }
 )
 MAX_URL_LENGTH = 2000  # S3 accepts WebsiteRedirectLocation up to 2 KB
+MAX_CLICKS = 1_000_000_000  # far above any campaign; keeps the number a plain DynamoDB N
 MAX_TAGS = 20
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]{0,49}$")
 TTL_GRACE_SECONDS = 3600  # DynamoDB TTL is only the backstop behind the sweeper
@@ -86,6 +97,9 @@ LIST_PARTITION = "links"
 PERSONAL_MESSAGE_FIELDS = frozenset({"to"})
 # Bounds how long a cached S3 301 can outlive its link: the sweeper's own 5 minutes.
 REDIRECT_CACHE_CONTROL = "public, max-age=300"
+# Removing the items of a create whose PutObject failed: the pause before each attempt.
+# Short: the client is waiting for its 503.
+UNDO_ATTEMPT_PAUSES = (0.0, 0.05, 0.25)
 
 CREATE_FIELDS = frozenset(
     {"url", "code", "expires_at", "ttl", "max_clicks", "expired_url", "tags", "webhook_url", "sms"}
@@ -216,8 +230,11 @@ def parse_expiry(body: Mapping[str, Any], at: datetime, max_lifetime: int) -> in
     raw = body["expires_at"]
     if isinstance(raw, bool):
         raise BadRequest("expires_at must be ISO 8601 or epoch seconds.", field="expires_at")
+    moment: int | float
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise BadRequest("expires_at must be a finite number of epoch seconds.", field="expires_at")
     if isinstance(raw, int | float):
-        moment = float(raw)
+        moment = raw  # ints stay ints: Python compares them with floats exactly, any size
     elif isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw)
@@ -241,8 +258,10 @@ def parse_expiry(body: Mapping[str, Any], at: datetime, max_lifetime: int) -> in
 
 
 def parse_max_clicks(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise BadRequest("max_clicks must be a whole number, at least 1.", field="max_clicks")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CLICKS:
+        raise BadRequest(
+            f"max_clicks must be a whole number from 1 to {MAX_CLICKS:,}.", field="max_clicks"
+        )
     return value
 
 
@@ -356,7 +375,7 @@ def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     if campaign_id is not None and not CAMPAIGN_ID.match(campaign_id):
         raise BadRequest("campaign_id is 12 letters or digits.", field="campaign_id")
     limit_raw = params.get("limit", "25")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+    if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= 100:
         raise BadRequest("limit is a whole number from 1 to 100.", field="limit")
     return ListQuery(
         campaign_id=campaign_id,
@@ -624,17 +643,100 @@ class LinkService:
         try:
             self.put_redirect(item["code"], item["long_url"])
         except (ClientError, BotoCoreError) as error:
-            undo: list[dict[str, Any]] = [
-                {"Delete": {"TableName": self._table, "Key": link_key(item["code"])}},
-                {"Delete": {"TableName": self._table, "Key": link_key(item["code"], "expiry")}},
-            ]
-            if recipient is not None:
-                undo.append({"Delete": {"TableName": self._table, "Key": recipient.key}})
-            self._ddb.transact_write_items(TransactItems=undo)
-            raise Unavailable(
-                "The redirect could not be stored; nothing was created. Try again.",
-                retry_after=2,
-            ) from error
+            if self._undo_create(item, recipient):
+                detail = "The redirect could not be stored; nothing was created. Try again."
+            else:
+                detail = (
+                    "The redirect could not be stored; the link was not created. Try again "
+                    "(a custom code may stay taken for a few minutes)."
+                )
+            raise Unavailable(detail, retry_after=2) from error
+
+    def _undo_create(self, item: Mapping[str, Any], recipient: RecipientClaim | None) -> bool:
+        """Remove what the create transaction wrote, retrying briefly. True when removed;
+        otherwise the link is left for a repair (see the module docstring) and logged."""
+        code = item["code"]
+        undo: list[dict[str, Any]] = [
+            {"Delete": {"TableName": self._table, "Key": link_key(code)}},
+            {"Delete": {"TableName": self._table, "Key": link_key(code, "expiry")}},
+        ]
+        if recipient is not None:
+            undo.append({"Delete": {"TableName": self._table, "Key": recipient.key}})
+        failure = _attempt(lambda: self._ddb.transact_write_items(TransactItems=undo))
+        if failure is None:
+            return True
+        repair = "the campaign chunk's redelivery puts the object back"
+        if recipient is None:
+            marker = self._repair_marker(item)
+            marked = _attempt(lambda: self._ddb.put_item(TableName=self._table, Item=marker))
+            repair = (
+                "the sweeper removes the link (repair marker written)"
+                if marked is None
+                else f"none ({marked}): remove link#{code} items link and expiry by hand"
+            )
+        # The code and AWS error codes only: the URL may carry a customer's tokens.
+        log.error(
+            "link item left without its redirect object: the undo failed",
+            extra={"code": code, "error": failure, "repair": repair},
+        )
+        return False
+
+    def _repair_marker(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """An expiry marker due now, naming the link it must remove by its created_at (so a
+        link created again under the code later is left alone). No ttl: it stays until the
+        sweeper has acted on it."""
+        code, due = item["code"], int(now().timestamp())
+        return to_item(
+            {
+                "pk": f"link#{code}",
+                "sk": "expiry",
+                "code": code,
+                "expires_at": due,
+                "undo_of": item["created_at"],
+                "gsi1pk": expiry_shard(code),
+                "gsi1sk": expiry_sort_key(due, code),
+            }
+        )
+
+    def finish_undo(self, marker: Mapping[str, Any]) -> bool:
+        """The sweeper's half of a failed undo: remove the link the repair marker names
+        (same created_at) and the marker, in one transaction; the stream handler then
+        deletes any object. A link created again since, or a marker replaced meanwhile, is
+        left alone. True when the link was removed now."""
+        code, created_at = marker["code"], marker["undo_of"]
+        items = self.items_for(code)
+        if items.get("expiry", {}).get("undo_of") != created_at:
+            return False  # replaced (a PATCH set a real expiry) or already acted on
+        ours = {":created": {"S": created_at}}
+        marker_delete = {
+            "TableName": self._table,
+            "Key": link_key(code, "expiry"),
+            "ConditionExpression": "undo_of = :created",
+            "ExpressionAttributeValues": ours,
+        }
+        link = items.get("link")
+        if link is None or link.get("created_at") != created_at:
+            with contextlib.suppress(self._ddb.exceptions.ConditionalCheckFailedException):
+                self._ddb.delete_item(**marker_delete)
+            return False
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": link_key(code),
+                            "ConditionExpression": "created_at = :created",
+                            "ExpressionAttributeValues": ours,
+                        }
+                    },
+                    {"Delete": marker_delete},
+                ]
+            )
+        except self._ddb.exceptions.TransactionCanceledException:
+            return False  # changed meanwhile; the next run reads it again
+        log.info("failed create undone", extra={"code": code})
+        return True
 
     def put_redirect(self, code: str, long_url: str) -> None:
         """Idempotent: the object named by the code answers a 301 to long_url."""
@@ -723,6 +825,32 @@ class LinkService:
         # An item another writer created by updating a missing key has no long_url: ignore it.
         if "link" in found and "long_url" not in found["link"]:
             found.pop("link")
+        return found
+
+    def links_for(self, codes: list[str]) -> dict[str, dict[str, Any] | None]:
+        """Each code's live link, or None when it has none, read consistently 100 at a time
+        (BatchGetItem: one call where items_for would take 100). Codes DynamoDB left
+        unprocessed are left out; the caller reads those itself."""
+        found: dict[str, dict[str, Any] | None] = {}
+        unique = list(dict.fromkeys(codes))
+        for start in range(0, len(unique), 100):
+            chunk = unique[start : start + 100]
+            answer = self._ddb.batch_get_item(
+                RequestItems={
+                    self._table: {"Keys": [link_key(c) for c in chunk], "ConsistentRead": True}
+                }
+            )
+            for raw in answer.get("Responses", {}).get(self._table, []):
+                link = from_item(raw)
+                # As in items_for: an item without long_url is not a link.
+                found[str(raw["pk"]["S"]).removeprefix("link#")] = (
+                    link if "long_url" in link else None
+                )
+            left = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+            unprocessed = {str(key["pk"]["S"]).removeprefix("link#") for key in left}
+            for code in chunk:
+                if code not in unprocessed:
+                    found.setdefault(code, None)
         return found
 
     def get(self, code: str) -> dict[str, Any]:
@@ -864,23 +992,35 @@ class LinkService:
 
     def delete(self, code: str) -> None:
         """End the link now: tombstone (status deleted), then the redirect object."""
-        items = self.items_for(code)
-        link = items.get("link")
-        if link is None:
-            if "tombstone" in items:
-                raise Problem(410, f"Link {code!r} has already {items['tombstone']['status']}.")
-            raise NotFound(f"No link {code!r}.")
-        if not self._retire(link, "deleted", condition="attribute_exists(pk)", values={}):
+        for _ in range(3):
+            items = self.items_for(code)
+            link = items.get("link")
+            if link is None:
+                if "tombstone" in items:
+                    ended = items["tombstone"]["status"]
+                    raise Problem(410, f"Link {code!r} has already {ended}.")
+                raise NotFound(f"No link {code!r}.")
+            if self._retire(link, "deleted", condition="attribute_exists(pk)", values={}):
+                break
+        else:  # a receipt landed between each read and write: rare, so say so
             raise Conflict(f"Link {code!r} changed meanwhile; try again.")
         # The stream handler deletes it too; doing it here stops the redirect at once.
         self.delete_redirect(code)
 
-    def expire(self, code: str, at_epoch: int) -> bool:
+    def expire(
+        self,
+        code: str,
+        at_epoch: int,
+        known: Mapping[str, dict[str, Any] | None] | None = None,
+    ) -> bool:
         """Retire a link whose expiry has passed (the sweeper). Idempotent; True if it
-        retired the link now."""
-        for _ in range(3):
-            items = self.items_for(code)
-            link = items.get("link")
+        retired the link now. `known`: links read already (links_for), used for the first
+        attempt; a retry reads again."""
+        for attempt in range(3):
+            if attempt == 0 and known is not None and code in known:
+                link = known[code]
+            else:
+                link = self.items_for(code).get("link")
             if link is None:
                 self._ddb.delete_item(TableName=self._table, Key=link_key(code, "expiry"))
                 return False
@@ -936,11 +1076,27 @@ class LinkService:
         """Delete link and marker and write the tombstone, in one transaction. The delete is
         conditioned on the link being what we read, so the tombstone holds final counters."""
         code = link["code"]
+        values = dict(values)
+        names: dict[str, str] = {"#m": "message"}
+        message = link.get("message")
+        if isinstance(message, dict) and isinstance(message.get("status_at"), str):
+            # A receipt applied between our read and this write would be lost with the
+            # link: the tombstone must carry the message as it is now.
+            condition += " AND #m.#s = :m_status AND #m.#at = :m_at"
+            names.update({"#s": "status", "#at": "status_at"})
+            values[":m_status"] = {"S": str(message.get("status"))}
+            values[":m_at"] = {"S": message["status_at"]}
+        elif message is None:
+            condition += " AND attribute_not_exists(#m)"
+        else:
+            names = {}
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": link_key(code),
             "ConditionExpression": condition,
         }
+        if names:
+            request["ExpressionAttributeNames"] = names
         if values:
             request["ExpressionAttributeValues"] = values
         try:
@@ -975,29 +1131,59 @@ class LinkService:
         self._ddb.delete_item(TableName=self._table, Key=link_key(link["code"], "expiry"))
         return True
 
-    def due_for_expiry(self, at_epoch: int, limit: int) -> list[str]:
-        """Codes whose expiry has passed, oldest first per shard, at most `limit`: a Query
-        on the sparse marker index, never a Scan."""
-        codes: list[str] = []
-        for shard in range(EXPIRY_SHARDS):
-            if len(codes) >= limit:
-                break
-            answer = self._ddb.query(
-                TableName=self._table,
-                IndexName="gsi1",
-                KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :due",
-                ExpressionAttributeValues={
-                    ":p": {"S": f"expiry#{shard}"},
-                    ":due": {"S": f"{at_epoch:012d}#~"},
-                },
-                Limit=limit - len(codes),
-            )
-            codes.extend(item["code"]["S"] for item in answer.get("Items", []))
-        return codes
+    def due_markers(self, at_epoch: int, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of expiry markers (plain values) due by `at_epoch`: Queries on the sparse
+        marker index, never a Scan, oldest first within a shard, the shards in turn. Each
+        page continues where that shard's last one ended, so a marker that cannot be acted
+        on now (a link clicked while it was retired) is not met again in the same sweep."""
+        start_keys: dict[int, dict[str, Any] | None] = dict.fromkeys(range(EXPIRY_SHARDS))
+        while start_keys:
+            for shard, start_key in list(start_keys.items()):
+                query: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": "gsi1",
+                    "KeyConditionExpression": "gsi1pk = :p AND gsi1sk <= :due",
+                    "ExpressionAttributeValues": {
+                        ":p": {"S": f"expiry#{shard}"},
+                        ":due": {"S": f"{at_epoch:012d}#~"},
+                    },
+                    "Limit": page_size,
+                }
+                if start_key is not None:
+                    query["ExclusiveStartKey"] = start_key
+                answer = self._ddb.query(**query)
+                if answer.get("LastEvaluatedKey"):
+                    start_keys[shard] = answer["LastEvaluatedKey"]
+                else:
+                    del start_keys[shard]
+                if answer.get("Items"):
+                    yield [from_item(item) for item in answer["Items"]]
 
 
 def generate_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(GENERATED_CODE_LENGTH))
+    """7 characters drawn with `secrets`; drawn again when they spell a reserved path
+    ("healthz", "journey", "expired", "favicon" are 7 letters), as parse_code refuses them."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(GENERATED_CODE_LENGTH))
+        if code.lower() not in RESERVED_CODES:
+            return code
+
+
+def _attempt(call: Callable[[], object]) -> str | None:
+    """Run `call` up to len(UNDO_ATTEMPT_PAUSES) times; None once it succeeded, else the
+    last failure's AWS error code (never its message)."""
+    failure = "unknown"
+    for pause in UNDO_ATTEMPT_PAUSES:
+        time.sleep(pause)
+        try:
+            call()
+        except ClientError as error:
+            failure = str(error.response.get("Error", {}).get("Code", "ClientError"))
+        except BotoCoreError as error:
+            failure = type(error).__name__
+        else:
+            return None
+    return failure
 
 
 def tombstone(link: Mapping[str, Any], status: str, reason: str | None = None) -> dict[str, Any]:

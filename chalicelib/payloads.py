@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from chalicelib.problems import BadRequest, Problem
+
+
+class NotJsonNumber(ValueError):
+    """A number RFC 8259 JSON has no room for (NaN, Infinity) or one that overflows; the
+    message is the whole problem detail."""
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json module accepts NaN, Infinity and -Infinity; RFC 8259 (section 6) does not.
+    raise NotJsonNumber(
+        f"The body is not valid JSON: {name} is not a JSON number "
+        "(RFC 8259 allows finite numbers only)."
+    )
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        # Valid JSON grammar, but RFC 8259 lets a parser limit the range: beyond a 64-bit
+        # float it would become Infinity.
+        raise NotJsonNumber(f"The body holds a number out of range: {text[:40]}.")
+    return number
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """json.loads as RFC 8259 has it: NaN, Infinity and overflowing numbers are refused
+    (NotJsonNumber, a ValueError) instead of becoming floats nothing downstream can store."""
+    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def media_type(content_type: str | None) -> str:
@@ -26,7 +55,9 @@ def parse_json_object(
     if len(body) > max_bytes:
         raise Problem(413, f"The body is {len(body)} bytes; at most {max_bytes} are accepted.")
     try:
-        parsed = json.loads(body or b"null")
+        parsed = loads_strict(body or b"null")
+    except NotJsonNumber as error:
+        raise BadRequest(str(error)) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"The body is not valid JSON: {error}.") from None
     if not isinstance(parsed, dict):

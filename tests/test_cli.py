@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -81,6 +83,56 @@ def test_links_create_get_list_delete(api_url, admin_key, aws):
         "--api", api_url, "--key", "lt_AAAAAAAAAAAA_" + "x" * 40, "links", "get", "x"
     )
     assert status == 1 and "401" in err
+
+
+class RecordingApi(cli.Api):
+    """The CLI's real HTTP client, noting each path it asks for."""
+
+    def __init__(self, base_url: str, key: str) -> None:
+        super().__init__(base_url, key)
+        self.paths: list[str] = []
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        self.paths.append(path)
+        return super().call(method, path, body)
+
+
+def stored_links(count: int) -> list[str]:
+    """`count` link items as create() writes them, loaded in batches (the list reads only
+    the items; one transaction per link makes moto slow as the table grows)."""
+    from chalicelib import links, runtime
+
+    service = links.service()
+    requests = []
+    for n in range(count):
+        item = service._new_item(links.NewLink(url=f"https://example.com/{n}"), f"list{n:04d}", "k")
+        requests.append({"PutRequest": {"Item": links.to_item(item)}})
+    for start in range(0, count, 25):
+        runtime.dynamodb().batch_write_item(
+            RequestItems={runtime.settings().links_table: requests[start : start + 25]}
+        )
+    return [f"list{n:04d}" for n in range(count)]
+
+
+def test_links_list_beyond_one_page_follows_the_cursor(api_url, admin_key, aws):
+    codes = stored_links(130)
+    args = cli.build_parser().parse_args(["links", "list", "--limit", "120"])
+    api = RecordingApi(api_url, admin_key)
+    out = io.StringIO()
+    assert cli.links_command(args, api, out) == 0
+    shown = [line.split()[0] for line in out.getvalue().splitlines()]
+    assert len(shown) == 120 and len(set(shown)) == 120 and set(shown) <= set(codes)
+    first, second = (urllib.parse.parse_qs(p.split("?", 1)[1]) for p in api.paths)
+    assert first == {"limit": ["100"]}  # the API's most per page; then the rest
+    assert second["limit"] == ["20"] and second["cursor"]
+
+    # Fewer links than asked for: it stops when the cursor ends.
+    status, out_text, err = run("--api", api_url, "--key", admin_key, "links", "list",
+                                "--limit", "500")
+    assert status == 0, err
+    assert len(out_text.splitlines()) == 130
+    status, _, err = run("--api", api_url, "--key", admin_key, "links", "list", "--limit", "0")
+    assert status == 1 and "--limit" in err
 
 
 def test_campaign_send_follows_progress_until_done(api_url, admin_key, aws, texting, tmp_path):

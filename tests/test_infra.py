@@ -380,6 +380,13 @@ def test_policy_covers_every_resource_the_app_uses(stage: str) -> None:
     for action in ("GetObject", "PutObject", "DeleteObject"):
         assert allowed(policy, f"s3:{action}", code)
     assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::someone-elses-bucket/x")
+    # Without s3:ListBucket on the bucket, HeadObject of a missing code answers 403, not 404:
+    # LinkService.has_redirect would raise and campaign chunks would retry into the DLQ.
+    bucket = f"arn:aws:s3:::{out['RedirectBucketName']}"
+    assert allowed(policy, "s3:ListBucket", bucket)
+    assert not allowed(policy, "s3:ListBucket", "arn:aws:s3:::someone-elses-bucket")
+    listing = [s for s in policy["Statement"] if "s3:ListBucket" in s["Action"]]
+    assert [r for s in listing for r in s["Resource"] if r.endswith("/*")] == []
     queues = [v.rsplit("/", 1)[1] for k, v in out.items() if k.endswith("QueueUrl")]
     assert len(queues) == 6
     for queue in queues:

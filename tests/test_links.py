@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -30,6 +32,36 @@ def redirect_objects(env: dict[str, str]) -> list[str]:
 def assert_nothing_written(env: dict[str, str]) -> None:
     assert link_items(env) == []
     assert redirect_objects(env) == []
+
+
+@contextmanager
+def failing(
+    client: Any, operation: str, *, times: int = 1, after: int = 0, code: str = "InternalError"
+) -> Iterator[dict[str, int]]:
+    """The real (moto-backed) client answers `operation` with an AWS 500 error `times`
+    times, after letting `after` calls through: a botocore before-call hook answers in
+    moto's place, so botocore raises the ClientError it would raise for AWS's answer."""
+    from botocore.awsrequest import AWSResponse
+
+    seen = {"calls": 0, "failed": 0}
+
+    def answer(**_: Any) -> Any:
+        seen["calls"] += 1
+        if seen["calls"] <= after or seen["failed"] >= times:
+            return None  # through to moto
+        seen["failed"] += 1
+        error = {"Code": code, "Message": "injected by the test"}
+        return AWSResponse("https://aws.invalid/", 500, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 500},
+        }
+
+    event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    client.meta.events.register(event, answer)
+    try:
+        yield seen
+    finally:
+        client.meta.events.unregister(event, answer)
 
 
 def test_create_stores_item_and_redirect_object(client, auth_headers, aws):
@@ -106,6 +138,18 @@ LONG = "https://example.com/" + "a" * (2001 - len("https://example.com/"))
         ({"url": "https://example.com/", "colour": "red"}, 400, "colour"),
         ({"url": "https://example.com/", "tags": "spring"}, 400, "tags"),
         ({"url": "https://example.com/", "expired_url": "javascript:x"}, 400, "expired_url"),
+        # Numbers out of range (each answered 500 before: int(nan), decimal.Rounded).
+        ({"url": "https://example.com/", "code": "demo"}, 400, "code"),
+        ({"url": "https://example.com/", "max_clicks": 10**41}, 400, "max_clicks"),
+        ({"url": "https://example.com/", "max_clicks": 10**9 + 1}, 400, "max_clicks"),
+        ({"url": "https://example.com/", "max_clicks": 1e41}, 400, "max_clicks"),
+        ({"url": "https://example.com/", "max_clicks": 2.5}, 400, "max_clicks"),
+        ({"url": "https://example.com/", "expires_at": 10**41}, 400, "expires_at"),
+        ({"url": "https://example.com/", "expires_at": 10**400}, 400, "expires_at"),
+        ({"url": "https://example.com/", "expires_at": -(10**400)}, 400, "expires_at"),
+        ({"url": "https://example.com/", "expires_at": 1e300}, 400, "expires_at"),
+        ({"url": "https://example.com/", "ttl": 10**41}, 400, "ttl"),
+        ({"url": "https://example.com/", "ttl": 1e41}, 400, "ttl"),
     ],
 )
 def test_bad_input_is_refused_and_writes_nothing(client, auth_headers, aws, body, status, field):
@@ -115,6 +159,58 @@ def test_bad_input_is_refused_and_writes_nothing(client, auth_headers, aws, body
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert problem["status"] == status and problem["field"] == field
     assert_nothing_written(aws)
+
+
+NOT_JSON_NUMBERS = [
+    '{"url": "https://example.com/", "expires_at": NaN}',
+    '{"url": "https://example.com/", "expires_at": Infinity}',
+    '{"url": "https://example.com/", "expires_at": -Infinity}',
+    '{"url": "https://example.com/", "max_clicks": NaN}',
+    '{"url": "https://example.com/", "ttl": Infinity}',
+]
+
+
+@pytest.mark.parametrize("raw", NOT_JSON_NUMBERS)
+def test_nan_and_infinity_are_not_json(client, auth_headers, aws, raw):
+    """Python's json module reads NaN and Infinity; RFC 8259 has no such numbers."""
+    answer = client.http.post("/api/links", headers=auth_headers, body=raw)
+    assert answer.status_code == 400, answer.body
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(answer.body)
+    assert problem["status"] == 400 and "RFC 8259" in problem["detail"]
+    assert "not valid JSON" in problem["detail"]
+    assert_nothing_written(aws)
+
+
+def test_a_number_overflowing_a_float_is_refused(client, auth_headers, aws):
+    raw = '{"url": "https://example.com/", "expires_at": 1e400}'
+    answer = client.http.post("/api/links", headers=auth_headers, body=raw)
+    assert answer.status_code == 400, answer.body
+    assert "out of range" in json.loads(answer.body)["detail"]
+    assert_nothing_written(aws)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"expires_at": NaN}', None),
+        ('{"max_clicks": -Infinity}', None),
+        ('{"max_clicks": 100000000000000000000000000000000000000000}', "max_clicks"),
+        ('{"expires_at": 1e300}', "expires_at"),
+        ('{"ttl": 100000000000000000000000000000000000000000}', "ttl"),
+    ],
+)
+def test_patch_refuses_out_of_range_numbers_and_changes_nothing(
+    client, auth_headers, aws, raw, field
+):
+    body = {"url": "https://example.com/", "code": "patch-me", "ttl": 600, "max_clicks": 5}
+    assert post(client, auth_headers, body).status_code == 201
+    before = link_items(aws)
+    answer = client.http.patch("/api/links/patch-me", headers=auth_headers, body=raw)
+    assert answer.status_code == 400, answer.body
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert json.loads(answer.body).get("field") == field
+    assert link_items(aws) == before
 
 
 def test_unknown_fields_are_named(client, auth_headers, aws):
@@ -261,6 +357,8 @@ def test_list_newest_first_with_cursor_tag_and_campaign(client, auth_headers, aw
     [
         ("limit=0", "limit"),
         ("limit=abc", "limit"),
+        ("limit=%C2%B2", "limit"),  # "²" is a digit to str.isdigit, not to int()
+        ("limit=" + "9" * 5000, "limit"),  # past int()'s 4,300 digits
         ("cursor=bm90LWEtY3Vyc29y", "cursor"),
         ("cursor=%%%", "cursor"),
         ("campaign_id=x/y", "campaign_id"),

@@ -15,7 +15,13 @@ import pytest
 from tests.conftest import set_env
 from tests.test_campaigns import NUMBERS, campaign_body, sqs_event, start
 from tests.test_expiry import kinds, link_removals, stream_records
-from tests.test_links import link_items, post, redirect_objects
+from tests.test_links import (
+    assert_nothing_written,
+    failing,
+    link_items,
+    post,
+    redirect_objects,
+)
 
 PLAIN_NUMBER = "+447400123456"
 
@@ -486,3 +492,237 @@ def test_local_stage_accepts_a_webhook_on_localhost(client, auth_headers, aws):
     assert json.loads(answer.body)["webhook_url"] == "http://127.0.0.1:8123/hook"
     refused = post(client, auth_headers, {**body, "webhook_url": "file:///etc/passwd"})
     assert refused.status_code == 400 and json.loads(refused.body)["field"] == "webhook_url"
+
+
+# --- 10. numbers out of range answer 400 in campaigns too (NaN, Infinity, 10**400)
+
+
+@pytest.mark.parametrize(
+    ("raw_expiry", "field"),
+    [
+        ('"expires_at": NaN', None),
+        ('"expires_at": -Infinity', None),
+        ('"expires_at": 1e400', None),
+        ('"expires_at": 1' + "0" * 400, "expires_at"),
+        ('"expires_at": 1e300', "expires_at"),
+        ('"ttl": 100000000000000000000000000000000000000000', "ttl"),
+    ],
+)
+def test_campaign_numbers_out_of_range_are_refused_and_write_nothing(
+    client, auth_headers, aws, vonage_app, raw_expiry, field
+):
+    body = campaign_body(2)
+    del body["ttl"]
+    raw = json.dumps(body)[:-1] + ", " + raw_expiry + "}"
+    answer = client.http.post("/api/campaigns", headers=auth_headers, body=raw)
+    assert answer.status_code == 400, answer.body
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert json.loads(answer.body).get("field") == field
+    assert link_items(aws) == [] and redirect_objects(aws) == []
+    assert receive(aws) == []  # nothing queued
+
+
+# --- 11. a create whose PutObject and undo both fail: 503 all the same, then repaired
+
+
+@pytest.fixture
+def links_log() -> Any:
+    """Records of the linktrail loggers (they do not propagate to the root logger)."""
+    import logging
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+        def text(self) -> str:
+            return "\n".join(f"{r.getMessage()} {vars(r)}" for r in self.records)
+
+    handler = Records()
+    logging.getLogger("linktrail").addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger("linktrail").removeHandler(handler)
+
+
+def test_failed_put_and_failed_undo_answer_503_and_the_sweeper_removes_the_link(
+    client, auth_headers, aws, links_log
+):
+    from chalicelib import expiry, runtime
+
+    body = {"url": "https://example.com/in?token=s3cr3t-token", "code": "half-made", "ttl": 600}
+    with (
+        failing(runtime.s3(), "PutObject") as put,
+        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=3) as undo,
+    ):
+        answer = post(client, auth_headers, body)
+    assert answer.status_code == 503, answer.body
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.headers["Retry-After"] == "2"
+    assert json.loads(answer.body)["status"] == 503
+    assert put["failed"] == 1 and undo == {"calls": 4, "failed": 3}  # create + 3 undos
+
+    # Left behind: the link and, in place of its expiry marker, a repair marker due now.
+    assert kinds(aws) == ["expiry", "link"] and redirect_objects(aws) == []
+    link, marker = item(aws, "half-made", "link"), item(aws, "half-made", "expiry")
+    assert link is not None and marker is not None
+    assert marker["undo_of"] == link["created_at"] and "ttl" not in marker
+    assert int(marker["expires_at"]["N"]) <= time.time()
+    (logged,) = [r for r in links_log.records if r.levelname == "ERROR"]
+    assert vars(logged)["code"] == "half-made" and vars(logged)["error"] == "InternalError"
+    assert "sweeper" in vars(logged)["repair"]
+    assert "s3cr3t" not in links_log.text()  # the URL (and its token) is never logged
+
+    # Held until the repair: the code is taken.
+    again = {"url": "https://example.com/", "code": "half-made"}
+    assert post(client, auth_headers, again).status_code == 409
+
+    # The sweeper's next run removes it; no tombstone, since nothing was created.
+    assert expiry.sweep() == 0  # none expired: one repaired
+    assert kinds(aws) == []
+    client.lambda_.invoke("links_stream", {"Records": link_removals(aws)})
+    assert redirect_objects(aws) == []
+    assert post(client, auth_headers, again).status_code == 201
+    assert redirect_objects(aws) == ["half-made"]
+
+
+def test_undo_is_retried_after_a_transient_failure(client, auth_headers, aws):
+    from chalicelib import runtime
+
+    body = {"url": "https://example.com/", "code": "retried", "ttl": 600}
+    with (
+        failing(runtime.s3(), "PutObject"),
+        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=1) as undo,
+    ):
+        answer = post(client, auth_headers, body)
+    assert answer.status_code == 503
+    assert "nothing was created" in json.loads(answer.body)["detail"]
+    assert undo == {"calls": 3, "failed": 1}  # create, failed undo, undo
+    assert_nothing_written(aws)
+
+
+def test_repair_marker_leaves_a_link_created_again_alone(aws):
+    """The half-made link was removed by hand and its code created again (no expiry, so
+    the repair marker stayed): the sweeper drops the marker and keeps the new link."""
+    from chalicelib import expiry, links, runtime
+    from chalicelib.problems import Unavailable
+
+    service = links.service()
+    with (
+        failing(runtime.s3(), "PutObject"),
+        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=3),
+        pytest.raises(Unavailable),
+    ):
+        service.create(links.NewLink(url="https://example.com/first", code="comeback"), "k")
+    boto3.client("dynamodb").delete_item(
+        TableName=aws["LINKS_TABLE"], Key={"pk": {"S": "link#comeback"}, "sk": {"S": "link"}}
+    )
+    time.sleep(0.002)  # a created_at of its own (milliseconds)
+    service.create(links.NewLink(url="https://example.com/again", code="comeback"), "k")
+    assert kinds(aws) == ["expiry", "link"]  # the repair marker is still there
+    assert expiry.sweep() == 0
+    assert kinds(aws) == ["link"] and redirect_objects(aws) == ["comeback"]
+    assert service.get("comeback")["url"] == "https://example.com/again"
+
+
+def test_a_campaign_links_failed_undo_is_repaired_by_the_chunks_redelivery(aws, vonage_app):
+    from chalicelib import runtime
+
+    messenger = FakeMessenger()
+    service = campaign_service(messenger)
+    campaign_id = started(service, 1)
+    records = sqs_event(receive(aws, visibility=0), aws)["Records"]
+    with (
+        failing(runtime.s3(), "PutObject"),
+        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=3) as undo,
+    ):
+        result = service.handle_records(records)
+    assert undo["failed"] == 3
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    (code,) = campaign_codes(aws, campaign_id)
+    marker = item(aws, code, "expiry")
+    assert marker is not None and "undo_of" not in marker  # its real marker: no repair
+    assert redirect_objects(aws) == [] and messenger.sent == []
+
+    assert service.handle_records(records) == {"batchItemFailures": []}  # redelivered
+    assert campaign_codes(aws, campaign_id) == [code]  # the same link, not a second one
+    assert redirect_objects(aws) == [code] and messenger.sent == [code]
+
+
+# --- 12. reserved words: every first path segment of the app, never a generated code
+
+
+def test_every_first_path_segment_the_app_serves_is_reserved():
+    from app import app
+    from chalicelib.links import RESERVED_CODES
+
+    segments = {path.strip("/").split("/")[0] for path in app.routes} - {""}
+    assert {"demo", "api", "journey", "webhooks"} <= segments
+    assert sorted(s for s in segments if s.lower() not in RESERVED_CODES) == []
+
+
+def test_generated_codes_that_spell_a_reserved_word_are_drawn_again(aws, monkeypatch):
+    import secrets
+
+    from chalicelib import links
+
+    letters = iter("HealthzjOuRnEyFresh42")  # two 7-letter reserved words, then a code
+    monkeypatch.setattr(secrets, "choice", lambda alphabet: next(letters))
+    created = links.service().create(links.NewLink(url="https://example.com/"), "k")
+    assert created["code"] == "Fresh42"
+    assert redirect_objects(aws) == ["Fresh42"]
+    assert {"healthz", "journey", "expired", "favicon"} <= links.RESERVED_CODES
+
+
+# --- 13. a receipt applied while the link is being retired ends up on its tombstone
+
+
+@pytest.mark.parametrize("retire", ["delete", "expire"])
+def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retire):
+    from chalicelib import links, messaging, runtime
+
+    links.service().create(links.NewLink(url="https://example.com/", code="texted"), "k")
+    boto3.client("dynamodb").update_item(  # the message as an accepted send leaves it
+        TableName=aws["LINKS_TABLE"],
+        Key={"pk": {"S": "link#texted"}, "sk": {"S": "link"}},
+        UpdateExpression="SET #m = :m, expires_at = :past",
+        ExpressionAttributeNames={"#m": "message"},
+        ExpressionAttributeValues={
+            ":m": {"M": {
+                "status": {"S": "submitted"}, "rank": {"N": "2"}, "uuid": {"S": "u-1"},
+                "status_at": {"S": "2026-11-28T00:00:00Z"}, "channel": {"S": "sms"},
+            }},
+            ":past": {"N": str(int(time.time()) - 60)},
+        },
+    )
+    texting = messaging.Texting(runtime.dynamodb(), runtime.settings(), sender=None)  # type: ignore[arg-type]
+
+    class ReceiptRightAfterTheRead(links.LinkService):
+        """Vonage's delivered receipt lands between the retirement's read and its write."""
+
+        raced = False
+
+        def items_for(self, code: str) -> dict[str, dict[str, Any]]:
+            found = super().items_for(code)
+            if not self.raced and "link" in found:
+                self.raced = True
+                assert texting.apply_receipt({
+                    "client_ref": code, "status": "delivered", "message_uuid": "u-1",
+                    "timestamp": "2026-11-28T00:00:05Z",
+                }) == "applied"
+            return found
+
+    racing = ReceiptRightAfterTheRead(runtime.dynamodb(), runtime.s3(), runtime.settings())
+    if retire == "delete":
+        racing.delete("texted")
+    else:
+        assert racing.expire("texted", int(time.time()))
+    assert racing.raced
+    assert item(aws, "texted", "link") is None
+    ended = item(aws, "texted", "tombstone")
+    assert ended is not None
+    assert ended["message"]["M"]["status"]["S"] == "delivered"
