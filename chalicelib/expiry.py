@@ -235,6 +235,9 @@ def _act_on(
     except (ClientError, BotoCoreError) as error:
         log.warning("could not retire a due link", extra={"code": code, **_error_of(error)})
         return "failed"
+    except Exception:  # a defect met on one link must not stop every later expiry
+        log.exception("retiring a due link failed", extra={"code": code})
+        return "failed"
 
 
 def _error_of(error: Exception) -> dict[str, str]:

@@ -116,8 +116,19 @@ _DESERIALIZER = TypeDeserializer()
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain values -> DynamoDB JSON (None values are left out)."""
-    return {k: _SERIALIZER.serialize(v) for k, v in values.items() if v is not None}
+    """Plain values -> DynamoDB JSON (None values are left out). Floats (a message's
+    price, read back by from_item) go in as the decimal they print as."""
+    return {k: _SERIALIZER.serialize(_numeric(v)) for k, v in values.items() if v is not None}
+
+
+def _numeric(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _numeric(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numeric(v) for v in value]
+    return value
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -273,6 +273,27 @@ def test_a_link_that_cannot_be_retired_now_does_not_hold_the_sweep_up(aws):
     assert kinds(aws) == ["tombstone"] * 3 and redirect_objects(aws) == []
 
 
+def test_a_link_that_breaks_the_sweeper_does_not_stop_the_others(aws, caplog):
+    """A defect met on one link (here: an unexpected exception) is logged with its code;
+    the sweep retires every other due link and the broken one stays for the next run."""
+    from chalicelib import expiry, links, runtime
+
+    class BrokenOnOne(links.LinkService):
+        def expire(self, code: str, at_epoch: int, known: Any = None) -> bool:
+            if code == "oops0001":
+                raise TypeError("a defect")
+            return super().expire(code, at_epoch, known)
+
+    broken = BrokenOnOne(runtime.dynamodb(), runtime.s3(), runtime.settings())
+    due = int(time.time()) + 30
+    create_due(broken, 3, due, prefix="oops")
+    assert expiry.sweep(at_epoch=due + 1, links=broken, page_size=1) == 2
+    assert redirect_objects(aws) == ["oops0001"]
+    assert any(getattr(r, "code", None) == "oops0001" and r.exc_info for r in caplog.records)
+    assert expiry.sweep(at_epoch=due + 1, links=links.service()) == 1
+    assert kinds(aws) == ["tombstone"] * 3 and redirect_objects(aws) == []
+
+
 def test_extended_link_is_not_swept(client, auth_headers, aws):
     from chalicelib import expiry
 

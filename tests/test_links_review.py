@@ -713,6 +713,7 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
                 assert texting.apply_receipt({
                     "client_ref": code, "status": "delivered", "message_uuid": "u-1",
                     "timestamp": "2026-11-28T00:00:05Z",
+                    "usage": {"price": "0.0333", "currency": "EUR"},
                 }) == "applied"
             return found
 
@@ -726,3 +727,4 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
     ended = item(aws, "texted", "tombstone")
     assert ended is not None
     assert ended["message"]["M"]["status"]["S"] == "delivered"
+    assert ended["message"]["M"]["price"] == {"N": "0.0333"}  # a priced message retires too
