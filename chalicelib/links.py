@@ -116,29 +116,19 @@ _DESERIALIZER = TypeDeserializer()
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain values -> DynamoDB JSON (None values are left out). Floats (a message's
-    price, read back by from_item) go in as the decimal they print as."""
-    return {k: _SERIALIZER.serialize(_numeric(v)) for k, v in values.items() if v is not None}
-
-
-def _numeric(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _numeric(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numeric(v) for v in value]
-    return value
+    """Plain values -> DynamoDB JSON (None values are left out)."""
+    return {k: _SERIALIZER.serialize(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """DynamoDB JSON -> plain values, numbers as int where integral."""
+    """DynamoDB JSON -> plain values, numbers as int where integral; others (a message's
+    price) stay Decimal, exact, and go back in as they came out."""
     return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return int(value) if value == value.to_integral_value() else value
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | set):

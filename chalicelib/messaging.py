@@ -181,7 +181,8 @@ def public_message(message: Any) -> dict[str, Any] | None:
     if message.get("retry_after") is not None and message.get("status") == "throttled":
         answer["retry_after"] = int(message["retry_after"])
     if message.get("price") is not None:
-        answer["price"] = str(message["price"])
+        price = message["price"]
+        answer["price"] = format(price, "f") if isinstance(price, Decimal) else str(price)
         answer["currency"] = message.get("currency")
     return answer
 

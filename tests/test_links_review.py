@@ -713,7 +713,7 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
                 assert texting.apply_receipt({
                     "client_ref": code, "status": "delivered", "message_uuid": "u-1",
                     "timestamp": "2026-11-28T00:00:05Z",
-                    "usage": {"price": "0.0333", "currency": "EUR"},
+                    "usage": {"price": "123456789012.123456789012", "currency": "EUR"},
                 }) == "applied"
             return found
 
@@ -727,4 +727,7 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
     ended = item(aws, "texted", "tombstone")
     assert ended is not None
     assert ended["message"]["M"]["status"]["S"] == "delivered"
-    assert ended["message"]["M"]["price"] == {"N": "0.0333"}  # a priced message retires too
+    # A priced message retires too, its price exact (24 digits: no float on the way).
+    assert ended["message"]["M"]["price"] == {"N": "123456789012.123456789012"}
+    shown = links.public_message(links.from_item(ended)["message"])
+    assert shown["price"] == "123456789012.123456789012"
