@@ -34,6 +34,15 @@ MAX_REQUEST_BYTES = 500 * 1024
 ACCEPTED_MEDIA_TYPES = ("application/json", "text/plain")
 TYPES = frozenset({"page", "track", "identify", "alias"})
 MAX_ID_CHARS = 256
+# Ids become DynamoDB keys: "anon#<id>" is an identity item's pk and its gsi1sk, "user#<id>"
+# its gsi1pk and an erasure marker's pk. A sort key holds at most 1,024 bytes (index keys
+# included) and a partition key 2,048; DynamoDB counts UTF-8 bytes, so 256 characters of
+# emoji would be 1,024 bytes. 512 keeps every key built from an id at half the limit.
+MAX_ID_BYTES = 512
+ID_RULE = (
+    f"must be a non-empty string of at most {MAX_ID_CHARS} characters "
+    f"and {MAX_ID_BYTES} bytes in UTF-8"
+)
 MAX_EVENT_NAME_CHARS = 256
 MAX_TEXT_CHARS = 2048
 
@@ -100,17 +109,22 @@ def normalise_request(
     """Every message validated and normalised, or one problem naming each bad message."""
     received = iso(received_at or now())
     agent = reduce_user_agent(user_agent)
+    sizes = [_size(m) for m in messages]
     oversized = [
         Invalid(i, _path(batched, i, ""), f"the message is {size} bytes; at most "
                 f"{MAX_EVENT_BYTES} are accepted")
-        for i, size in ((i, _size(m)) for i, m in enumerate(messages))
-        if size > MAX_EVENT_BYTES
+        for i, size in enumerate(sizes)
+        if size is not None and size > MAX_EVENT_BYTES
     ]
     if oversized:
         raise _problem(413, oversized, len(messages))
     errors: list[Invalid] = []
     normalised: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
+        if sizes[index] is None:
+            errors.append(Invalid(index, _path(batched, index, ""), "holds text that is not "
+                                  "valid Unicode (a lone surrogate escape such as \\ud800)"))
+            continue
         found = list(_check(message, index, batched))
         errors.extend(found)
         if not found:
@@ -132,8 +146,13 @@ def _problem(status: int, errors: list[Invalid], total: int) -> Problem:
     )
 
 
-def _size(message: Any) -> int:
-    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+def _size(message: Any) -> int | None:
+    """The message's size in UTF-8, None if it holds a lone surrogate (JSON's "\\ud800"
+    parses to one, and no UTF-8 text, DynamoDB string or queue body can hold it)."""
+    try:
+        return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        return None
 
 
 def _path(batched: bool, index: int, field: str) -> str:
@@ -155,8 +174,8 @@ def _check(message: Any, index: int, batched: bool) -> Iterator[Invalid]:
         yield bad("type", f"must be one of {', '.join(sorted(TYPES))}, got {kind!r}")
     ids = {name: message.get(name) for name in ("userId", "anonymousId", "previousId")}
     for name, value in ids.items():
-        if value is not None and not _is_id(value):
-            yield bad(name, f"must be a non-empty string of at most {MAX_ID_CHARS} characters")
+        if value is not None and not is_id(value):
+            yield bad(name, ID_RULE)
     if not ids["userId"] and not ids["anonymousId"]:
         yield bad("userId", "a message needs a userId or an anonymousId")
     if kind == "track":
@@ -179,18 +198,25 @@ def _check(message: Any, index: int, batched: bool) -> Iterator[Invalid]:
         yield bad("event", "must be a string")
     if message.get("name") is not None and not isinstance(message["name"], str):
         yield bad("name", "must be a string")
-    if message.get("messageId") is not None and not _is_id(message["messageId"]):
-        yield bad("messageId", f"must be a non-empty string of at most {MAX_ID_CHARS} characters")
+    if message.get("messageId") is not None and not is_id(message["messageId"]):
+        yield bad("messageId", ID_RULE)
     for name in ("timestamp", "sentAt"):
-        if message.get(name) is not None and _instant(message[name]) is None:
+        if message.get(name) is None:
+            continue
+        parsed = _instant(message[name])
+        if parsed is None:
             yield bad(name, "must be an ISO 8601 date-time")
+        elif _in_utc(parsed) is None:
+            yield bad(name, _RANGE)
     meta = message.get("meta")
     if isinstance(meta, dict):
-        if meta.get("rid") is not None and not _is_id(meta["rid"]):
-            yield bad("meta.rid", f"must be a non-empty string of at most {MAX_ID_CHARS} chars")
+        if meta.get("rid") is not None and not is_id(meta["rid"]):
+            yield bad("meta.rid", ID_RULE)
         ts = meta.get("ts")
         if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
             yield bad("meta.ts", "must be epoch milliseconds")
+        elif ts is not None and _from_epoch_ms(ts) is None:
+            yield bad("meta.ts", "must be epoch milliseconds within years 0001 to 9999")
     context = message.get("context")
     if isinstance(context, dict):
         for name in ("page", "library", "campaign"):
@@ -201,8 +227,17 @@ def _check(message: Any, index: int, batched: bool) -> Iterator[Invalid]:
                 yield bad(f"context.{name}", "must be a string")
 
 
-def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= MAX_ID_CHARS
+def is_id(value: Any) -> bool:
+    """An id we accept, and so one every key built from it fits (see MAX_ID_BYTES)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_CHARS:
+        return False
+    try:
+        return len(value.encode()) <= MAX_ID_BYTES
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+
+
+_RANGE = "must fall between 0001-01-01 and 9999-12-31 once converted to UTC"
 
 
 def _instant(value: Any) -> datetime | None:
@@ -213,6 +248,22 @@ def _instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _in_utc(moment: datetime) -> datetime | None:
+    """`moment` in UTC, or None when that falls outside datetime's years 1 to 9999
+    (0001-01-01T00:00:00+05:00 is in year 0 in UTC)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _from_epoch_ms(ms: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # which one depends on the platform
+        return None
 
 
 # --- normalisation -------------------------------------------------------------------
@@ -229,7 +280,7 @@ def normalise(
     page = _page(context.get("page"), properties if kind == "page" else {})
     timestamp = _instant(message.get("timestamp"))
     if timestamp is None and isinstance(meta.get("ts"), int | float):
-        timestamp = datetime.fromtimestamp(meta["ts"] / 1000, UTC)
+        timestamp = _from_epoch_ms(meta["ts"])
     sent_at = _instant(message.get("sentAt"))
     event: dict[str, Any] = {
         "message_id": _message_id(message),

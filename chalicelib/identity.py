@@ -20,6 +20,12 @@ redelivered after the erasure does not bring the link back. An identify received
 the erasure is a new link. The forwarder writes links and resolves
 anonymous-only events in batches (one BatchGetItem per 100 ids); the app table's gsi1 is
 shared with other features (API keys use gsi1pk "apikey").
+
+Every key above is built from an id, and DynamoDB limits keys in UTF-8 bytes (a sort key
+1,024, a partition key 2,048): /events and erasure refuse ids over events.MAX_ID_BYTES,
+half that; `key_problem` tells the forwarder which queued ids cannot be stored at all
+(it dead-letters their message), and `resolve` skips those. A write DynamoDB refuses for
+good anyway (`permanent`) is the data's fault; the forwarder dead-letters that message.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.events import MAX_ID_CHARS, EventQueue, erasure_body
+from botocore.exceptions import ClientError, ParamValidationError
+
+from chalicelib.events import ID_RULE, EventQueue, erasure_body, is_id
 from chalicelib.problems import BadRequest
 
 SORT_KEY = "identity"
@@ -44,6 +52,45 @@ class IdentityLink:
     user_id: str
     linked_at: str
     message_id: str
+
+
+# DynamoDB's key limits, in UTF-8 bytes (index keys included).
+SORT_KEY_BYTES = 1024
+PARTITION_KEY_BYTES = 2048
+
+
+def key_problem(anonymous_id: Any = None, user_id: Any = None) -> str | None:
+    """Why an id cannot be stored in the keys built from it, or None. The real limits,
+    not /events' tighter bound: a message queued before that bound still goes through.
+    An anonymous id is a partition key ("anon#<id>") and, linked, gsi1's sort key; a
+    user id is gsi1's partition key and the erasure marker's ("user#<id>")."""
+    for name, value, prefix, limit in (
+        ("anonymous id", anonymous_id, "anon#", SORT_KEY_BYTES),
+        ("user id", user_id, "user#", PARTITION_KEY_BYTES),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            return f"the {name} is not a non-empty string"
+        try:
+            size = len(f"{prefix}{value}".encode())
+        except UnicodeEncodeError:
+            return f"the {name} holds a lone surrogate, which DynamoDB cannot store"
+        if size > limit:
+            return (f"the {name} makes a {size}-byte key {prefix!r}+id; DynamoDB takes at "
+                    f"most {limit} bytes")
+    return None
+
+
+def permanent(error: Exception) -> bool:
+    """A DynamoDB failure no retry can fix: the request itself is invalid (a key over its
+    size limit, a value of the wrong type). Throttling, conflicts, 5xx and network errors
+    are not: they may pass."""
+    if isinstance(error, ParamValidationError):
+        return True
+    if isinstance(error, ClientError):
+        return bool(error.response.get("Error", {}).get("Code") == "ValidationException")
+    return False
 
 
 def _key(anonymous_id: str) -> dict[str, Any]:
@@ -138,7 +185,7 @@ class IdentityStore:
 
     def resolve(self, anonymous_ids: Iterable[str]) -> dict[str, str]:
         """anonymous_id -> user_id for those that have a link (BatchGetItem, 100 a call)."""
-        wanted = sorted(set(anonymous_ids))
+        wanted = sorted(a for a in set(anonymous_ids) if key_problem(anonymous_id=a) is None)
         resolved: dict[str, str] = {}
         for start in range(0, len(wanted), _BATCH_GET_KEYS):
             keys = [_key(a) for a in wanted[start : start + _BATCH_GET_KEYS]]
@@ -215,10 +262,8 @@ def erase_user(store: IdentityStore, queue: EventQueue, user_id: str, requested_
     removing them then fails, a repeated request finds them again; the other order could
     lose the record.
     """
-    if not user_id.strip() or len(user_id) > MAX_ID_CHARS:
-        raise BadRequest(
-            f"user_id must be 1 to {MAX_ID_CHARS} characters.", field="user_id"
-        )
+    if not is_id(user_id):
+        raise BadRequest(f"user_id {ID_RULE}.", field="user_id")
     store.mark_erased(user_id, requested_at)
     links = store.links_of(user_id)
     queue.put([erasure_body(user_id, [link.anonymous_id for link in links], requested_at)])

@@ -32,7 +32,17 @@ from `QueueRecord.from_lambda`, >= the events queue's maxReceiveCount, read from
 RedrivePolicy at cold start) is dead-lettered by the forwarder itself, whole, with the
 last error in its attributes (StitchTable "-"), instead of being left to the queue's
 redrive, which would move it without saying why. Only an invocation that crashes outright
-(not a Stitch answer) still leaves its messages to the redrive. After the cause is fixed,
+(neither a Stitch answer nor a DynamoDB error) still leaves its messages to the redrive.
+
+Before Stitch, per queue message too: a message holding an event the forwarder cannot
+store (an id too long for a DynamoDB key, which /events refuses but an old client's or a
+hand-made message may hold; a missing field) is dead-lettered at once, whole, like a body
+that does not parse. Identity links are written one at a time: a write DynamoDB refuses
+for good (ValidationException) dead-letters its message with DynamoDB's answer; any other
+failure (throttling, a conflict, 5xx) hands that message back like a transient Stitch
+error. A failed identity lookup (one BatchGetItem serves the batch) hands back the
+messages with anonymous-only events. A message handed back or dead-lettered here sends
+no row this time, so its redelivery does not duplicate any. After the cause is fixed,
 redrive the DLQ into the events queue (README); the bodies replay as they are.
 
 Rows: `events` holds one flat row per event (properties and traits as JSON text, the
@@ -56,7 +66,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.config import Settings
 from chalicelib.events import QUEUE_FORMAT
-from chalicelib.identity import IdentityLink, IdentityStore, links_in
+from chalicelib.identity import IdentityLink, IdentityStore, key_problem, links_in, permanent
 
 log = logging.getLogger("linktrail.stitch")
 
@@ -528,25 +538,82 @@ class Forwarder:
         self.last_outcome = Outcome()
 
     def forward(self, records: Iterable[QueueRecord]) -> list[str]:
+        records = list(records)
+        by_id = {record.message_id: record for record in records}
         events: list[tuple[str, dict[str, Any]]] = []
         erasures: list[tuple[str, dict[str, Any], str]] = []
         failed: set[str] = set()
-        records = list(records)
+        # Identity-store failures, per queue message: handed back like Stitch's transient
+        # ones. A message dead-lettered or handed back here forwards none of its rows now.
+        store_failures: dict[str, StoreFailure] = {}
+        settled: set[str] = set()  # dead-lettered whole by the forwarder
+
+        def dead_letter(origin: str, status: int | None, detail: str) -> None:
+            if self._dead_letter(by_id[origin], status, detail):
+                settled.add(origin)
+            else:
+                failed.add(origin)
+
         for record in records:
             try:
                 body = json.loads(record.body)
                 if body.get("kind") == "erasure":
                     erasures.append((record.message_id, body, record.body))
-                else:
-                    events.extend((record.message_id, e) for e in body["events"])
+                    continue
+                found = [(record.message_id, e) for e in body["events"]]
+                unfit = next(filter(None, (_unfit(e) for _, e in found)), None)
             except (ValueError, KeyError, TypeError, AttributeError) as broken:
                 # Nothing later can fix a body that does not parse: dead-letter it now.
-                self._dead_letters.send(record.body, record.message_id, "-", None, repr(broken))
+                dead_letter(record.message_id, None, repr(broken))
+                continue
+            if unfit:
+                # Not what /events queues (an old client's message, a bug): it would fail
+                # a DynamoDB key or a row for the whole batch. Dead-letter it alone.
+                log.error("queue message %s holds an event the forwarder cannot store, "
+                          "dead-lettered: %s", record.message_id, unfit)
+                dead_letter(record.message_id, None, unfit)
+                continue
+            events.extend(found)
+
+        link_origin = {
+            e["message_id"]: (origin, _events_body(e)) for origin, e in events
+            if e.get("type") in ("identify", "alias")
+        }
         # Only the links actually written are forwarded and used for resolution: a link
-        # older than the stored one, or to a user erased since, is dropped here.
-        links = self._identities.record(links_in(e for _, e in events))
-        anonymous = {e["anonymous_id"] for _, e in events if not e.get("user_id")}
-        resolved = self._identities.resolve(a for a in anonymous if a)
+        # older than the stored one, or to a user erased since, is dropped here. One write
+        # per link, so a failure stays with the queue message that asked for it.
+        links: list[IdentityLink] = []
+        for link in links_in(e for _, e in events):
+            origin = link_origin[link.message_id][0]
+            if origin in settled or origin in store_failures:
+                continue
+            try:
+                links.extend(self._identities.record([link]))
+            except Exception as error:
+                failure = StoreFailure.of(error, "identity link")
+                if permanent(error):
+                    log.error("DynamoDB refused queue message %s's identity link for good, "
+                              "dead-lettered: %s", origin, failure.detail)
+                    dead_letter(origin, failure.status, failure.detail)
+                else:
+                    log.warning("identity link of queue message %s not written, the message "
+                                "will be retried: %s", origin, failure.detail)
+                    store_failures[origin] = failure
+        events = [(o, e) for o, e in events if o not in settled and o not in store_failures]
+
+        anonymous = {e.get("anonymous_id") for _, e in events if not e.get("user_id")}
+        try:
+            resolved = self._identities.resolve(a for a in anonymous if a)
+        except Exception as error:
+            # One lookup serves the batch: the messages that needed it come back; the rest
+            # (user ids, erasures) go on.
+            failure = StoreFailure.of(error, "identity lookup")
+            waiting = {o for o, e in events if not e.get("user_id") and e.get("anonymous_id")}
+            log.warning("identity lookup failed, %d queue message(s) will be retried: %s",
+                        len(waiting), failure.detail)
+            store_failures.update(dict.fromkeys(waiting, failure))
+            events = [(o, e) for o, e in events if o not in waiting]
+            resolved = {}
         resolved.update({link.anonymous_id: link.user_id for link in links})
 
         event_messages = [
@@ -559,10 +626,6 @@ class Forwarder:
             )
             for origin, e in events
         ]
-        link_origin = {
-            e["message_id"]: (origin, _events_body(e)) for origin, e in events
-            if e.get("type") in ("identify", "alias")
-        }
         identity_messages = [
             Message(
                 IDENTITIES_TABLE,
@@ -571,6 +634,7 @@ class Forwarder:
                 *link_origin[link.message_id],
             )
             for link in links
+            if link_origin[link.message_id][0] not in settled | store_failures.keys()
         ]
         for origin, erasure, source in erasures:
             at = str(erasure["requested_at"])
@@ -591,7 +655,7 @@ class Forwarder:
         if identity_messages:
             self._sender.deliver(IDENTITIES_TABLE, identity_messages, outcome)
         self.last_outcome = outcome
-        failed |= self._hand_back(records, outcome.failures)
+        failed |= self._hand_back(records, {**store_failures, **outcome.failures})
         for message, refusal in outcome.rejected:
             if message.origin in failed or message.origin in outcome.failures:
                 continue  # it comes back (or went to the DLQ whole); nothing to add
@@ -608,8 +672,19 @@ class Forwarder:
                 failed.add(message.origin)
         return sorted(failed)
 
+    def _dead_letter(self, record: QueueRecord, status: int | None, detail: str) -> bool:
+        """The whole queue message to the DLQ now (StitchTable "-"); False if that failed
+        (then SQS redelivers it)."""
+        try:
+            self._dead_letters.send(record.body, record.message_id, "-", status, detail)
+        except Exception:
+            log.exception("could not dead-letter message %s; it will be retried",
+                          record.message_id)
+            return False
+        return True
+
     def _hand_back(
-        self, records: list[QueueRecord], failures: dict[str, StitchError]
+        self, records: list[QueueRecord], failures: Mapping[str, StitchError | StoreFailure]
     ) -> set[str]:
         """The failed messages SQS should redeliver; those on their last receive are
         dead-lettered now, with the error, rather than moved by the redrive without it."""
@@ -624,17 +699,55 @@ class Forwarder:
             ):
                 retry.add(origin)
                 continue
-            try:
-                self._dead_letters.send(record.body, origin, "-", error.status, error.detail)
-            except Exception:
-                log.exception("could not dead-letter message %s; SQS's redrive will", origin)
+            if not self._dead_letter(record, error.status, error.detail):
                 retry.add(origin)
                 continue
             log.error(
                 "queue message %s failed on its last receive (%d), dead-lettered with "
-                "Stitch's error: %s", origin, record.receive_count, error,
+                "the error: %s", origin, record.receive_count, error,
             )
         return retry
+
+
+@dataclass(frozen=True)
+class StoreFailure:
+    """The identity store (DynamoDB) failed a queue message: its HTTP status and what
+    DynamoDB said, as kept on the DLQ (StitchStatus, StitchError)."""
+
+    status: int | None
+    detail: str
+
+    @classmethod
+    def of(cls, error: Exception, what: str) -> StoreFailure:
+        response = getattr(error, "response", None) or {}
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return cls(status, f"DynamoDB, {what}: {type(error).__name__}: {error}"[:1000])
+
+    def __str__(self) -> str:
+        return f"{self.status or 'no answer'}: {self.detail}"
+
+
+def _unfit(event: Any) -> str | None:
+    """Why the forwarder cannot store this queued event, or None. /events never queues
+    such an event; an old client's, a bug's or a hand-made message may hold one."""
+    if not isinstance(event, dict):
+        return "an event is not a JSON object"
+    for name in ("message_id", "type", "received_at"):
+        if not isinstance(event.get(name), str):
+            return f"{name} is missing or not a string"
+    for name in ("anonymous_id", "previous_id", "user_id"):
+        value = event.get(name)
+        problem = (
+            key_problem(user_id=value) if name == "user_id" else key_problem(anonymous_id=value)
+        )
+        if problem:
+            return f"{name}: {problem}"
+    try:
+        sequence_of(event["received_at"])
+        event_row(event, None)
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
+        return f"the event does not make a row: {error!r}"[:1000]
+    return None
 
 
 def batch_item_failures(failed: Iterable[str]) -> dict[str, list[dict[str, str]]]:

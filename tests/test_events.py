@@ -388,3 +388,106 @@ def test_newer_identity_link_wins(aws: dict[str, str]) -> None:
     store.record([IdentityLink("anon-1", "new-user", "2026-02-01T00:00:00.000Z", "m2")])
     store.record([IdentityLink("anon-1", "old-user", "2026-01-01T00:00:00.000Z", "m1")])
     assert store.resolve(["anon-1", "unknown"]) == {"anon-1": "new-user"}
+
+
+# --- limits: ids in UTF-8 bytes, dates in range (each a 400 naming the field) --------
+
+EMOJI_256 = "\U0001F600" * 256  # 256 characters, 1,024 bytes in UTF-8
+
+
+AT_BOUND = "\U0001F600" * 128  # 512 bytes: accepted
+
+
+def fill(template: Any, value: str) -> Any:
+    """The template with every "ID" string replaced by `value`."""
+    if isinstance(template, dict):
+        return {k: fill(v, value) for k, v in template.items()}
+    return value if template == "ID" else template
+
+
+@pytest.mark.parametrize(
+    ("template", "field", "too_long", "at_bound"),
+    [
+        ({"type": "identify", "userId": "u1", "anonymousId": "ID"}, "anonymousId",
+         EMOJI_256, AT_BOUND),
+        ({"type": "identify", "userId": "ID", "anonymousId": "a"}, "userId",
+         EMOJI_256, AT_BOUND),
+        ({"type": "alias", "userId": "u1", "previousId": "ID"}, "previousId",
+         EMOJI_256, AT_BOUND),
+        ({"type": "track", "event": "e", "anonymousId": "a", "messageId": "ID"}, "messageId",
+         EMOJI_256, AT_BOUND),
+        ({"type": "page", "anonymousId": "a", "meta": {"rid": "ID"}}, "meta.rid",
+         EMOJI_256, AT_BOUND),
+        # three-byte characters: under 256 characters, over 512 bytes
+        ({"type": "identify", "userId": "u1", "anonymousId": "ID"}, "anonymousId",
+         "\u20ac" * 171, "\u20ac" * 170),
+    ],
+)
+def test_ids_too_long_in_utf8_bytes_are_400(
+    client: Any, aws: dict[str, str], template: dict[str, Any], field: str,
+    too_long: str, at_bound: str,
+) -> None:
+    """An id becomes DynamoDB keys ("anon#<id>" is a 1,024-byte-at-most sort key in gsi1):
+    it is bounded in UTF-8 bytes, not only in characters."""
+    good = {"type": "track", "event": "ok", "anonymousId": "fine"}
+    answer = post(client, {"batch": [good, fill(template, too_long)]})
+    assert answer.status_code == 400, answer.body
+    problem = json.loads(answer.body)
+    assert problem["field"] == f"batch[1].{field}"
+    assert f"{events.MAX_ID_BYTES} bytes" in problem["errors"][0]["detail"]
+    assert queued(aws) == []
+    assert post(client, {"batch": [good, fill(template, at_bound)]}).status_code == 202
+
+
+def test_a_lone_surrogate_is_400_not_500(client: Any, aws: dict[str, str]) -> None:
+    raw = '{"type": "track", "event": "e", "anonymousId": "\\ud800"}'
+    answer = post(client, raw)
+    assert answer.status_code == 400, answer.body
+    assert json.loads(answer.body)["field"] == "body"
+    assert queued(aws) == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "edge", "field"),
+    [
+        ({"meta": {"ts": 1e20}}, {"meta": {"ts": 253402300799999}}, "meta.ts"),
+        ({"meta": {"ts": -1e17}}, {"meta": {"ts": -62135596800000}}, "meta.ts"),
+        ({"timestamp": "0001-01-01T00:00:00+05:00"}, {"timestamp": "0001-01-01T05:00:00+05:00"},
+         "timestamp"),
+        ({"sentAt": "9999-12-31T23:59:59-05:00"}, {"sentAt": "9999-12-31T18:59:59-05:00"},
+         "sentAt"),
+    ],
+)
+def test_dates_out_of_range_are_400(
+    client: Any, aws: dict[str, str], bad: dict[str, Any], edge: dict[str, Any], field: str
+) -> None:
+    message = {"type": "track", "event": "x", "anonymousId": "a"}
+    answer = post(client, {**message, **bad})
+    assert answer.status_code == 400, answer.body
+    assert json.loads(answer.body)["field"] == field
+    assert queued(aws) == []
+    # the range's own edges are accepted
+    assert post(client, {**message, **edge}).status_code == 202
+    [body] = queued(aws)
+    [event] = body["events"]
+    assert (event["sent_at"] or event["timestamp"])[:4] in ("0001", "9999")
+
+
+def test_erasure_refuses_a_user_id_too_long_in_utf8_bytes(aws: dict[str, str]) -> None:
+    """Called as the route calls it (chalice.test's client does not decode a %-encoded
+    path; API Gateway does)."""
+    from chalicelib import runtime
+    from chalicelib.identity import IdentityStore, erase_user
+    from chalicelib.problems import Problem
+
+    store = IdentityStore(runtime.dynamodb(), aws["APP_TABLE"])
+    queue = events.EventQueue(runtime.sqs(), aws["EVENTS_QUEUE_URL"])
+    with pytest.raises(Problem) as refused:
+        erase_user(store, queue, EMOJI_256, "2026-01-01T00:00:00.000Z")
+    assert (refused.value.status, refused.value.field) == (400, "user_id")
+    marker = runtime.dynamodb().get_item(
+        TableName=aws["APP_TABLE"],
+        Key={"pk": {"S": f"user#{EMOJI_256}"}, "sk": {"S": "erased"}},
+    )
+    assert "Item" not in marker
+    assert queued(aws) == []
