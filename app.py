@@ -174,8 +174,9 @@ def campaign_stats(campaign_id: str) -> Response:
     return json_response(campaigns.service().stats(campaign_id))
 
 
-# One chunk (25 recipients) per invocation: a chunk handed back costs one receive of the
-# queue's five, and the worker hands back what it cannot finish before the timeout.
+# One chunk (25 recipients) per invocation. A chunk that must wait (throttled, or not
+# finished before the timeout) is queued again as a new message, so waiting never uses up
+# the queue's five receives.
 @app.on_sqs_message(queue=CAMPAIGN_QUEUE, batch_size=1, name="campaign_worker")
 def campaign_worker(event: SQSEvent) -> dict[str, Any]:
     records = [record.to_dict() for record in event]
