@@ -186,26 +186,36 @@ class StreamPump:
         self._ledger = ledger
         self._batch_size = batch_size
         self._max_attempts = max_attempts
-        self._iterators: dict[str, str | None] = {}
+        # Per shard, the sequence number of the last record handed on (None: none yet).
+        self._positions: dict[str, str | None] = {}
         self.stats = PumpStats()
 
-    def _refresh_shards(self) -> None:
-        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+    def _iterator(self, shard_id: str) -> str:
+        """A fresh iterator just past the last record handed on, every poll. A kept
+        NextShardIterator would go stale: moto undoes a cancelled transaction by putting a
+        copy of the table (and of its stream shard) in place, and an old iterator goes on
+        reading the orphaned shard, which never grows again."""
+        position = self._positions.get(shard_id)
+        where: dict[str, str] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": position}
+            if position is not None
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        answer = self._streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id, **where
+        )
+        return str(answer["ShardIterator"])
 
     def poll(self) -> int:
         """One round over all shards; returns the number of records delivered."""
-        self._refresh_shards()
+        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         delivered = 0
-        for shard_id, iterator in list(self._iterators.items()):
-            if iterator is None:
-                continue
-            answer = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            self._positions.setdefault(shard_id, None)
+            answer = self._streams.get_records(
+                ShardIterator=self._iterator(shard_id), Limit=self._batch_size
+            )
             raw_records = answer.get("Records", [])
             if raw_records:
                 records = [
@@ -219,7 +229,7 @@ class StreamPump:
                 ]
                 self._deliver(records)
                 delivered += len(records)
-            self._iterators[shard_id] = answer.get("NextShardIterator")
+                self._positions[shard_id] = str(raw_records[-1]["dynamodb"]["SequenceNumber"])
         self.stats.last_run = time.time()
         return delivered
 
