@@ -7,7 +7,9 @@
   they work against `make dev` and a deployed stage alike: `--api URL`, the key from
   `--key`, LINKTRAIL_API_KEY, or .local/admin-key (written by `make dev`).
 
-Standard library only (argparse, urllib, csv): the CLI imports nothing heavy.
+Standard library only (argparse, urllib, csv): the CLI imports nothing heavy; only `keys`
+imports boto3, when it runs. Every failure reaches the operator as one line on stderr,
+`linktrail: ...`, with exit status 1 (2 for usage errors, as argparse does).
 """
 
 from __future__ import annotations
@@ -26,12 +28,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from chalicelib.problems import Problem
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_API = "http://127.0.0.1:8000"
 LOCAL_KEY_FILE = PROJECT_DIR / ".local" / "admin-key"
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 LIST_PAGE_LIMIT = 100  # GET /api/links answers at most this many per page
+AWS_SETUP_HINT = (
+    "use --stage local for `make dev`, or configure AWS credentials and a region "
+    "(`aws configure`, AWS_PROFILE, AWS_DEFAULT_REGION)"
+)
 
 
 class CliError(Exception):
@@ -95,8 +103,13 @@ def _problem_line(status: int, raw: bytes) -> str:
         return f"HTTP {status}"
     if not isinstance(problem, dict):
         return f"HTTP {status}"
+    return describe_problem({**problem, "status": status})
+
+
+def describe_problem(problem: dict[str, Any]) -> str:
+    """Problem details (RFC 9457) as one line: `404 Not Found: ... [field]`."""
     where = f" [{problem['field']}]" if problem.get("field") else ""
-    return f"{status} {problem.get('title', '')}: {problem.get('detail', '')}{where}"
+    return f"{problem['status']} {problem.get('title', '')}: {problem.get('detail', '')}{where}"
 
 
 def resolve_key(given: str | None) -> str:
@@ -139,10 +152,35 @@ def load_stage_environment(stage: str, config_file: Path | None = None) -> None:
 def keys_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.stage:
         load_stage_environment(args.stage)
+    # Imported here: the links and campaign commands never load boto3.
+    from botocore import exceptions as aws_errors
+
+    from chalicelib.config import ConfigError
+
+    try:
+        return _keys_action(args, out)
+    except aws_errors.NoRegionError:
+        raise CliError(f"no AWS region: {AWS_SETUP_HINT}") from None
+    except (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError) as error:
+        raise CliError(f"no usable AWS credentials ({error}): {AWS_SETUP_HINT}") from None
+    except aws_errors.EndpointConnectionError as error:
+        running = " (is `make dev` running?)" if args.stage == "local" else ""
+        raise CliError(f"{error}{running}") from None
+    except (aws_errors.BotoCoreError, aws_errors.ClientError, ConfigError) as error:
+        # ClientError (AccessDenied, ResourceNotFound, ...), timeouts, a missing profile.
+        raise CliError(" ".join(str(error).split())) from None
+
+
+def _keys_action(args: argparse.Namespace, out: TextIO) -> int:
     from chalicelib import runtime
 
     runtime.reset()
-    store = runtime.key_store()
+    store = runtime.key_store()  # creating the client is what needs a region
+    if not runtime.settings().app_table:
+        raise CliError(
+            "APP_TABLE is not set: use --stage local for `make dev`, or --stage STAGE once "
+            "`make deploy STAGE=...` has recorded its tables in .chalice/config.json"
+        )
     if args.keys_action == "create":
         created = store.create(args.name)
         print(
@@ -246,6 +284,21 @@ def progress_bar(done: int, total: int, label: str, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
 
 
+def campaign_state(stats: dict[str, Any]) -> str:
+    """The status, and until when a throttled campaign waits (a quota may hold it until
+    midnight UTC): `throttled, waiting until 2026-05-02T00:00:00Z`."""
+    if stats.get("waiting_until"):
+        return f"{stats['status']}, waiting until {stats['waiting_until']}"
+    return str(stats["status"])
+
+
+def campaign_summary(stats: dict[str, Any]) -> str:
+    """Everything GET /api/campaigns/{id} answered, id and status first."""
+    return json.dumps(
+        {"campaign_id": stats["campaign_id"], "status": stats["status"], **stats}, indent=2
+    )
+
+
 def campaign_command(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO) -> int:
     recipients = read_recipients(Path(args.csv))
     body: dict[str, Any] = {
@@ -261,40 +314,26 @@ def campaign_command(args: argparse.Namespace, api: Api, out: TextIO, err: TextI
     campaign_id, total = started["campaign_id"], started["total"]
     print(f"campaign {campaign_id}: {total} recipients queued", file=err)
     deadline = time.monotonic() + args.timeout
-    stats = started
+    shown = ""
     while True:
         stats = api.call("GET", f"/api/campaigns/{campaign_id}")
         settled = stats["links_created"] - stats.get("pending", 0)
-        print(progress_bar(max(settled, 0), total, stats["status"]), end="", file=err, flush=True)
+        line = progress_bar(max(settled, 0), total, campaign_state(stats))
+        # Padded over the line before: the label shrinks when a wait ends.
+        print(line.ljust(len(shown)), end="", file=err, flush=True)
+        shown = line
         if stats["status"] in ("done", "cancelled"):
             break
         if time.monotonic() > deadline:
             print(file=err)
-            raise CliError(f"campaign {campaign_id} still {stats['status']} after {args.timeout}s")
+            print(campaign_summary(stats), file=out)
+            raise CliError(
+                f"campaign {campaign_id} still {campaign_state(stats)} after {args.timeout:g}s; "
+                f"it carries on without the CLI: GET /api/campaigns/{campaign_id}"
+            )
         time.sleep(args.poll)
     print(file=err)
-    counts = (
-        "total",
-        "links_created",
-        "sent",
-        "delivered",
-        "failed",
-        "opted_out",
-        "skipped",
-        "clicked",
-        "ctr",
-    )
-    print(
-        json.dumps(
-            {
-                "campaign_id": campaign_id,
-                "status": stats["status"],
-                **{k: stats.get(k) for k in counts},
-            },
-            indent=2,
-        ),
-        file=out,
-    )
+    print(campaign_summary(stats), file=out)
     return 0
 
 
@@ -351,7 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--name")
     send.add_argument("--channel", default="sms")
     send.add_argument("--poll", type=float, default=1.0, help="seconds between progress checks")
-    send.add_argument("--timeout", type=float, default=3600.0)
+    send.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="seconds to follow progress (the campaign carries on without the CLI)",
+    )
     return parser
 
 
@@ -360,17 +404,46 @@ def main(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # usage errors exit 2
     try:
-        if args.command == "keys":
-            return keys_command(args, out)
-        api = Api(args.api, resolve_key(args.key))
-        if args.command == "links":
-            return links_command(args, api, out)
-        return campaign_command(args, api, out, err)
+        try:
+            return run_command(args, out, err)
+        finally:
+            out.flush()  # here, not at exit: a reader that went away shows up below
     except CliError as error:
-        print(f"linktrail: {error}", file=err)
+        message = str(error)
+    except Problem as problem:  # from the services the keys command calls directly
+        message = describe_problem(problem.to_dict())
+    except BrokenPipeError:
+        discard_output(out)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: a campaign carries on without us
+        print("\nlinktrail: interrupted", file=err)
+        return 130
+    print(f"linktrail: {message}", file=err)
+    return 1
+
+
+def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "keys":
+        return keys_command(args, out)
+    api = Api(args.api, resolve_key(args.key))
+    if args.command == "links":
+        return links_command(args, api, out)
+    return campaign_command(args, api, out, err)
+
+
+def discard_output(out: TextIO) -> None:
+    """The reader of our output went away (`linktrail ... | head`): stop quietly. What is
+    still buffered goes to /dev/null, or the flush at exit fails again (Python's docs,
+    signal module, "Note on SIGPIPE")."""
+    try:
+        descriptor = out.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (tests pass a StringIO)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

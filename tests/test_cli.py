@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -41,6 +46,37 @@ def run(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
+def run_process(
+    *argv: str, env: dict[str, str], stdout: int = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as the operator runs it: its own process, with only `env` (plus a home
+    without AWS files, and no instance-metadata lookup)."""
+    home = env.get("HOME") or os.environ["HOME"]
+    return subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", *argv],
+        cwd=cli.PROJECT_DIR,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": home,
+            "AWS_CONFIG_FILE": os.path.join(home, "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **env,
+        },
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+
+
+def one_line_error(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("linktrail: "), stderr
+    return lines[0]
+
+
 def test_keys_create_list_revoke(aws):
     status, out, _ = run("keys", "create", "--name", "ops laptop")
     assert status == 0
@@ -50,6 +86,45 @@ def test_keys_create_list_revoke(aws):
     assert created["key_id"] in out and "ops laptop" in out
     status, out, _ = run("keys", "revoke", created["key_id"])
     assert json.loads(out)["status"] == "revoked"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "says"),
+    [
+        # As the README shows it, on a machine without AWS configuration.
+        (["keys", "list", "--stage", "dev"], {}, "no AWS region"),
+        (["keys", "list"], {}, "no AWS region"),
+        (
+            ["keys", "list"],
+            {"AWS_DEFAULT_REGION": "eu-west-1", "APP_TABLE": "linktrail-dev-app"},
+            "no usable AWS credentials",
+        ),
+    ],
+)
+def test_keys_without_aws_configuration_say_so_in_one_line(argv, env, says, tmp_path):
+    answer = run_process(*argv, env={"HOME": str(tmp_path), **env})
+    assert answer.returncode == 1 and answer.stdout == ""
+    line = one_line_error(answer.stderr)
+    assert says in line and "--stage local" in line and "configure AWS" in line
+
+
+def test_keys_against_a_stack_that_is_not_running(tmp_path):
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        answer = run_process(
+            "keys", "list", "--stage", "local",
+            env={"HOME": str(tmp_path), "AWS_ENDPOINT_URL": endpoint},
+        )
+    assert answer.returncode == 1
+    line = one_line_error(answer.stderr)
+    assert endpoint in line and "make dev" in line
+
+
+def test_keys_revoke_of_an_unknown_key_is_one_line(aws):
+    status, out, err = run("keys", "revoke", "nonexist")
+    assert status == 1 and out == ""
+    assert one_line_error(err) == "linktrail: 404 Not Found: no API key 'nonexist'"
 
 
 def test_links_create_get_list_delete(api_url, admin_key, aws):
@@ -135,14 +210,41 @@ def test_links_list_beyond_one_page_follows_the_cursor(api_url, admin_key, aws):
     assert status == 1 and "--limit" in err
 
 
-def test_campaign_send_follows_progress_until_done(api_url, admin_key, aws, texting, tmp_path):
+@pytest.mark.parametrize(
+    ("argv", "links"),
+    [
+        (["links", "get", "list0000"], 1),  # small: fails at the flush before exit
+        (["links", "list", "--limit", "130"], 130),  # beyond the 8 KB buffer: fails in print
+    ],
+)
+def test_output_into_a_reader_that_went_away_ends_quietly(
+    argv, links, api_url, admin_key, aws, tmp_path
+):
+    """`linktrail links get CODE | head -8`: the reader is gone before the CLI writes (its
+    end of the pipe closed first, so the test does not race it)."""
+    stored_links(links)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        answer = run_process(
+            "--api", api_url, "--key", admin_key, *argv,
+            env={"HOME": str(tmp_path)}, stdout=writer,
+        )
+    finally:
+        os.close(writer)
+    assert answer.stderr == ""
+    assert answer.returncode == 1  # as Python's docs advise, and as click does
+
+
+@pytest.fixture
+def campaign_pump(aws: dict[str, str], texting: Any) -> Iterator[None]:
+    """What the local stack's SQS pump does: hand the campaign queue's messages to the
+    worker (texting through the fake), in a thread, until the test ends."""
     from app import app
 
-    csv_file = tmp_path / "recipients.csv"
-    csv_file.write_text("to,ref\n" + "".join(f"{NUMBERS[n]},c{n}\n" for n in range(50)))
     stop = threading.Event()
 
-    def pump() -> None:  # what the local stack's SQS pump does
+    def pump() -> None:
         while not stop.is_set():
             messages = receive_all(aws)
             if messages:
@@ -155,35 +257,72 @@ def test_campaign_send_follows_progress_until_done(api_url, admin_key, aws, text
 
     worker = threading.Thread(target=pump, daemon=True)
     worker.start()
-    try:
-        status, out, err = run(
-            "--api",
-            api_url,
-            "--key",
-            admin_key,
-            "campaign",
-            "send",
-            str(csv_file),
-            "--url",
-            "https://shop.example.com/",
-            "--text",
-            "Hi {link}",
-            "--expires",
-            "7d",
-            "--poll",
-            "0.2",
-            "--timeout",
-            "120",
-        )
-    finally:
-        stop.set()
-        worker.join(5)
+    yield
+    stop.set()
+    worker.join(5)
+
+
+def send_campaign(api_url: str, admin_key: str, csv_file: Path, *options: str) -> tuple[
+    int, str, str
+]:
+    return run(
+        "--api", api_url, "--key", admin_key,
+        "campaign", "send", str(csv_file),
+        "--url", "https://shop.example.com/", "--text", "Hi {link}", "--expires", "7d",
+        "--poll", "0.2", *options,
+    )
+
+
+def recipients_csv(tmp_path: Path, count: int) -> Path:
+    csv_file = tmp_path / "recipients.csv"
+    csv_file.write_text("to,ref\n" + "".join(f"{NUMBERS[n]},c{n}\n" for n in range(count)))
+    return csv_file
+
+
+def test_campaign_send_follows_progress_until_done(
+    api_url, admin_key, aws, texting, tmp_path, campaign_pump
+):
+    status, out, err = send_campaign(
+        api_url, admin_key, recipients_csv(tmp_path, 50), "--timeout", "120"
+    )
     assert status == 0, err
     counts = json.loads(out)
     assert counts["status"] == "done"
     assert counts["total"] == counts["links_created"] == counts["sent"] == 50
     assert "[##############################] 50/50 done" in err
     assert len(texting.api.requests) == 50
+
+
+def test_campaign_send_says_until_when_a_throttled_campaign_waits(
+    api_url, admin_key, aws, texting, tmp_path, campaign_pump
+):
+    texting.api.plan(status=429, retry_after="3")  # the first text waits 3 s, then all go
+    status, out, err = send_campaign(
+        api_url, admin_key, recipients_csv(tmp_path, 3), "--timeout", "60"
+    )
+    assert status == 0, err
+    assert "throttled, waiting until 20" in err  # and it kept following the campaign
+    assert "3/3 done" in err
+    summary = json.loads(out)
+    # The summary is the API's whole answer, not a subset of it.
+    answer = cli.Api(api_url, admin_key).call("GET", f"/api/campaigns/{summary['campaign_id']}")
+    assert summary == answer
+    assert summary["sent"] == 3 and summary["pending"] == summary["abandoned"] == 0
+
+
+def test_campaign_send_gives_up_following_with_the_counts_so_far(
+    api_url, admin_key, aws, texting, tmp_path, campaign_pump
+):
+    texting.api.plan(status=429, retry_after="600")
+    status, out, err = send_campaign(
+        api_url, admin_key, recipients_csv(tmp_path, 2), "--timeout", "1.5"
+    )
+    assert status == 1
+    summary = json.loads(out)
+    assert summary["status"] == "throttled" and summary["pending"] >= 1
+    last = err.splitlines()[-1]
+    assert last.startswith(f"linktrail: campaign {summary['campaign_id']} still throttled, ")
+    assert f"waiting until {summary['waiting_until']} after 1.5s" in last
 
 
 def test_duration_and_csv_errors(tmp_path):
@@ -212,3 +351,17 @@ def test_stage_environment_is_loaded_from_chalice_config(tmp_path, monkeypatch):
     import os
 
     assert os.environ["LINKS_TABLE"] == "t-local"
+
+
+def test_ctrl_c_stops_quietly_with_status_130(monkeypatch):
+    import io
+
+    from chalicelib import cli
+
+    def interrupted(*_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_command", interrupted)
+    err = io.StringIO()
+    assert cli.main(["links", "list"], out=io.StringIO(), err=err) == 130
+    assert err.getvalue().strip() == "linktrail: interrupted"
