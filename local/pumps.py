@@ -38,6 +38,8 @@ from chalice.local import LambdaContext
 
 log = logging.getLogger("pumps")
 
+# A loop is failing when it has not completed a run for max(3 pauses, this) seconds.
+STALE_AFTER_SECONDS = 60.0
 TTL_SERVICE_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -54,6 +56,14 @@ class PumpStats:
     failed: int = 0
     last_error: str = ""
     last_run: float = 0.0
+    # A loop that has not completed a run for this long (since it started, if it never
+    # has) is failing; Pumps.start sets it from the loop's pause.
+    stale_after: float = 60.0
+    started: float = field(default_factory=time.time)
+
+    def healthy(self, now: float | None = None) -> bool:
+        moment = time.time() if now is None else now
+        return moment - (self.last_run or self.started) <= self.stale_after
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +71,7 @@ class PumpStats:
             "failed": self.failed,
             "last_error": self.last_error,
             "last_run_age_s": round(time.time() - self.last_run, 1) if self.last_run else None,
+            "healthy": self.healthy(),
         }
 
 
@@ -69,8 +80,13 @@ class PumpStats:
 
 @dataclass
 class TtlLedger:
-    """Keys the TTL pump deleted, so the stream pump can mark those REMOVEs as TTL's."""
+    """Keys the TTL pump deleted, so the stream pump can mark those REMOVEs as TTL's.
 
+    Only tables a stream pump watches are recorded (nobody would take the others), and
+    an entry not taken within `max_age` seconds is dropped."""
+
+    max_age: float = 600.0
+    _watched: set[str] = field(default_factory=set)
     _keys: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,9 +94,20 @@ class TtlLedger:
     def fingerprint(table: str, keys: dict[str, Any]) -> str:
         return table + "|" + json.dumps(keys, sort_keys=True)
 
-    def add(self, table: str, keys: dict[str, Any]) -> None:
+    def watch(self, table: str) -> None:
         with self._lock:
-            self._keys[self.fingerprint(table, keys)] = time.time()
+            self._watched.add(table)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, table: str, keys: dict[str, Any]) -> None:
+        now = time.time()
+        with self._lock:
+            for old in [k for k, at in self._keys.items() if now - at > self.max_age]:
+                del self._keys[old]
+            if table in self._watched:
+                self._keys[self.fingerprint(table, keys)] = now
 
     def take(self, table: str, keys: dict[str, Any]) -> bool:
         with self._lock:
@@ -184,6 +211,7 @@ class StreamPump:
         self.table = table
         self.handlers = handlers
         self._ledger = ledger
+        ledger.watch(table)
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         # Per shard, the sequence number of the last record handed on (None: none yet).
@@ -289,6 +317,28 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str
     return {"Records": records}
 
 
+def batch_item_failures(result: Any, message_ids: set[str]) -> set[str] | None:
+    """The ids a handler reported as failed, read as Lambda reads a response under
+    ReportBatchItemFailures; None when Lambda would fail the whole batch (not an object,
+    batchItemFailures not a list, an itemIdentifier missing, empty or not in the batch)."""
+    if result is None:
+        return set()
+    if not isinstance(result, dict):
+        return None
+    failures = result.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    failed: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(identifier, str) or identifier not in message_ids:
+            return None
+        failed.add(identifier)
+    return failed
+
+
 class QueuePump:
     def __init__(
         self, sqs: Any, queue_name: str, name: str, handler: Handler, batch_size: int, region: str
@@ -331,11 +381,18 @@ class QueuePump:
                 len(messages),
             )
             return 0
-        failed_ids = {
-            failure["itemIdentifier"]
-            for failure in (result or {}).get("batchItemFailures", [])
-            if isinstance(result, dict)
-        }
+        failed_ids = batch_item_failures(result, {m["MessageId"] for m in messages})
+        if failed_ids is None:
+            # Lambda: a response it cannot read fails the whole batch.
+            failed_ids = {m["MessageId"] for m in messages}
+            self.stats.last_error = f"{self.name}: invalid batch response: {result!r:.200}"
+            log.error(
+                "queue %s -> %s: invalid batch response %r; %d message(s) will be retried",
+                self.queue_name,
+                self.name,
+                result,
+                len(messages),
+            )
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(done), 10):
             self._sqs.delete_message_batch(
@@ -442,17 +499,31 @@ class Pumps:
             "ttl": self.ttl_stats.to_dict(),
         }
 
+    def loops(self) -> dict[str, tuple[Callable[[], Any], float, PumpStats]]:
+        """Every loop by name: its step, its pause between steps, its stats."""
+        loops: dict[str, tuple[Callable[[], Any], float, PumpStats]] = {
+            f"stream:{p.table}": (p.poll, 0.25, p.stats) for p in self.stream_pumps
+        }
+        loops.update({f"queue:{p.queue_name}": (p.poll, 0.0, p.stats) for p in self.queue_pumps})
+        loops["schedules"] = (self.run_schedules, self.schedule_seconds, self.schedule_stats)
+        loops["ttl"] = (self.run_ttl, self.ttl_seconds, self.ttl_stats)
+        return loops
+
+    def failing(self) -> dict[str, str]:
+        """Loops that have not completed a run for too long, with their last error."""
+        return {
+            name: stats.last_error or "no completed run"
+            for name, (_step, _pause, stats) in self.loops().items()
+            if not stats.healthy()
+        }
+
     def start(self, stop: threading.Event) -> list[threading.Thread]:
-        loops: list[tuple[str, Callable[[], Any], float]] = [
-            (f"stream:{p.table}", p.poll, 0.25) for p in self.stream_pumps
-        ]
-        loops += [(f"queue:{p.queue_name}", p.poll, 0.0) for p in self.queue_pumps]
-        loops.append(("schedules", self.run_schedules, self.schedule_seconds))
-        loops.append(("ttl", self.run_ttl, self.ttl_seconds))
         threads = []
-        for name, step, pause in loops:
+        for name, (step, pause, stats) in self.loops().items():
+            stats.stale_after = max(3 * pause, STALE_AFTER_SECONDS)
+            stats.started = time.time()
             thread = threading.Thread(
-                target=_forever, args=(name, step, pause, stop), name=name, daemon=True
+                target=_forever, args=(name, step, pause, stop, stats), name=name, daemon=True
             )
             thread.start()
             threads.append(thread)
@@ -477,11 +548,20 @@ class Pumps:
         self.ttl_stats.last_run = time.time()
 
 
-def _forever(name: str, step: Callable[[], Any], pause: float, stop: threading.Event) -> None:
+def _forever(
+    name: str,
+    step: Callable[[], Any],
+    pause: float,
+    stop: threading.Event,
+    stats: PumpStats | None = None,
+) -> None:
     while not stop.is_set():
         try:
             step()
-        except Exception:
+        except Exception as error:
+            if stats is not None:
+                stats.failed += 1
+                stats.last_error = f"{name}: {type(error).__name__}: {error}"
             log.exception("%s pump error", name)
             stop.wait(1.0)
         if pause:
@@ -491,8 +571,12 @@ def _forever(name: str, step: Callable[[], Any], pause: float, stop: threading.E
 def serve_health(pumps: Pumps, port: int) -> ThreadingHTTPServer:
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = json.dumps(pumps.status()).encode()
-            self.send_response(200 if self.path == "/__health" else 404)
+            failing = pumps.failing()
+            body = json.dumps({"failing": failing, **pumps.status()}).encode()
+            if self.path != "/__health":
+                self.send_response(404)
+            else:
+                self.send_response(503 if failing else 200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -114,6 +114,11 @@ def _state_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def emulator_command(port: int) -> list[str]:
+    """moto's server behind local.emulator, which takes DynamoDB requests one at a time."""
+    return [sys.executable, "-m", "local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+
+
 def _module_exists(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -159,15 +164,7 @@ class Stack:
         base_env.pop("AWS_PROFILE", None)
         emulator = Component(
             "emulator",
-            [
-                sys.executable,
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                str(self.ports.emulator),
-            ],
+            emulator_command(self.ports.emulator),
             health_url=f"{endpoint}/moto-api/",
             url=endpoint,
             role="AWS API emulator (moto server)",

@@ -1,0 +1,76 @@
+"""The local AWS emulator: moto's server, with DynamoDB requests taken one at a time.
+
+moto's server handles requests on several threads, and its DynamoDB is not safe for that:
+transact_write_items snapshots the whole table and puts the copy back when the
+transaction is cancelled, so writes other threads made in between vanish (a 409 in
+`make dev` could drop concurrent click counters). Here every DynamoDB and DynamoDB
+Streams request holds one lock; other services (SQS long polls, S3) stay parallel.
+
+Run: python -m local.emulator -H 127.0.0.1 -p 4566 (the same flags as moto.server)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# X-Amz-Target prefixes of DynamoDB (DynamoDB_20120810.*) and its streams
+# (DynamoDBStreams_20120810.*): the requests that share moto's table objects.
+SERIALIZED_TARGETS = ("DynamoDB_", "DynamoDBStreams_")
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
+    """`app`, with DynamoDB (and Streams) requests run one at a time, body included."""
+    lock = threading.Lock()
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(SERIALIZED_TARGETS):
+            return app(environ, start_response)
+        with lock:
+            body = app(environ, start_response)
+            try:
+                return [b"".join(body)]
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+    return wrapped
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(prog="python -m local.emulator", description=__doc__)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server: URLs it builds
+    # As moto.server: SIGINT/SIGTERM end the server quietly (the supervisor sends SIGTERM).
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app.debug = True  # type: ignore[attr-defined]  # as moto.server: errors in the log
+    run_simple(
+        args.host,
+        args.port,
+        serialize_dynamodb(moto_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()
