@@ -11,8 +11,16 @@ dead-lettered and the link's owner can see why.
 SSRF: webhook_url was checked when the link was saved (chalicelib.urlsafety); its host is
 resolved again right before each POST, because a name can be re-pointed afterwards (DNS
 rebinding). A host that no longer resolves only to public addresses gets no POST: that
-is recorded as a webhook failure at once, without retries. The local stage
-(allow_private) skips the check so a receiver on 127.0.0.1 works under `make dev`.
+is recorded as a webhook failure at once, without retries. Otherwise the POST connects
+to one of exactly those checked addresses (the name is not resolved a third time, which
+a TTL-0 answer could point at 127.0.0.1); TLS still sends SNI for, and verifies the
+certificate of, the URL's host, and the Host header stays the URL's. The local stage
+(allow_private) skips the check and connects by name so a receiver on 127.0.0.1 works
+under `make dev`.
+
+What is recorded on the link (and shown to its owner as last_error) is a generic class
+of failure ("connection failed", "timed out", "TLS error", "HTTP 500", ...), never the
+exception's text: that carries addresses and ports and would make a port-scan oracle.
 
 Signature (documented for receivers):
 
@@ -29,10 +37,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import logging
+import socket
+import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -173,27 +184,107 @@ def enqueue(sqs: Any, queue_url: str, found: list[Delivery]) -> None:
 
 # -- queue -> receiver --------------------------------------------------------------------
 
-Poster = Callable[[str, bytes, dict[str, str]], int]
+# (url, body, headers, addresses) -> HTTP status; raises on transport errors. `addresses`
+# are the checked IPs to connect to; None (the local stage only) connects by name.
+Poster = Callable[[str, bytes, dict[str, str], Sequence[str] | None], int]
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST with a short timeout and no redirects; the HTTP status (raises on network errors)."""
-    import urllib.error
-    import urllib.request
+def _dial(addresses: Sequence[str], port: int, timeout: float | None) -> socket.socket:
+    """TCP to the first of `addresses` that answers (socket.create_connection's walk over
+    a resolver's answer, but over addresses already checked: nothing is resolved here)."""
+    last: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as error:
+            last = error
+    raise last
 
-    class NoRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
 
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("webhook_url must be http(s)")
-    opener = urllib.request.build_opener(NoRedirects)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+class PinnedHTTPConnection(http.client.HTTPConnection):
+    """Plain HTTP for `host`, dialling one of `addresses` instead of resolving `host`."""
+
+    def __init__(self, host: str, port: int, addresses: Sequence[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = list(addresses)
+
+    def connect(self) -> None:
+        self.sock = _dial(self.addresses, self.port, self.timeout)
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS for `host`, dialling one of `addresses`: TLS gets server_hostname=`host`, so
+    SNI and certificate verification (the context's, hostname checking on) are for the
+    URL's host, not the address. http.client writes Host: host[:port] as usual."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        addresses: Sequence[str],
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.addresses = list(addresses)
+        self.tls = context
+
+    def connect(self) -> None:
+        sock = _dial(self.addresses, self.port, self.timeout)
+        try:
+            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str], addresses: Sequence[str] | None = None
+) -> int:
+    """POST with a short timeout and no redirects; the HTTP status (raises on network
+    errors). With `addresses` the connection goes to one of them, never to a fresh lookup
+    of the URL's host; certificates are verified with the default context either way."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in ("https", "http") or not host:
+        raise ValueError("webhook_url must be an http(s) URL with a host")
+    port = parts.port or (443 if scheme == "https" else 80)
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        context = ssl.create_default_context()
+        context.set_alpn_protocols(["http/1.1"])
+        if addresses is None:
+            connection = http.client.HTTPSConnection(
+                host, port, timeout=TIMEOUT_SECONDS, context=context
+            )
+        else:
+            connection = PinnedHTTPSConnection(host, port, addresses, TIMEOUT_SECONDS, context)
+    elif addresses is None:
+        connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
+    else:
+        connection = PinnedHTTPConnection(host, port, addresses, TIMEOUT_SECONDS)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+        connection.request("POST", target, body=body, headers=headers)
+        return int(connection.getresponse().status)  # 3xx included: redirects not followed
+    finally:
+        connection.close()
+
+
+def failure_class(failure: BaseException) -> str:
+    """What a failed POST is recorded (and shown to the link's owner) as: a generic class,
+    never the exception's text, which names addresses and ports (a port-scan oracle)."""
+    if isinstance(failure, TimeoutError):
+        return "timed out"
+    if isinstance(failure, ssl.SSLError):  # certificate verification included
+        return "TLS error"
+    if isinstance(failure, OSError):
+        return "connection failed"
+    if isinstance(failure, http.client.HTTPException):
+        return "invalid HTTP response"
+    if isinstance(failure, ValueError):
+        return "invalid webhook URL"
+    return "delivery failed"
 
 
 @dataclass
@@ -206,7 +297,8 @@ class WebhookSender:
     poster: Poster = post
     clock: Callable[[], float] = time.time
     allow_private: bool = False  # the local stage only: receivers on private addresses
-    resolves_public: Callable[[str], bool] = urlsafety.resolve_public
+    # host -> its addresses when all are public, else None; the POST connects to these.
+    resolver: Callable[[str], Sequence[urlsafety.IPAddress] | None] = urlsafety.public_addresses
 
     def deliver(self, delivery: Delivery, attempt: int) -> bool:
         """True when done (delivered, or given up and recorded); False to retry."""
@@ -214,40 +306,47 @@ class WebhookSender:
         if not secret:
             self._record(delivery, "the API key that created the link no longer exists")
             return True
-        if not self.allow_private and not self._public(delivery.webhook_url):
-            # Not retried: a rebinding attacker controls when the name flips back.
-            log.warning("click webhook refused: non-public host", extra={"code": delivery.code})
-            self._record(delivery, "webhook host does not resolve to public addresses; not sent")
-            return True
+        addresses: list[str] | None = None  # the local stage: connect by name
+        if not self.allow_private:
+            addresses = self._public_addresses(delivery.webhook_url)
+            if not addresses:
+                # Not retried: a rebinding attacker controls when the name flips back.
+                log.warning("click webhook refused: non-public host", extra={"code": delivery.code})
+                self._record(
+                    delivery, "webhook host does not resolve to public addresses; not sent"
+                )
+                return True
         timestamp = int(self.clock())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "linktrail-webhooks/1",
             SIGNATURE_HEADER: sign(secret, timestamp, delivery.body),
         }
+        kind = "HTTP"
         try:
-            status = self.poster(delivery.webhook_url, delivery.body.encode(), headers)
+            status = self.poster(delivery.webhook_url, delivery.body.encode(), headers, addresses)
             error = "" if 200 <= status < 300 else f"HTTP {status}"
         except Exception as failure:
-            error = f"{type(failure).__name__}: {str(failure)[:160]}"
+            kind, error = type(failure).__name__, failure_class(failure)
         if not error:
             log.info("click webhook delivered", extra={"code": delivery.code, "attempt": attempt})
             return True
-        log.warning(
+        log.warning(  # the class name only: str(failure) may name the resolved address
             "click webhook failed",
-            extra={"code": delivery.code, "attempt": attempt, "error": error},
+            extra={"code": delivery.code, "attempt": attempt, "error": error, "error_type": kind},
         )
         if attempt >= MAX_ATTEMPTS:
             self._record(delivery, f"{error} (after {attempt} attempts)")
             return True
         return False
 
-    def _public(self, url: str) -> bool:
+    def _public_addresses(self, url: str) -> list[str] | None:
         try:
             host = urlsplit(url).hostname
         except ValueError:
-            return False
-        return bool(host) and self.resolves_public(str(host))
+            return None
+        found = self.resolver(host) if host else None
+        return [str(address) for address in found] if found else None
 
     def _record(self, delivery: Delivery, error: str) -> None:
         gone = self.dynamodb.exceptions.ConditionalCheckFailedException

@@ -7,8 +7,9 @@ literals or resolve to any non-global address (loopback, RFC 1918, link-local su
 the instance metadata service 169.254.169.254, the Lambda runtime API on 127.0.0.1:9001,
 IPv6 ULA/loopback, IPv4-mapped IPv6 of those, ...).
 
-`resolve_public` runs again just before a POST (a name may be re-pointed after it was
-accepted: DNS rebinding).
+`public_addresses` runs again just before a POST (a name may be re-pointed after it was
+accepted: DNS rebinding), and the POST connects to one of the addresses it returned:
+resolving the name a second time to connect would reopen the hole.
 
 On the local stage (`allow_private=True`) private addresses and plain http are allowed,
 so a receiver on 127.0.0.1 works under `make dev`.
@@ -73,10 +74,18 @@ def resolve(host: str, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> list[IPAddre
     return found
 
 
+def public_addresses(host: str, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> list[IPAddress] | None:
+    """The addresses `host` resolves to (in resolver order, no repeats) when it resolves
+    only to global (public) ones; None otherwise. Connect to these, never to the name."""
+    addresses = resolve(host, timeout)
+    if not addresses or not all(_is_public(a) for a in addresses):
+        return None
+    return list(dict.fromkeys(addresses))
+
+
 def resolve_public(host: str, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> bool:
     """True when `host` resolves, and only to global (public) addresses."""
-    addresses = resolve(host, timeout)
-    return bool(addresses) and all(_is_public(a) for a in addresses or [])
+    return public_addresses(host, timeout) is not None
 
 
 def check_webhook_url(url: str, *, field: str, allow_private: bool) -> str:

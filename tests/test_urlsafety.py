@@ -124,3 +124,27 @@ def test_resolve_public_at_send_time():
         "",
     ):
         assert not resolve_public(host), host
+
+
+def test_public_addresses_are_returned_for_the_post_to_connect_to(monkeypatch):
+    """The send-time check hands back what it checked (the POST dials these, not the name)."""
+    answers = {
+        "hooks.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+        "mixed.example.com": ["93.184.215.14", "127.0.0.1"],
+    }
+    monkeypatch.setattr(
+        urlsafety,
+        "resolve",
+        lambda host, timeout=2.0: (
+            [urlsafety.ipaddress.ip_address(a) for a in answers[host] * 2]
+            if host in answers
+            else None
+        ),
+    )
+    assert [str(a) for a in urlsafety.public_addresses("hooks.example.com") or []] == answers[
+        "hooks.example.com"
+    ]
+    assert urlsafety.public_addresses("mixed.example.com") is None
+    assert urlsafety.public_addresses("gone.example.com") is None
+    assert urlsafety.resolve_public("hooks.example.com")
+    assert not urlsafety.resolve_public("mixed.example.com")
