@@ -93,6 +93,10 @@ TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]{0,49}$")
 TTL_GRACE_SECONDS = 3600  # DynamoDB TTL is only the backstop behind the sweeper
 EXPIRY_SHARDS = 4
 LIST_PARTITION = "links"
+# A cursor we hand out is ~300 characters (four keys, a 64-character code at most). 1,024
+# decode to 768 bytes: no forged key can exceed DynamoDB's key sizes (1,024/2,048 bytes)
+# and no JSON can nest deep enough to trouble the parser.
+MAX_CURSOR_CHARS = 1024
 # What a tombstone drops from the message: the plain number (to_masked stays).
 PERSONAL_MESSAGE_FIELDS = frozenset({"to"})
 # Bounds how long a cached S3 301 can outlive its link: the sweeper's own 5 minutes.
@@ -307,7 +311,9 @@ def parse_new_link(body: Mapping[str, Any], settings: Settings, at: datetime) ->
         code=parse_code(body["code"]) if body.get("code") is not None else None,
         expires_at=parse_expiry(body, at, settings.max_link_lifetime_seconds),
         max_clicks=parse_max_clicks(body["max_clicks"]) if "max_clicks" in body else None,
-        expired_url=parse_url(body["expired_url"], "expired_url")
+        expired_url=parse_url(
+            body["expired_url"], "expired_url", settings.allowed_destination_hosts
+        )
         if body.get("expired_url") is not None
         else None,
         tags=parse_tags(body["tags"]) if "tags" in body else [],
@@ -352,7 +358,9 @@ def parse_link_patch(body: Mapping[str, Any], settings: Settings, at: datetime) 
         if body.get("max_clicks") is not None
         else None,
         clear_max_clicks="max_clicks" in body and body["max_clicks"] is None,
-        expired_url=parse_url(body["expired_url"], "expired_url")
+        expired_url=parse_url(
+            body["expired_url"], "expired_url", settings.allowed_destination_hosts
+        )
         if body.get("expired_url") is not None
         else None,
         clear_expired_url="expired_url" in body and body["expired_url"] is None,
@@ -458,10 +466,12 @@ def encode_cursor(key: Mapping[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str, index: str, partition: str) -> dict[str, Any]:
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise BadRequest("cursor is not one this API handed out.", field="cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         plain = json.loads(raw)
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise BadRequest("cursor is not one this API handed out.", field="cursor") from None
     expected = {"pk", "sk", f"{index}pk", f"{index}sk"}
     if (
@@ -912,6 +922,8 @@ class LinkService:
     # changing
 
     def patch(self, code: str, patch: LinkPatch) -> dict[str, Any]:
+        if not CUSTOM_CODE.match(code):  # no such link; nor a key DynamoDB would take
+            raise NotFound(f"No link {code!r}.")
         items = self.items_for(code)
         link = items.get("link")
         if link is None:
@@ -993,6 +1005,8 @@ class LinkService:
 
     def delete(self, code: str) -> None:
         """End the link now: tombstone (status deleted), then the redirect object."""
+        if not CUSTOM_CODE.match(code):  # no such link; nor a key DynamoDB would take
+            raise NotFound(f"No link {code!r}.")
         for _ in range(3):
             items = self.items_for(code)
             link = items.get("link")

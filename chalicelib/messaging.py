@@ -336,6 +336,10 @@ class Texting:
         return self._attempt(code, message, reservation=(order.key_id, order.quota_day))
 
     def resend(self, code: str, *, key_id: str) -> dict[str, Any]:
+        from chalicelib.links import CUSTOM_CODE  # the shape GET /api/links/{code} checks
+
+        if not CUSTOM_CODE.match(code):  # no such link; nor a key DynamoDB would take
+            raise NotFound(f"There is no link {code}.")
         item = self._ddb.get_item(
             TableName=self._links, Key=_link_key(code), ConsistentRead=True,
             ProjectionExpression="pk, #m", ExpressionAttributeNames={"#m": "message"},

@@ -8,6 +8,11 @@ from typing import Any
 
 from chalicelib.problems import BadRequest, Problem
 
+# Deeper bodies are refused: everything downstream (the queue, the forwarder, Stitch, the
+# warehouse's JSON columns) parses them again, and Python's parser recurses per level.
+MAX_DEPTH = 32
+TOO_DEEP = f"The body's arrays or objects are nested too deeply (at most {MAX_DEPTH} levels)."
+
 
 class NotJsonNumber(ValueError):
     """A number RFC 8259 JSON has no room for (NaN, Infinity) or one that overflows; the
@@ -58,11 +63,29 @@ def parse_json_object(
         parsed = loads_strict(body or b"null")
     except NotJsonNumber as error:
         raise BadRequest(str(error)) from None
+    except RecursionError:
+        # Python's parser recurses per array/object level: a body of a few KB of "[" would
+        # otherwise escape as a 500 (RecursionError is no ValueError).
+        raise BadRequest(TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"The body is not valid JSON: {error}.") from None
     if not isinstance(parsed, dict):
         raise BadRequest("The body must be a JSON object.")
+    if deeper_than(parsed, MAX_DEPTH):
+        raise BadRequest(TOO_DEEP)
     return parsed
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays/objects in `value` nest more than `limit` levels (no recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def reject_unknown_fields(body: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:

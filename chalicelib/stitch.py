@@ -562,7 +562,7 @@ class Forwarder:
                     continue
                 found = [(record.message_id, e) for e in body["events"]]
                 unfit = next(filter(None, (_unfit(e) for _, e in found)), None)
-            except (ValueError, KeyError, TypeError, AttributeError) as broken:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as broken:
                 # Nothing later can fix a body that does not parse: dead-letter it now.
                 dead_letter(record.message_id, None, repr(broken))
                 continue

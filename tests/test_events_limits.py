@@ -227,3 +227,23 @@ def test_a_failed_identity_lookup_hands_back_only_the_messages_that_needed_it(
         records["k-2"].message_id]
     assert [r["message_id"] for r in rows(sink, "events")] == ["k-1"]
     assert dead_letters(app_env) == []
+
+
+def test_a_queued_body_too_deep_to_parse_is_dead_lettered_alone(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+) -> None:
+    """A body deeper than Python's parser goes (queued by hand, or before /events capped
+    nesting): RecursionError is no ValueError, but it is dead-lettered like any body that
+    does not parse, and the good event beside it reaches Stitch."""
+    from chalicelib import runtime
+
+    send_events(client, [{"type": "page", "anonymousId": "anon-d", "messageId": "d1"}])
+    deep = "[" * 10_000 + "]" * 10_000
+    runtime.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=deep)
+    pump = Pump(client, app_env)
+    pump.run()
+    assert {r["message_id"] for r in rows(sink, "events")} == {"d1"}
+    assert pump.failed_items == 0
+    [letter] = dead_letters(app_env)
+    assert letter["Body"] == deep
+    assert "RecursionError" in attributes(letter)["StitchError"]
