@@ -71,7 +71,7 @@ def edge_config(args: argparse.Namespace) -> EdgeConfig:
         )
     html = Path(args.expired_page).read_text(encoding="utf-8")
     if len(html.encode()) > MAX_GENERATED_BODY:
-        raise BuildError(f"{args.expired_page} is over the 40 KB generated-response limit")
+        raise BuildError(f"{args.expired_page} is over 38 KB (40 KB limit less headers)")
     return EdgeConfig(
         table=table,
         region=region,

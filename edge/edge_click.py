@@ -56,14 +56,15 @@ MODE_SPELLINGS = {
     "first": "first",
     "first-click": "first",
 }
-CODE_PATTERN = re.compile(r"^/([A-Za-z0-9_-]{1,128})/?$")
+CODE_PATTERN = re.compile(r"/([A-Za-z0-9_-]{1,128})/?")  # the whole path (fullmatch)
 COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
 UNKNOWN_COUNTRY = "ZZ"
 NO_STORE = "private, no-store"
 LIVE_LINK = "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :now)"
 # What a tombstone read needs ("status" is a DynamoDB reserved word); pk proves it exists.
 TOMBSTONE_PROJECTION = "pk, #status, expired_url"
-MAX_GENERATED_BODY = 40 * 1024  # viewer-trigger limit for a generated response
+# A viewer trigger's generated response is at most 40 KB; leave room for its headers.
+MAX_GENERATED_BODY = 40 * 1024 - 2048
 
 log = logging.getLogger("linktrail.edge")
 log.setLevel(logging.INFO)
@@ -104,7 +105,7 @@ class EdgeConfig:
         if not self.table or not self.region:
             raise ValueError("table and region are required")
         if len(self.expired_html.encode()) > MAX_GENERATED_BODY:
-            raise ValueError("expired page is over the 40 KB generated-response limit")
+            raise ValueError("expired page is over 38 KB (the 40 KB response limit less headers)")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EdgeConfig:
@@ -167,11 +168,14 @@ class ClickCounter:
         cloudfront: dict[str, Any] = event["Records"][0]["cf"]
         request: dict[str, Any] = cloudfront["request"]
         method = str(request.get("method", "GET")).upper()
-        match = CODE_PATTERN.match(unquote(str(request.get("uri", ""))))
+        match = CODE_PATTERN.fullmatch(unquote(str(request.get("uri", ""))))
         if match is None or method not in ("GET", "HEAD"):
             # Not a short link (/, /favicon.ico, /expired.html) or not a visit: S3 answers.
             return request, Click("", "", "ignored", 0)
         code = match.group(1)
+        # What we counted is what S3 is asked for (/code, not /code/ or an escaped /code),
+        # should the request go on to the origin.
+        request["uri"] = "/" + code
         visitor = "bot" if bots.is_bot(method, _header(request, "user-agent")) else "human"
         deadline = time.monotonic() + self.config.time_budget_ms / 1000
         if self.config.mode == "every":

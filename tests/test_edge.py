@@ -611,3 +611,27 @@ def test_both_spellings_of_a_mode_are_understood(spelling, mode):
 def test_an_unknown_mode_spelling_names_the_choices():
     with pytest.raises(ValueError, match="every, every-click, first, first-click"):
         edge_click.mode_named("sometimes")
+
+
+@pytest.mark.parametrize("uri", ["/path1/", "/path%31"])  # a trailing slash, an escape
+def test_the_origin_is_asked_for_the_code_that_was_counted(dynamodb, table, uri):
+    """S3 knows the object as /<code>: a path that names the code another way is counted
+    and passed on as /<code>, so S3 redirects instead of answering 404."""
+    put_link(dynamodb, table, "path1")
+    handler = counter(table, dynamodb, mode="first")
+    request_event = event("origin-request", "path1")
+    request_event["Records"][0]["cf"]["request"]["uri"] = uri
+    result = handler(request_event)
+    assert result["uri"] == "/path1"
+    assert "first_click_at" in get_link(dynamodb, table, "path1")
+
+
+@pytest.mark.parametrize("uri", ["/path2%0A", "/path2\n", "/path2//"])
+def test_a_path_that_only_looks_like_a_code_is_not_counted(dynamodb, table, uri):
+    put_link(dynamodb, table, "path2")
+    request_event = event("viewer-request", "path2")
+    request_event["Records"][0]["cf"]["request"]["uri"] = uri
+    original = copy.deepcopy(request_event["Records"][0]["cf"]["request"])
+    assert counter(table, dynamodb)(request_event) == original  # on to S3, untouched
+    item = get_link(dynamodb, table, "path2")
+    assert "human_clicks" not in item or n(item, "human_clicks") == 0
