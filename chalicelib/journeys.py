@@ -49,12 +49,18 @@ from chalicelib.timeutil import iso, now
 MAX_PING_BODY_BYTES = 1024
 MAX_URL_LENGTH = 2048
 MAX_RANGE_DAYS = 31
+# Reads have bounds, so an answer always comes inside API Gateway's 29 s and Lambda's
+# 6 MB: at most this many hops are folded into one /api/journeys answer (then
+# "truncated": true), and /journey shows a visitor's latest this many hops.
+MAX_FLOW_HOPS = 200_000
+MAX_OWN_HOPS = 500
 TOP_N = 20
 VISITOR_HASH_BYTES = 16
 SALT_BYTES = 32
 SALT_PARTITION = "salt"
 DAY_INDEX_PREFIX = "hops#"
 UNKNOWN_PAGE = "(unknown)"
+Page = tuple[str, str]  # (site host, path) in /api/journeys' counters
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -302,17 +308,26 @@ class Journeys:
         lowered = _lower_keys(headers)
         site, to_page = _site_url(lowered.get("ping-to"), "Ping-To", self._site_hosts)
         from_page: str | None = None
+        from_site: str | None = None
         if lowered.get("ping-from"):
-            _, from_page = _site_url(lowered["ping-from"], "Ping-From", self._site_hosts)
+            from_site, from_page = _site_url(lowered["ping-from"], "Ping-From", self._site_hosts)
         user_agent = lowered.get("user-agent", "")
         if botua.is_bot(user_agent):
             return Outcome.BOT
         # The audited site is the link target's host, never the API's own Host: one API
         # host may serve pings for several sites, whose hashes must stay unrelated.
-        self._put_hop(Visitor(site, client_ip(context), user_agent), from_page, to_page)
+        visitor = Visitor(site, client_ip(context), user_agent)
+        self._put_hop(visitor, from_page, to_page, from_site=from_site)
         return Outcome.RECORDED
 
-    def _put_hop(self, visitor: Visitor, from_page: str | None, to_page: str) -> None:
+    def _put_hop(
+        self,
+        visitor: Visitor,
+        from_page: str | None,
+        to_page: str,
+        *,
+        from_site: str | None = None,
+    ) -> None:
         at = self._clock().astimezone(UTC)
         day = at.date().isoformat()
         salt = self.salts.salt(at.date(), create=True)
@@ -332,6 +347,8 @@ class Journeys:
         }
         if from_page is not None:
             item["from_page"] = {"S": from_page}
+        if from_site is not None and from_site != visitor.site_host:
+            item["from_site"] = {"S": from_site}  # a hop from one configured site to another
         self.dynamodb.put_item(TableName=self._table, Item=item)
 
     # /journey -------------------------------------------------------------------------
@@ -364,10 +381,14 @@ class Journeys:
             return []
         partition = f"hop#{today.isoformat()}#{visitor_hash(salt, visitor, self._pepper)}"
         hops: list[Hop] = []
-        for item in self._query(
+        latest = self.dynamodb.query(  # newest first, a page's worth, shown oldest first
+            TableName=self._table,
             KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": {"S": partition}},
-        ):
+            ScanIndexForward=False,
+            Limit=MAX_OWN_HOPS,
+        ).get("Items", [])
+        for item in reversed(latest):
             hops.append(
                 Hop(
                     at=datetime.fromisoformat(item["at"]["S"].replace("Z", "+00:00")),
@@ -396,49 +417,79 @@ class Journeys:
                 f"The range spans {days} days; at most {MAX_RANGE_DAYS} are allowed.",
                 field="to",
             )
-        transitions: Counter[tuple[str, str]] = Counter()
-        entries: Counter[str] = Counter()
-        exits: Counter[str] = Counter()
+        transitions: Counter[tuple[Page, Page]] = Counter()
+        entries: Counter[Page] = Counter()
+        exits: Counter[Page] = Counter()
         per_day: list[dict[str, Any]] = []
+        budget = MAX_FLOW_HOPS
         for offset in range(days):
             day = first + timedelta(days=offset)
-            day_hops, day_visitors = self._aggregate_day(day, transitions, entries, exits)
+            day_hops, day_visitors = self._aggregate_day(
+                day, transitions, entries, exits, budget=budget
+            )
             per_day.append({"day": day.isoformat(), "visitors": day_visitors, "hops": day_hops})
+            budget -= day_hops
+            if budget <= 0:
+                break
+        # Pages carry their site's host only when the answer spans several sites: one
+        # site's answer reads as before, two sites' same path stay two pages.
+        sites = {site for page in entries | exits for site, _ in [page] if site}
+        sites |= {site for pair in transitions for site, _ in pair if site}
+
+        def label(page: Page) -> str:
+            site, path = page
+            return site + path if len(sites) > 1 and site else path
+
         return {
             "from": first.isoformat(),
             "to": last.isoformat(),
+            # Over MAX_FLOW_HOPS hops: the days after the bound are left out (a narrower
+            # range answers them).
+            "truncated": budget <= 0,
             "hops": sum(d["hops"] for d in per_day),
             "visitors": sum(d["visitors"] for d in per_day),
             "visitors_per_day": per_day,
             "transitions": [
-                {"from": source, "to": target, "count": count}
+                {"from": label(source), "to": label(target), "count": count}
                 for (source, target), count in _top(transitions)
             ],
-            "entry_pages": [{"page": page, "count": count} for page, count in _top(entries)],
-            "exit_pages": [{"page": page, "count": count} for page, count in _top(exits)],
+            "entry_pages": [
+                {"page": label(page), "count": count} for page, count in _top(entries)
+            ],
+            "exit_pages": [{"page": label(page), "count": count} for page, count in _top(exits)],
         }
 
     def _aggregate_day(
         self,
         day: date,
-        transitions: Counter[tuple[str, str]],
-        entries: Counter[str],
-        exits: Counter[str],
+        transitions: Counter[tuple[Page, Page]],
+        entries: Counter[Page],
+        exits: Counter[Page],
+        *,
+        budget: int = MAX_FLOW_HOPS,
     ) -> tuple[int, int]:
-        """Fold one day's hops (gsi1, ordered by visitor then time) into the counters."""
+        """Fold one day's hops (gsi1, ordered by visitor then time) into the counters, at
+        most `budget` of them. Pages are (site host, path); an unknown origin has no host."""
         hops = 0
         visitors = 0
         current: str | None = None
-        last_page = ""
+        last_page: Page = ("", "")
         for item in self._query(
             IndexName="gsi1",
             KeyConditionExpression="gsi1pk = :p",
             ExpressionAttributeValues={":p": {"S": f"{DAY_INDEX_PREFIX}{day.isoformat()}"}},
-            ProjectionExpression="gsi1sk, from_page, to_page",
+            ProjectionExpression="gsi1sk, from_page, to_page, site, from_site",
         ):
+            if hops >= budget:
+                break
             visitor_id = item["gsi1sk"]["S"].split("#", 1)[0]
-            source = item["from_page"]["S"] if "from_page" in item else UNKNOWN_PAGE
-            target = item["to_page"]["S"]
+            site = item["site"]["S"] if "site" in item else ""
+            target: Page = (site, item["to_page"]["S"])
+            source: Page = (
+                (item.get("from_site", {}).get("S", site), item["from_page"]["S"])
+                if "from_page" in item
+                else ("", UNKNOWN_PAGE)
+            )
             if visitor_id != current:
                 if current is not None:
                     exits[last_page] += 1

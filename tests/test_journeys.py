@@ -572,3 +572,53 @@ def test_service_is_cached_per_runtime(aws: dict[str, str]) -> None:
     assert journeys.service() is first
     runtime.reset()
     assert journeys.service() is not first
+
+
+def test_flows_keep_several_sites_apart(aws: dict[str, str]) -> None:
+    """Two configured sites pinging one API: pages carry their host, so the same path on
+    two sites is two pages, and a hop from one site to the other says so."""
+    service = make_service(Clock(NOON), site_hosts=(SITE, OTHER_SITE))
+
+    def ping(site: str, to: str, source: str, source_site: str | None = None) -> None:
+        headers = {
+            "Ping-To": f"http://{site}{to}",
+            "Ping-From": f"http://{source_site or site}{source}",
+            "User-Agent": DESKTOP_UA,
+        }
+        assert service.record_ping(headers, "PING", context(ALICE_IP)) == Outcome.RECORDED
+
+    ping(SITE, "/a", "/")
+    ping(OTHER_SITE, "/a", "/")
+    ping(OTHER_SITE, "/checkout", "/blog", source_site=SITE)
+    flows = service.flows({"from": NOON.date().isoformat(), "to": NOON.date().isoformat()})
+    assert sorted((t["from"], t["to"], t["count"]) for t in flows["transitions"]) == [
+        (f"{SITE}/", f"{SITE}/a", 1),
+        (f"{SITE}/blog", f"{OTHER_SITE}/checkout", 1),
+        (f"{OTHER_SITE}/", f"{OTHER_SITE}/a", 1),
+    ]
+    assert flows["truncated"] is False
+
+
+def test_flows_stop_at_their_read_bound_and_say_so(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = make_service(Clock(NOON))
+    for page in ("/a", "/b", "/c"):
+        service.record_ping(ping_headers(page), "PING", context(ALICE_IP))
+    monkeypatch.setattr(journeys, "MAX_FLOW_HOPS", 2)
+    day = NOON.date().isoformat()
+    flows = service.flows({"from": day, "to": day})
+    assert (flows["hops"], flows["truncated"]) == (2, True)
+
+
+def test_the_own_journey_shows_the_latest_hops_at_most(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(NOON)
+    service = make_service(clock)
+    for minute, page in enumerate(("/a", "/b", "/c")):
+        clock.moment = NOON + timedelta(minutes=minute)
+        service.record_ping(ping_headers(page), "PING", context(ALICE_IP))
+    monkeypatch.setattr(journeys, "MAX_OWN_HOPS", 2)
+    hops = service.journey_today(Visitor(SITE, ALICE_IP, DESKTOP_UA))
+    assert [h.to_page for h in hops] == ["/b", "/c"]  # the latest two, oldest first
