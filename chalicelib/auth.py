@@ -23,8 +23,8 @@ from typing import Any
 from chalicelib.problems import Problem, Unauthorized
 from chalicelib.timeutil import iso, now
 
-KEY_PATTERN = re.compile(r"^lt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9 ._-]{1,64}$")
+KEY_PATTERN = re.compile(r"^lt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})\Z")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9 ._-]{1,64}\Z")
 _LIST_PARTITION = "apikey"
 
 

@@ -92,8 +92,8 @@ CHANNELS = ("sms", "whatsapp", "viber", "messenger")
 CREATE_FIELDS = frozenset(
     {"name", "url", "text", "recipients", "expires_at", "ttl", "channel", "webhook_url"}
 )
-REF = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
-CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}$")
+REF = re.compile(r"^[^\x00-\x1f\x7f]{1,100}\Z")
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}\Z")
 
 # messaging's message.status values (see chalicelib/messaging.py)
 SENT = frozenset({"accepted", "submitted", "delivered", "read", "rejected", "undeliverable"})
@@ -440,15 +440,13 @@ class CampaignService:
 
     def process_chunk(
         self,
-        campaign: dict[str, Any] | None,
+        campaign: dict[str, Any],
         chunk: Chunk,
         context: LambdaContext | None = None,
     ) -> None:
-        """Make and text each recipient's link from the chunk's `stop` on; raises a HandBack
-        naming the recipient it stopped at."""
-        if campaign is None or campaign.get("status") == "cancelled":
-            log.info("chunk of an unknown or cancelled campaign skipped")
-            return
+        """Make and text each recipient's link from the chunk's `stop` on (of a known,
+        uncancelled campaign: `_run` checks); raises a HandBack naming the recipient it
+        stopped at."""
         # Recipients before `stop` were done by an earlier run of this chunk.
         first = max(chunk.stop - chunk.start, 0)
         for offset, recipient in enumerate(chunk.recipients[first:], start=first):

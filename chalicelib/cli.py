@@ -33,7 +33,7 @@ from chalicelib.problems import Problem
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_API = "http://127.0.0.1:8000"
 LOCAL_KEY_FILE = PROJECT_DIR / ".local" / "admin-key"
-DURATION = re.compile(r"^(\d+)([smhdw])$")
+DURATION = re.compile(r"^(\d+)([smhdw])\Z")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 LIST_PAGE_LIMIT = 100  # GET /api/links answers at most this many per page
 AWS_SETUP_HINT = (

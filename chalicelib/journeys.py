@@ -61,7 +61,7 @@ SALT_PARTITION = "salt"
 DAY_INDEX_PREFIX = "hops#"
 UNKNOWN_PAGE = "(unknown)"
 Page = tuple[str, str]  # (site host, path) in /api/journeys' counters
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Clock = Callable[[], datetime]
@@ -422,18 +422,20 @@ class Journeys:
         exits: Counter[Page] = Counter()
         per_day: list[dict[str, Any]] = []
         budget = MAX_FLOW_HOPS
+        truncated = False
         for offset in range(days):
             day = first + timedelta(days=offset)
-            day_hops, day_visitors = self._aggregate_day(
+            day_hops, day_visitors, cut = self._aggregate_day(
                 day, transitions, entries, exits, budget=budget
             )
             per_day.append({"day": day.isoformat(), "visitors": day_visitors, "hops": day_hops})
             budget -= day_hops
-            if budget <= 0:
+            if cut or (budget <= 0 and offset < days - 1):
+                truncated = True
                 break
         # Pages carry their site's host only when the answer spans several sites: one
         # site's answer reads as before, two sites' same path stay two pages.
-        sites = {site for page in entries | exits for site, _ in [page] if site}
+        sites = {site for site, _ in entries | exits if site}
         sites |= {site for pair in transitions for site, _ in pair if site}
 
         def label(page: Page) -> str:
@@ -445,7 +447,7 @@ class Journeys:
             "to": last.isoformat(),
             # Over MAX_FLOW_HOPS hops: the days after the bound are left out (a narrower
             # range answers them).
-            "truncated": budget <= 0,
+            "truncated": truncated,
             "hops": sum(d["hops"] for d in per_day),
             "visitors": sum(d["visitors"] for d in per_day),
             "visitors_per_day": per_day,
@@ -467,9 +469,10 @@ class Journeys:
         exits: Counter[Page],
         *,
         budget: int = MAX_FLOW_HOPS,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, bool]:
         """Fold one day's hops (gsi1, ordered by visitor then time) into the counters, at
-        most `budget` of them. Pages are (site host, path); an unknown origin has no host."""
+        most `budget` of them (hops, visitors, and whether hops were left unread). Pages
+        are (site host, path); an unknown origin has no host."""
         hops = 0
         visitors = 0
         current: str | None = None
@@ -481,7 +484,9 @@ class Journeys:
             ProjectionExpression="gsi1sk, from_page, to_page, site, from_site",
         ):
             if hops >= budget:
-                break
+                if current is not None:
+                    exits[last_page] += 1
+                return hops, visitors, True
             visitor_id = item["gsi1sk"]["S"].split("#", 1)[0]
             site = item["site"]["S"] if "site" in item else ""
             target: Page = (site, item["to_page"]["S"])
@@ -501,7 +506,7 @@ class Journeys:
             hops += 1
         if current is not None:
             exits[last_page] += 1
-        return hops, visitors
+        return hops, visitors, False
 
     def _query(self, **query: Any) -> Any:
         kwargs: dict[str, Any] = {"TableName": self._table, **query}

@@ -58,7 +58,7 @@ log = logging.getLogger("linktrail.links")
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 GENERATED_CODE_LENGTH = 7
 CODE_ATTEMPTS = 6
-CUSTOM_CODE = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+CUSTOM_CODE = re.compile(r"^[A-Za-z0-9_-]{3,64}\Z")
 # Paths the app or the short domain serve themselves, and the demo site's pages.
 RESERVED_CODES = frozenset(
     {
@@ -89,7 +89,7 @@ RESERVED_CODES = frozenset(
 MAX_URL_LENGTH = 2000  # S3 accepts WebsiteRedirectLocation up to 2 KB
 MAX_CLICKS = 1_000_000_000  # far above any campaign; keeps the number a plain DynamoDB N
 MAX_TAGS = 20
-TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]{0,49}$")
+TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]{0,49}\Z")
 TTL_GRACE_SECONDS = 3600  # DynamoDB TTL is only the backstop behind the sweeper
 EXPIRY_SHARDS = 4
 LIST_PARTITION = "links"
@@ -110,7 +110,7 @@ CREATE_FIELDS = frozenset(
 )
 PATCH_FIELDS = frozenset({"url", "expires_at", "ttl", "max_clicks", "expired_url"})
 LIST_PARAMS = frozenset({"campaign_id", "tag", "limit", "cursor"})
-CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}$")
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}\Z")
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -206,6 +206,12 @@ def parse_webhook_url(value: Any, settings: Settings, field_name: str = "webhook
 
     url = parse_url(value, field_name)
     return urlsafety.check_webhook_url(url, field=field_name, allow_private=settings.is_local)
+
+
+def require_link_shape(code: str) -> None:
+    """404 for a code no link can have (nor a key DynamoDB would take), before any read."""
+    if not CUSTOM_CODE.match(code):
+        raise NotFound(f"No link {code!r}.")
 
 
 def parse_code(value: Any) -> str:
@@ -866,8 +872,7 @@ class LinkService:
 
     def get(self, code: str) -> dict[str, Any]:
         """The public view of a live link or of its tombstone; 404 when neither exists."""
-        if not CUSTOM_CODE.match(code):
-            raise NotFound(f"No link {code!r}.")
+        require_link_shape(code)
         items = self.items_for(code)
         item = items.get("link") or items.get("tombstone")
         if item is None:
@@ -922,8 +927,7 @@ class LinkService:
     # changing
 
     def patch(self, code: str, patch: LinkPatch) -> dict[str, Any]:
-        if not CUSTOM_CODE.match(code):  # no such link; nor a key DynamoDB would take
-            raise NotFound(f"No link {code!r}.")
+        require_link_shape(code)
         items = self.items_for(code)
         link = items.get("link")
         if link is None:
@@ -1005,8 +1009,7 @@ class LinkService:
 
     def delete(self, code: str) -> None:
         """End the link now: tombstone (status deleted), then the redirect object."""
-        if not CUSTOM_CODE.match(code):  # no such link; nor a key DynamoDB would take
-            raise NotFound(f"No link {code!r}.")
+        require_link_shape(code)
         for _ in range(3):
             items = self.items_for(code)
             link = items.get("link")

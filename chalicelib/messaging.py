@@ -93,12 +93,12 @@ CLAIM_SECONDS = 2 * DEFAULT_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START"})
 
-_SMS_ALPHA_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
-_NUMBER_SENDER = re.compile(r"^\+?[1-9][0-9]{6,14}$")
-_ID_SENDER = re.compile(r"^[A-Za-z0-9 ._-]{1,50}$")
-_CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_PRICE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SMS_ALPHA_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}\Z")
+_NUMBER_SENDER = re.compile(r"^\+?[1-9][0-9]{6,14}\Z")
+_ID_SENDER = re.compile(r"^[A-Za-z0-9 ._-]{1,50}\Z")
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
+_PRICE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 
 _TO_ATTRIBUTE = TypeSerializer().serialize
 _FROM_ATTRIBUTE = TypeDeserializer().deserialize
@@ -336,10 +336,9 @@ class Texting:
         return self._attempt(code, message, reservation=(order.key_id, order.quota_day))
 
     def resend(self, code: str, *, key_id: str) -> dict[str, Any]:
-        from chalicelib.links import CUSTOM_CODE  # the shape GET /api/links/{code} checks
+        from chalicelib.links import require_link_shape
 
-        if not CUSTOM_CODE.match(code):  # no such link; nor a key DynamoDB would take
-            raise NotFound(f"There is no link {code}.")
+        require_link_shape(code)  # as GET /api/links/{code}: 404 before any read
         item = self._ddb.get_item(
             TableName=self._links, Key=_link_key(code), ConsistentRead=True,
             ProjectionExpression="pk, #m", ExpressionAttributeNames={"#m": "message"},

@@ -15,9 +15,9 @@ from chalicelib.problems import BadRequest
 
 # Channels whose recipient is a phone number; Messenger addresses a page-scoped user id.
 PHONE_CHANNELS = frozenset({"sms", "whatsapp", "viber"})
-_MESSENGER_ID = re.compile(r"^[A-Za-z0-9._-]{1,50}$")
+_MESSENGER_ID = re.compile(r"^[A-Za-z0-9._-]{1,50}\Z")
 _NOT_DIGITS = re.compile(r"[^0-9]")
-_LOOKS_LIKE_PHONE = re.compile(r"^\+?[0-9 ()./-]{7,30}$")
+_LOOKS_LIKE_PHONE = re.compile(r"^\+?[0-9 ()./-]{7,30}\Z")
 # A number as people and APIs write it inside text: digit groups joined by up to three
 # spaces, dots, slashes, dashes (ASCII or Unicode) or parentheses, e.g. "+44 (0)7400
 # 123-456". Every step must consume a digit, so matching stays linear.

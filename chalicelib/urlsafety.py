@@ -83,11 +83,6 @@ def public_addresses(host: str, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> lis
     return list(dict.fromkeys(addresses))
 
 
-def resolve_public(host: str, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> bool:
-    """True when `host` resolves, and only to global (public) addresses."""
-    return public_addresses(host, timeout) is not None
-
-
 def check_webhook_url(url: str, *, field: str, allow_private: bool) -> str:
     """The normalised URL, or BadRequest(detail, field=field) when it is unsafe to call."""
     if not isinstance(url, str) or not url:

@@ -57,7 +57,7 @@ MODE_SPELLINGS = {
     "first-click": "first",
 }
 CODE_PATTERN = re.compile(r"/([A-Za-z0-9_-]{1,128})/?")  # the whole path (fullmatch)
-COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
+COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}\Z")
 UNKNOWN_COUNTRY = "ZZ"
 NO_STORE = "private, no-store"
 LIVE_LINK = "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :now)"

@@ -259,3 +259,12 @@ def test_resend_with_an_impossible_code_is_a_404(
     assert all_items(os.environ) == before
     assert texting.api.requests == []
     assert dynamodb_key_limits == []
+
+
+@pytest.mark.parametrize("field,value", [("code", "abcd\n"), ("tags", ["spring\n"])])
+def test_a_trailing_newline_is_not_part_of_a_valid_value(client, auth_headers, aws, field, value):
+    """`$` also matches before a final newline; the patterns end with \\Z instead."""
+    body = {"url": "https://example.com/", field: value}
+    answer = client.http.post("/api/links", headers=auth_headers, body=json.dumps(body))
+    assert problem(answer, 400)["field"].startswith(field)
+    assert_nothing_written(aws)

@@ -609,6 +609,9 @@ def test_flows_stop_at_their_read_bound_and_say_so(
     day = NOON.date().isoformat()
     flows = service.flows({"from": day, "to": day})
     assert (flows["hops"], flows["truncated"]) == (2, True)
+    monkeypatch.setattr(journeys, "MAX_FLOW_HOPS", 3)  # exactly all of them: nothing left out
+    flows = service.flows({"from": day, "to": day})
+    assert (flows["hops"], flows["truncated"]) == (3, False)
 
 
 def test_the_own_journey_shows_the_latest_hops_at_most(
