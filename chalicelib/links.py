@@ -1095,19 +1095,18 @@ class LinkService:
         conditioned on the link being what we read, so the tombstone holds final counters."""
         code = link["code"]
         values = dict(values)
-        names: dict[str, str] = {"#m": "message"}
+        names: dict[str, str] = {}
         message = link.get("message")
         if isinstance(message, dict) and isinstance(message.get("status_at"), str):
             # A receipt applied between our read and this write would be lost with the
             # link: the tombstone must carry the message as it is now.
             condition += " AND #m.#s = :m_status AND #m.#at = :m_at"
-            names.update({"#s": "status", "#at": "status_at"})
+            names = {"#m": "message", "#s": "status", "#at": "status_at"}
             values[":m_status"] = {"S": str(message.get("status"))}
             values[":m_at"] = {"S": message["status_at"]}
         elif message is None:
             condition += " AND attribute_not_exists(#m)"
-        else:
-            names = {}
+            names = {"#m": "message"}
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": link_key(code),

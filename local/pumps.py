@@ -58,7 +58,7 @@ class PumpStats:
     last_run: float = 0.0
     # A loop that has not completed a run for this long (since it started, if it never
     # has) is failing; Pumps.start sets it from the loop's pause.
-    stale_after: float = 60.0
+    stale_after: float = STALE_AFTER_SECONDS
     started: float = field(default_factory=time.time)
 
     def healthy(self, now: float | None = None) -> bool:
@@ -553,15 +553,14 @@ def _forever(
     step: Callable[[], Any],
     pause: float,
     stop: threading.Event,
-    stats: PumpStats | None = None,
+    stats: PumpStats,
 ) -> None:
     while not stop.is_set():
         try:
             step()
         except Exception as error:
-            if stats is not None:
-                stats.failed += 1
-                stats.last_error = f"{name}: {type(error).__name__}: {error}"
+            stats.failed += 1
+            stats.last_error = f"{name}: {type(error).__name__}: {error}"
             log.exception("%s pump error", name)
             stop.wait(1.0)
         if pause:
