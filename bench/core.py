@@ -100,7 +100,7 @@ def emulated_aws(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, 
 
     from moto import mock_aws
 
-    from chalicelib import runtime
+    from chalicelib import wiring
     from local import bootstrap
 
     saved = dict(os.environ)
@@ -120,10 +120,10 @@ def emulated_aws(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, 
         with mock_aws():
             env = bootstrap.provision(log=lambda _line: None)
             os.environ.update(env)
-            runtime.reset()
-            runtime.settings()  # read now, not inside a test-client request
+            wiring.reset()
+            wiring.settings()  # read now, not inside a test-client request
             yield env
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        runtime.reset()
+        wiring.reset()

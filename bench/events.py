@@ -67,9 +67,9 @@ def configured_batch_size() -> int:
 def drain(client: Any, queue_url: str, batch_size: int) -> int:
     """Invoke the forwarder with batches gathered as Lambda's batcher would; returns the
     number of invocations."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    sqs = runtime.sqs()
+    sqs = wiring.sqs()
     invocations = 0
     while True:
         gathered: list[dict[str, Any]] = []
@@ -102,7 +102,7 @@ def figures() -> list[Figure]:
     from chalice import Chalice, Response
     from chalice.test import Client
 
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     headers = {"Content-Type": "text/plain", "User-Agent": USER_AGENT}
     with offline_stack() as (client, sink, env):
@@ -110,13 +110,13 @@ def figures() -> list[Figure]:
         invocations, forward_seconds = 0, 0.0
         # In rounds of one batch: the emulator scans the whole queue on every call, so a
         # queue of 1,000 would measure moto, not us. Requests per event are the same.
-        with count_aws_calls(runtime.sqs()) as calls:
+        with count_aws_calls(wiring.sqs()) as calls:
             for round_start in range(0, EVENTS, batch_size):
                 for i in range(round_start, min(EVENTS, round_start + batch_size)):
                     answer = client.http.post("/events", body=analytics_track(i),
                                               headers=headers)
                     assert answer.status_code == 202, answer.body
-                with count_aws_calls(runtime.sqs()) as _forwarder_calls:
+                with count_aws_calls(wiring.sqs()) as _forwarder_calls:
                     started = time.perf_counter()
                     invocations += drain(client, env["EVENTS_QUEUE_URL"], batch_size)
                     forward_seconds += time.perf_counter() - started
@@ -126,7 +126,7 @@ def figures() -> list[Figure]:
         # and one request near the 500 KB limit: still one SQS call (SendMessageBatch)
         big = json.dumps({"batch": [json.loads(analytics_track(EVENTS + i)) | {
             "properties": {"filler": "x" * 9000}} for i in range(50)]})
-        with count_aws_calls(runtime.sqs()) as big_calls:
+        with count_aws_calls(wiring.sqs()) as big_calls:
             assert client.http.post("/events", body=big, headers=headers).status_code == 202
         requests_made = EVENTS + 1
         sqs_calls = sum(calls.values()) + sum(big_calls.values())
@@ -165,9 +165,9 @@ def figures() -> list[Figure]:
 
 def one_sqs_send_seconds(queue_url: str) -> float:
     """The one SQS call /events makes, alone, with the same body size."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    sqs = runtime.sqs()
+    sqs = wiring.sqs()
     body = json.dumps({"v": 1, "kind": "events", "events": [json.loads(analytics_track(7))]})
     return median_seconds(
         lambda: sqs.send_message(QueueUrl=queue_url, MessageBody=body), repeat=100

@@ -50,15 +50,15 @@ def bare_client(with_write: bool) -> Any:
     from chalice import Chalice, Response
     from chalice.test import Client
 
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     bare = Chalice(app_name="bare")
 
     @bare.route("/ping", methods=["POST"], content_types=["text/ping"])
     def ping() -> Response:
         if with_write:
-            runtime.dynamodb().put_item(
-                TableName=runtime.settings().app_table,
+            wiring.dynamodb().put_item(
+                TableName=wiring.settings().app_table,
                 Item={
                     "pk": {"S": f"hop#2026-11-23#{secrets.token_hex(16)}"},
                     "sk": {"S": f"2026-11-23T12:00:00.000Z#{secrets.token_hex(4)}"},
@@ -90,7 +90,7 @@ def interleaved_medians(runs: dict[str, Callable[[], Any]], repeat: int) -> dict
 
 
 def figures() -> list[Figure]:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     with offline_app() as client, bare_client(False) as bare, bare_client(True) as bare_put:
 
@@ -101,9 +101,9 @@ def figures() -> list[Figure]:
 
             return run
 
-        with count_aws_calls(runtime.dynamodb()) as first:
+        with count_aws_calls(wiring.dynamodb()) as first:
             post(client)()  # the day's first ping in this process: reads, then creates, the salt
-        with count_aws_calls(runtime.dynamodb()) as steady:
+        with count_aws_calls(wiring.dynamodb()) as steady:
             for _ in range(STEADY_PINGS):
                 post(client)()
         median = interleaved_medians(

@@ -32,12 +32,13 @@ def _bare_app() -> Any:
 def figures() -> list[Figure]:
     from chalice.test import Client
 
-    from chalicelib import links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
 
     with emulated_aws():
-        token = runtime.key_store().create("bench").token
-        ddb, s3 = runtime.dynamodb(), runtime.s3()
-        service = links.service()
+        token = wiring.key_store().create("bench").token
+        ddb, s3 = wiring.dynamodb(), wiring.s3()
+        service = wiring.links()
 
         per_creation: list[int] = []
         for index in range(CREATIONS):

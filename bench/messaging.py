@@ -27,7 +27,8 @@ def figures() -> list[Figure]:
     import jwt
     from chalice.test import Client
 
-    from chalicelib import messaging, runtime, vonage_client
+    from chalicelib import wiring
+    from chalicelib.messaging import vonage as vonage_client
     from local import vonage_fake
 
     try:
@@ -35,8 +36,8 @@ def figures() -> list[Figure]:
                 vonage_fake.running(Path(state), post_receipts=False) as (_fake, fake_env), \
                 emulated_aws({**fake_env, "SMS_ALLOWED_COUNTRIES": "", "SMS_DAILY_QUOTA": "1000"}):
             vonage_client.reset()
-            settings = runtime.settings()
-            ddb = runtime.dynamodb()
+            settings = wiring.settings()
+            ddb = wiring.dynamodb()
             from app import app
 
             send_calls: list[int] = []
@@ -46,9 +47,10 @@ def figures() -> list[Figure]:
                     code = f"bench{index:03d}"
                     _put_link(ddb, settings.links_table, code)
                     with count_aws_calls(ddb) as calls:
-                        order = messaging.parse_order({"to": "+447400123456"}, key_id="bench")
-                        sent = messaging.send_for_link(order, code=code,
-                                                       short_url=f"http://sho.rt/{code}")
+                        texting = wiring.texting()
+                        order = texting.parse_order({"to": "+447400123456"}, key_id="bench")
+                        sent = texting.send_for_link(order, code=code,
+                                                     short_url=f"http://sho.rt/{code}")
                     send_calls.append(sum(calls.values()))
                     for status in ("submitted", "delivered", "delivered"):  # one repeated
                         body = json.dumps({

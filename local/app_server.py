@@ -25,7 +25,7 @@ from typing import Any
 from chalice import local as chalice_local
 from chalice.cli.factory import CLIFactory
 
-from chalicelib.problems import PROBLEM_CONTENT_TYPE, Problem
+from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, Problem
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -93,6 +93,9 @@ def load_app(stage: str = "local") -> tuple[Any, Any]:
     factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     app = config.chalice_app
+    from local import routes  # imported after app.py, as any blueprint is
+
+    app.register_blueprint(routes.bp)
     apply_overrides()
     return app, config
 

@@ -86,7 +86,7 @@ def ensure_admin_key(key_file: Path, app_table: str) -> str:
     restarts), else create one; store its hash in the emulator either way. Its click-webhook
     signing secret is kept beside it (`webhook-secret`) so local receivers can verify
     `link.clicked` signatures across restarts too."""
-    from chalicelib.auth import KEY_PATTERN, KeyStore
+    from chalicelib.system.keys import KEY_PATTERN, KeyStore
 
     dynamodb = boto3.session.Session().client("dynamodb")
     store = KeyStore(dynamodb, app_table)

@@ -46,7 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from chalicelib.phones import mask
+from chalicelib.core.phones import mask
 
 log = logging.getLogger("vonage-fake")
 

@@ -26,14 +26,14 @@ os.environ.pop("AWS_PROFILE", None)
 
 def restore_env(saved: dict[str, str | None]) -> None:
     """Put back the variables a fixture changed, and forget settings read from them."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    runtime.reset()
+    wiring.reset()
 
 
 @pytest.fixture
@@ -41,14 +41,14 @@ def aws() -> Iterator[dict[str, str]]:
     """moto in-process with linktrail's resources; yields the app's environment."""
     from moto import mock_aws
 
-    from chalicelib import runtime
+    from chalicelib import wiring
     from local import bootstrap
 
     with mock_aws():
         env = bootstrap.provision(log=lambda _message: None)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        runtime.reset()
+        wiring.reset()
         try:
             yield env
         finally:
@@ -57,9 +57,9 @@ def aws() -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def admin_key(aws: dict[str, str]) -> str:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    return runtime.key_store().create("tests").token
+    return wiring.key_store().create("tests").token
 
 
 @pytest.fixture
@@ -100,11 +100,11 @@ def auth_headers(admin_key: str) -> dict[str, str]:
 def set_env(**values: str) -> None:
     """Change the app's environment. Settings are read now: chalice.test.Client swaps in
     its stage's variables during a request, so they must not be read first there."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     os.environ.update(values)
-    runtime.reset()
-    runtime.settings()
+    wiring.reset()
+    wiring.settings()
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +122,7 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[s
 @pytest.fixture
 def texting(aws: dict[str, str], fake: tuple[Any, dict[str, str]]) -> Iterator[Any]:
     """The app's environment pointed at the fake, exactly as the local stack does it."""
-    from chalicelib import vonage_client
+    from chalicelib.messaging import vonage as vonage_client
 
     running, env = fake
     running.api.planned.clear()

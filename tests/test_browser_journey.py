@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.journeys import Journeys, SaltStore, Visitor, visitor_hash
+from chalicelib.journeys.service import Journeys, SaltStore, Visitor, visitor_hash
 from tests.conftest import LocalStack
 from tests.test_journeys import Clock, all_items, assert_no_ip_or_ua, context, stored_strings
 

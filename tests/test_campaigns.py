@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import wiring
 from tests.conftest import set_env
 from tests.test_links import link_items, redirect_objects
 
@@ -214,9 +215,8 @@ def test_statistics_count_delivery_and_clicks(client, auth_headers, texting, aws
 
 
 def test_opted_out_recipients_are_counted(client, auth_headers, texting, aws):
-    from chalicelib import messaging
 
-    messaging.texting().opt_out(NUMBERS[1], "sms", "STOP")
+    wiring.texting().opt_out(NUMBERS[1], "sms", "STOP")
     campaign_id = json.loads(start(client, auth_headers, campaign_body(3)).body)["campaign_id"]
     client.lambda_.invoke("campaign_worker", sqs_event(receive_all(aws), aws))
     stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)

@@ -58,7 +58,7 @@ def test_a_campaign_over_the_daily_quota_waits_for_midnight_and_finishes(
     client, auth_headers, texting, aws, clock
 ):
     from bench.core import count_aws_calls
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     set_env(SMS_DAILY_QUOTA="1")  # the reviewer's probe: 30 recipients, one text a day
     first_day = evening(clock)
@@ -80,9 +80,9 @@ def test_a_campaign_over_the_daily_quota_waits_for_midnight_and_finishes(
     messages = receive(aws)
     assert len(messages) == 2
     with (
-        count_aws_calls(runtime.dynamodb()) as dynamodb,
-        count_aws_calls(runtime.s3()) as s3,
-        count_aws_calls(runtime.sqs()) as sqs,
+        count_aws_calls(wiring.dynamodb()) as dynamodb,
+        count_aws_calls(wiring.s3()) as s3,
+        count_aws_calls(wiring.sqs()) as sqs,
     ):
         assert work(client, aws, messages) == []
     assert dict(dynamodb) == {} and dict(s3) == {}
@@ -137,13 +137,13 @@ def test_a_campaign_that_sends_nothing_for_seven_days_abandons_its_recipients(
 def test_when_sqs_refuses_the_new_message_the_chunk_is_handed_back(
     client, auth_headers, texting, aws, clock
 ):
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     set_env(SMS_DAILY_QUOTA="0")
     evening(clock)
     start(client, auth_headers, campaign_body(3))
     [chunk] = receive(aws)
-    with failing(runtime.sqs(), "SendMessage") as refused:
+    with failing(wiring.sqs(), "SendMessage") as refused:
         assert work(client, aws, [chunk]) == [chunk["MessageId"]]
     assert refused["failed"] == 1
     # The old way: visible again once Retry-After (until midnight, 4 h) has passed.
@@ -157,7 +157,7 @@ def test_when_sqs_refuses_the_new_message_the_chunk_is_handed_back(
 
 def test_a_chunk_out_of_time_resumes_where_it_stopped(aws, vonage_app, clock):
     from bench.core import count_aws_calls
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     messenger = FakeMessenger()
     service = campaign_service(messenger)
@@ -171,7 +171,7 @@ def test_a_chunk_out_of_time_resumes_where_it_stopped(aws, vonage_app, clock):
     body = json.loads(again["Body"])
     assert body["stop"] == 9 and body["recipients"] == json.loads(chunk["Body"])["recipients"]
 
-    with count_aws_calls(runtime.dynamodb()) as calls:
+    with count_aws_calls(wiring.dynamodb()) as calls:
         result = service.handle_records(sqs_event([again], aws)["Records"])
     assert result == {"batchItemFailures": []}
     assert calls["dynamodb.TransactWriteItems"] == 11  # recipients 9-19 only

@@ -67,7 +67,8 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from chalicelib import campaigns, messaging
+    from chalicelib.campaigns import service as campaigns
+    from chalicelib.messaging import texting as messaging
 
     frozen = Clock(datetime.now(UTC).replace(microsecond=0))
     monkeypatch.setattr("moto.sqs.models.unix_time_millis", frozen.sqs_ms)
@@ -112,7 +113,7 @@ def test_vonage_429s_requeue_the_chunk_after_retry_after_and_each_recipient_gets
     aws: dict[str, str],
     clock: Clock,
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     started = start(client, auth_headers, campaign_body(3))
     assert started.status_code == 202, started.body
@@ -128,7 +129,7 @@ def test_vonage_429s_requeue_the_chunk_after_retry_after_and_each_recipient_gets
     def record(params: dict[str, Any], **_: Any) -> None:
         sent.append(dict(params))
 
-    sqs = runtime.sqs()
+    sqs = wiring.sqs()
     sqs.meta.events.register("provide-client-params.sqs.SendMessage", record)
     try:
         assert work(client, aws, [chunk]) == []  # handled: queued again, not handed back
@@ -175,7 +176,7 @@ def test_vonage_429s_requeue_the_chunk_after_retry_after_and_each_recipient_gets
         message = TypeDeserializer().deserialize(link["message"])
         assert message["status"] == "accepted", (ref, message)
         assert message["uuid"] in {e["message_uuid"] for e in texting.api.outbox}
-    quota = runtime.dynamodb().scan(TableName=runtime.settings().app_table)["Items"]
+    quota = wiring.dynamodb().scan(TableName=wiring.settings().app_table)["Items"]
     assert [i["sends"]["N"] for i in quota if i["pk"]["S"].startswith("smsquota#")] == ["3"]
 
     stats = client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).json_body

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import cli
+from cli import main as cli
 from tests.test_campaigns import NUMBERS, receive_all, sqs_event
 from tests.test_links import redirect_objects
 
@@ -53,7 +53,7 @@ def run_process(
     without AWS files, and no instance-metadata lookup)."""
     home = env.get("HOME") or os.environ["HOME"]
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", *argv],
+        [sys.executable, "-m", "cli.main", *argv],
         cwd=cli.PROJECT_DIR,
         env={
             "PATH": os.environ.get("PATH", ""),
@@ -175,16 +175,17 @@ class RecordingApi(cli.Api):
 def stored_links(count: int) -> list[str]:
     """`count` link items as create() writes them, loaded in batches (the list reads only
     the items; one transaction per link makes moto slow as the table grows)."""
-    from chalicelib import links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
 
-    service = links.service()
+    service = wiring.links()
     requests = []
     for n in range(count):
         item = service._new_item(links.NewLink(url=f"https://example.com/{n}"), f"list{n:04d}", "k")
         requests.append({"PutRequest": {"Item": links.to_item(item)}})
     for start in range(0, count, 25):
-        runtime.dynamodb().batch_write_item(
-            RequestItems={runtime.settings().links_table: requests[start : start + 25]}
+        wiring.dynamodb().batch_write_item(
+            RequestItems={wiring.settings().links_table: requests[start : start + 25]}
         )
     return [f"list{n:04d}" for n in range(count)]
 
@@ -356,7 +357,7 @@ def test_stage_environment_is_loaded_from_chalice_config(tmp_path, monkeypatch):
 def test_ctrl_c_stops_quietly_with_status_130(monkeypatch):
     import io
 
-    from chalicelib import cli
+    from cli import main as cli
 
     def interrupted(*_args: object) -> int:
         raise KeyboardInterrupt

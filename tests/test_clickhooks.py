@@ -19,7 +19,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import clickhooks, runtime, urlsafety
+from chalicelib import wiring
+from chalicelib.clicks import webhooks as clickhooks
+from chalicelib.core import urlsafety
 from edge.edge_click import ClickCounter, EdgeConfig
 from tests.test_edge import BROWSER, WHATSAPP, event, get_link, put_link
 
@@ -131,7 +133,7 @@ def notify_messages(aws_env: dict[str, str]) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def key(aws: dict[str, str]) -> Any:
-    return runtime.key_store().create("webhooks")
+    return wiring.key_store().create("webhooks")
 
 
 def click(
@@ -220,7 +222,7 @@ def test_unreachable_receiver_is_a_failed_attempt(aws, key):
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     put_link(dynamodb, aws["LINKS_TABLE"], "hook3", key_id=key.api_key.key_id)
     sender = clickhooks.WebhookSender(
-        runtime.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"], allow_private=True
+        wiring.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"], allow_private=True
     )
     delivery = clickhooks.Delivery("hook3", key.api_key.key_id, "http://127.0.0.1:9/x", "{}")
     assert sender.deliver(delivery, attempt=1) is False
@@ -273,7 +275,7 @@ def test_private_host_at_send_time_gets_no_post_and_no_retry(aws, key, host):
     for hook in receiver(key.webhook_secret, fail_first=0):
         url = hook.url.replace("127.0.0.1", host)
         sender = clickhooks.WebhookSender(
-            runtime.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
+            wiring.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
         )
         assert sender.deliver(clickhooks.Delivery("rebind", key.api_key.key_id, url, "{}"), 1)
         assert hook.attempts == []
@@ -302,7 +304,7 @@ def test_send_time_check_asks_the_resolver_about_the_url_host(aws, key):
     asked: list[str] = []
     for hook in receiver(key.webhook_secret, fail_first=0):
         sender = clickhooks.WebhookSender(
-            runtime.key_store().webhook_secret,
+            wiring.key_store().webhook_secret,
             dynamodb,
             aws["LINKS_TABLE"],
             resolver=pinned_to_loopback(asked),
@@ -353,7 +355,7 @@ def test_rebinding_after_the_check_reaches_nothing(aws, key, monkeypatch):
         f"https://rebind.attacker.test:{port}/hook", field="webhook_url", allow_private=False
     )
     sender = clickhooks.WebhookSender(
-        runtime.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
+        wiring.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
     )
     delivery = clickhooks.Delivery("rebind2", key.api_key.key_id, url, "{}")
     try:
@@ -425,7 +427,7 @@ def test_https_to_the_checked_address_verifies_the_urls_host(
     asked: list[str] = []
     for hook in receiver(key.webhook_secret, fail_first=0, tls=server_tls):
         sender = clickhooks.WebhookSender(
-            runtime.key_store().webhook_secret,
+            wiring.key_store().webhook_secret,
             dynamodb,
             aws["LINKS_TABLE"],
             resolver=pinned_to_loopback(asked),

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bench.core import count_aws_calls
-from chalicelib import events
-from chalicelib.events import normalise_request, reduce_user_agent
+from chalicelib.tracking import collector as events
+from chalicelib.tracking.collector import normalise_request, reduce_user_agent
 
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -45,19 +45,19 @@ def analytics_page(**overrides: Any) -> dict[str, Any]:
 def local_settings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pin the local stage's settings before any request (chalice.test.Client overlays the
     dev stage's env while a request runs), with the local CORS allowlist."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("CORS_ORIGINS", f"{ORIGIN},http://localhost:8000")
     if "aws" in request.fixturenames:
         request.getfixturevalue("aws")
-        runtime.reset()
-        assert runtime.settings().is_local
+        wiring.reset()
+        assert wiring.settings().is_local
 
 
 def queued(aws_env: dict[str, str]) -> list[dict[str, Any]]:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    sqs = runtime.sqs()
+    sqs = wiring.sqs()
     found: list[dict[str, Any]] = []
     while True:
         answer = sqs.receive_message(
@@ -175,9 +175,9 @@ def test_user_agent_is_reduced_to_families(user_agent: str, expected: tuple[str,
 
 
 def test_single_json_event_is_queued_with_one_sqs_call(client: Any, aws: dict[str, str]) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    with count_aws_calls(runtime.sqs()) as calls:
+    with count_aws_calls(wiring.sqs()) as calls:
         answer = post(client, analytics_page(), **{"User-Agent": CHROME_MAC})
     assert answer.status_code == 202, answer.body
     assert json.loads(answer.body)["message_ids"] == ["f7b1c3c2-1f7e-4f65-b3a4-1d2b3c4d5e6f"]
@@ -200,7 +200,7 @@ def test_beacon_text_plain_batch_is_one_queue_message(client: Any, aws: dict[str
 def test_a_batch_above_one_queue_message_uses_one_send_message_batch(
     client: Any, aws: dict[str, str]
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     filler = "x" * 20_000
     batch = {"batch": [
@@ -210,7 +210,7 @@ def test_a_batch_above_one_queue_message_uses_one_send_message_batch(
     ]}
     raw = json.dumps(batch)
     assert events.SQS_MESSAGE_BYTES < len(raw) <= events.MAX_REQUEST_BYTES
-    with count_aws_calls(runtime.sqs()) as calls:
+    with count_aws_calls(wiring.sqs()) as calls:
         answer = post(client, raw)
     assert answer.status_code == 202, answer.body
     assert dict(calls) == {"sqs.SendMessageBatch": 1}
@@ -354,10 +354,10 @@ def test_same_origin_page_needs_no_allowlist_entry(client: Any, aws: dict[str, s
 def test_erasure_removes_links_and_queues_a_deletion_record(
     client: Any, aws: dict[str, str], auth_headers: dict[str, str]
 ) -> None:
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityLink, IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityLink, IdentityStore
 
-    store = IdentityStore(runtime.dynamodb(), aws["APP_TABLE"])
+    store = IdentityStore(wiring.dynamodb(), aws["APP_TABLE"])
     store.record([
         IdentityLink("anon-1", "user-9", "2026-01-01T00:00:00.000Z", "m1"),
         IdentityLink("anon-2", "user-9", "2026-01-02T00:00:00.000Z", "m2"),
@@ -381,10 +381,10 @@ def test_erasure_needs_an_api_key(client: Any, aws: dict[str, str]) -> None:
 
 
 def test_newer_identity_link_wins(aws: dict[str, str]) -> None:
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityLink, IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityLink, IdentityStore
 
-    store = IdentityStore(runtime.dynamodb(), aws["APP_TABLE"])
+    store = IdentityStore(wiring.dynamodb(), aws["APP_TABLE"])
     store.record([IdentityLink("anon-1", "new-user", "2026-02-01T00:00:00.000Z", "m2")])
     store.record([IdentityLink("anon-1", "old-user", "2026-01-01T00:00:00.000Z", "m1")])
     assert store.resolve(["anon-1", "unknown"]) == {"anon-1": "new-user"}
@@ -476,16 +476,16 @@ def test_dates_out_of_range_are_400(
 def test_erasure_refuses_a_user_id_too_long_in_utf8_bytes(aws: dict[str, str]) -> None:
     """Called as the route calls it (chalice.test's client does not decode a %-encoded
     path; API Gateway does)."""
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityStore, erase_user
-    from chalicelib.problems import Problem
+    from chalicelib import wiring
+    from chalicelib.core.problems import Problem
+    from chalicelib.tracking.identity import IdentityStore, erase_user
 
-    store = IdentityStore(runtime.dynamodb(), aws["APP_TABLE"])
-    queue = events.EventQueue(runtime.sqs(), aws["EVENTS_QUEUE_URL"])
+    store = IdentityStore(wiring.dynamodb(), aws["APP_TABLE"])
+    queue = events.EventQueue(wiring.sqs(), aws["EVENTS_QUEUE_URL"])
     with pytest.raises(Problem) as refused:
         erase_user(store, queue, EMOJI_256, "2026-01-01T00:00:00.000Z")
     assert (refused.value.status, refused.value.field) == (400, "user_id")
-    marker = runtime.dynamodb().get_item(
+    marker = wiring.dynamodb().get_item(
         TableName=aws["APP_TABLE"],
         Key={"pk": {"S": f"user#{EMOJI_256}"}, "sk": {"S": "erased"}},
     )

@@ -10,7 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import events, stitch
+from chalicelib.tracking import collector as events
+from chalicelib.tracking import forwarder as stitch
 from local import stitch_sink
 from tests.test_stitch import (  # noqa: F401  (sink, app_env, webhook_env: fixtures)
     Pump,
@@ -45,7 +46,7 @@ def attributes(letter: dict[str, Any]) -> dict[str, str]:
 def test_a_poisoned_message_is_dead_lettered_alone_and_the_others_reach_stitch(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     send_events(client, [
         {"type": "page", "anonymousId": "anon-g", "messageId": "g1"},
@@ -55,11 +56,11 @@ def test_a_poisoned_message_is_dead_lettered_alone_and_the_others_reach_stitch(
          "messageId": "g4"},
     ])
     body = poisoned_body(anonymous_id=EMOJI_256)
-    runtime.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=body)
+    wiring.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=body)
     # Over today's /events bound (512 bytes) but within DynamoDB's: queued before the
     # bound, it still goes through.
     legacy = poisoned_body(anonymous_id="\u20ac" * 300, message_id="legacy")
-    runtime.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=legacy)
+    wiring.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=legacy)
 
     pump = Pump(client, app_env)
     pump.run()
@@ -112,27 +113,27 @@ class FailingDynamoDB:
 
 
 def forwarder_over(dynamodb: Any, env: dict[str, str]) -> stitch.Forwarder:
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityStore
 
-    settings = runtime.settings()
+    settings = wiring.settings()
     return stitch.Forwarder(
         IdentityStore(dynamodb, env["APP_TABLE"]),
         stitch.Sender(stitch.destination(settings, timeout=1.0)),
-        stitch.DeadLetters(runtime.sqs(), env["EVENTS_DLQ_URL"]),
-        stitch.max_receives(runtime.sqs(), env["EVENTS_QUEUE_URL"]),
+        stitch.DeadLetters(wiring.sqs(), env["EVENTS_DLQ_URL"]),
+        stitch.max_receives(wiring.sqs(), env["EVENTS_QUEUE_URL"]),
     )
 
 
 def queued_records(client: Any, env: dict[str, str],
                    messages: list[dict[str, Any]]) -> dict[str, stitch.QueueRecord]:
     """One queue message per event, by the event's messageId, taken off the queue."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     send_events(client, messages)
     found: dict[str, stitch.QueueRecord] = {}
     while True:
-        answer = runtime.sqs().receive_message(QueueUrl=env["EVENTS_QUEUE_URL"],
+        answer = wiring.sqs().receive_message(QueueUrl=env["EVENTS_QUEUE_URL"],
                                                MaxNumberOfMessages=10, VisibilityTimeout=60)
         if not answer.get("Messages"):
             return found
@@ -144,15 +145,15 @@ def queued_records(client: Any, env: dict[str, str],
 def test_an_identity_write_dynamodb_refuses_for_good_dead_letters_only_its_message(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
 ) -> None:
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityStore
 
     records = queued_records(client, app_env, [
         {"type": "identify", "anonymousId": "anon-ok", "userId": "user-ok", "messageId": "i-ok"},
         {"type": "identify", "anonymousId": "anon-bad", "userId": "user-b", "messageId": "i-bad"},
         {"type": "track", "event": "E", "anonymousId": "anon-ok", "messageId": "t-ok"},
     ])
-    dynamodb = FailingDynamoDB(runtime.dynamodb(), "ValidationException", 400, {"anon-bad"})
+    dynamodb = FailingDynamoDB(wiring.dynamodb(), "ValidationException", 400, {"anon-bad"})
     assert forwarder_over(dynamodb, app_env).forward(records.values()) == []
     stored = {r["message_id"]: r for r in rows(sink, "events")}
     assert set(stored) == {"i-ok", "t-ok"}
@@ -164,7 +165,7 @@ def test_an_identity_write_dynamodb_refuses_for_good_dead_letters_only_its_messa
     assert (why["StitchStatus"], why["StitchTable"]) == ("400", "-")
     assert "ValidationException" in why["StitchError"]
     assert why["SourceMessageId"] == records["i-bad"].message_id
-    store = IdentityStore(runtime.dynamodb(), app_env["APP_TABLE"])
+    store = IdentityStore(wiring.dynamodb(), app_env["APP_TABLE"])
     assert store.resolve(["anon-ok", "anon-bad"]) == {"anon-ok": "user-ok"}
 
 
@@ -172,7 +173,7 @@ def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
     client: Any, webhook_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
 ) -> None:
     """Webhook mode without a primary key is append-only: a row sent twice shows twice."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     records = queued_records(client, webhook_env, [
         {"type": "identify", "anonymousId": "anon-1", "userId": "user-1", "messageId": "w-1"},
@@ -180,7 +181,7 @@ def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
         {"type": "track", "event": "E", "anonymousId": "anon-1", "messageId": "w-3"},
     ])
     dynamodb = FailingDynamoDB(
-        runtime.dynamodb(), "ProvisionedThroughputExceededException", 400, {"anon-2"})
+        wiring.dynamodb(), "ProvisionedThroughputExceededException", 400, {"anon-2"})
     forwarder = forwarder_over(dynamodb, webhook_env)
     assert forwarder.forward(records.values()) == [records["w-2"].message_id]
     assert sorted(r["message_id"] for r in rows(sink, "data")) == [
@@ -197,12 +198,12 @@ def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
 def test_an_identity_write_still_failing_on_the_last_receive_is_dead_lettered_with_why(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     records = queued_records(client, app_env, [
         {"type": "identify", "anonymousId": "anon-3", "userId": "user-3", "messageId": "l-1"},
     ])
-    dynamodb = FailingDynamoDB(runtime.dynamodb(), "InternalServerError", 500, {"anon-3"})
+    dynamodb = FailingDynamoDB(wiring.dynamodb(), "InternalServerError", 500, {"anon-3"})
     last = stitch.QueueRecord(records["l-1"].message_id, records["l-1"].body, 8)
     assert forwarder_over(dynamodb, app_env).forward([last]) == []
     [letter] = dead_letters(app_env)
@@ -215,13 +216,13 @@ def test_an_identity_write_still_failing_on_the_last_receive_is_dead_lettered_wi
 def test_a_failed_identity_lookup_hands_back_only_the_messages_that_needed_it(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     records = queued_records(client, app_env, [
         {"type": "track", "event": "E", "userId": "user-k", "messageId": "k-1"},
         {"type": "track", "event": "E", "anonymousId": "anon-k", "messageId": "k-2"},
     ])
-    dynamodb = FailingDynamoDB(runtime.dynamodb(), "InternalServerError", 500,
+    dynamodb = FailingDynamoDB(wiring.dynamodb(), "InternalServerError", 500,
                                fail_lookups=True)
     assert forwarder_over(dynamodb, app_env).forward(records.values()) == [
         records["k-2"].message_id]
@@ -235,11 +236,11 @@ def test_a_queued_body_too_deep_to_parse_is_dead_lettered_alone(
     """A body deeper than Python's parser goes (queued by hand, or before /events capped
     nesting): RecursionError is no ValueError, but it is dead-lettered like any body that
     does not parse, and the good event beside it reaches Stitch."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     send_events(client, [{"type": "page", "anonymousId": "anon-d", "messageId": "d1"}])
     deep = "[" * 10_000 + "]" * 10_000
-    runtime.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=deep)
+    wiring.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=deep)
     pump = Pump(client, app_env)
     pump.run()
     assert {r["message_id"] for r in rows(sink, "events")} == {"d1"}

@@ -50,7 +50,7 @@ def fault_counts(stack: Any) -> dict[str, int]:
 
 def forwarder_timeout(stack: Any) -> float:
     """The app's Stitch timeout in this stack (the stack's env, else the default)."""
-    from chalicelib.config import Settings
+    from chalicelib.core.settings import Settings
 
     configured = stack.env.get("STITCH_TIMEOUT_SECONDS") or os.environ.get(
         "STITCH_TIMEOUT_SECONDS"

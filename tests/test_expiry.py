@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib import wiring
 from tests.test_links import failing, link_items, post, redirect_objects
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -50,20 +51,20 @@ def kinds(env: dict[str, str]) -> list[str]:
 
 
 def test_sweeper_expires_a_link_and_get_says_expired(client, auth_headers, aws):
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
     body = {"url": "https://example.com/", "code": "short-lived", "ttl": 60}
     assert post(client, auth_headers, body).status_code == 201
-    assert expiry.sweep() == 0  # not due yet
+    assert expiry.sweep(wiring.links()) == 0  # not due yet
     assert kinds(aws) == ["expiry", "link"]
 
     assert redirect_objects(aws) == ["short-lived"]
-    assert expiry.sweep(at_epoch=int(time.time()) + 120) == 1
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 120) == 1
     assert kinds(aws) == ["tombstone"]
     assert redirect_objects(aws) == []  # the sweeper deleted the object itself
     link = json.loads(client.http.get("/api/links/short-lived", headers=auth_headers).body)
     assert link["status"] == "expired" and link["url"] == "https://example.com/"
-    assert expiry.sweep(at_epoch=int(time.time()) + 120) == 0  # idempotent
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 120) == 0  # idempotent
 
     # The sweeper's delete reaches the stream handler too, which deletes the object again
     # (the backstop when the sweeper's DeleteObjects failed): idempotent.
@@ -88,7 +89,7 @@ class FakeContext:
 def create_due(service: Any, count: int, due: int, prefix: str = "") -> list[str]:
     """`count` links expiring at `due`, created one by one (a campaign's links share one
     expires_at). With a prefix, custom codes starting with it: all in one expiry shard."""
-    from chalicelib.links import NewLink
+    from chalicelib.links.service import NewLink
 
     return [
         str(service.create(NewLink(url="https://example.com/", code=code, expires_at=due), "k")[
@@ -106,7 +107,8 @@ def streamless_links_service(aws: dict[str, str]) -> Any:
     and 10.8 GB here (90 s without the stream). The sweeper never reads the stream."""
     from dataclasses import replace
 
-    from chalicelib import links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
 
     ddb = boto3.client("dynamodb")
     table = ddb.describe_table(TableName=aws["LINKS_TABLE"])["Table"]
@@ -121,8 +123,8 @@ def streamless_links_service(aws: dict[str, str]) -> Any:
             for g in table["GlobalSecondaryIndexes"]
         ],
     )
-    settings = replace(runtime.settings(), links_table=name)
-    return links.LinkService(OneCallAtATime(runtime.dynamodb()), runtime.s3(), settings)
+    settings = replace(wiring.settings(), links_table=name)
+    return links.LinkService(OneCallAtATime(wiring.dynamodb()), wiring.s3(), settings)
 
 
 class OneCallAtATime:
@@ -151,7 +153,8 @@ class OneCallAtATime:
 def load_due(service: Any, count: int, due: int) -> list[str]:
     """The items create() writes for `count` links (link, expiry marker) and their objects,
     loaded in batches: one transaction per link would double this test's time on moto."""
-    from chalicelib import links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
 
     settings = service.settings
     requests: list[dict[str, Any]] = []
@@ -162,7 +165,7 @@ def load_due(service: Any, count: int, due: int) -> list[str]:
         item = service._new_item(new, code, "k")
         requests += [{"PutRequest": {"Item": links.to_item(item)}}]
         requests += [{"PutRequest": {"Item": service._marker(item)}}]
-        runtime.s3().put_object(Bucket=settings.redirect_bucket, Key=code, Body=b"")
+        wiring.s3().put_object(Bucket=settings.redirect_bucket, Key=code, Body=b"")
         codes.append(code)
     for start in range(0, len(requests), 25):
         boto3.client("dynamodb").batch_write_item(
@@ -181,14 +184,15 @@ def test_one_run_retires_every_due_link_page_after_page(aws):
     run retires them all, page after page in every shard, eight at a time, deletes their
     objects itself (no stream handler needed), and reads only the index."""
     from bench.core import count_aws_calls
-    from chalicelib import expiry, runtime
-    from chalicelib.links import NewLink
+    from chalicelib import wiring
+    from chalicelib.links import expiry
+    from chalicelib.links.service import NewLink
 
     service = streamless_links_service(aws)
     due = int(time.time()) + 30
     codes = load_due(service, 250, due)
     service.create(NewLink(url="https://example.com/", code="later", expires_at=due + 999), "k")
-    with count_aws_calls(runtime.dynamodb()) as calls, count_aws_calls(runtime.s3()) as s3:
+    with count_aws_calls(wiring.dynamodb()) as calls, count_aws_calls(wiring.s3()) as s3:
         assert expiry.sweep(at_epoch=due + 1, links=service, page_size=25, workers=8) == 250
     # Per link one TransactWriteItems; per page one index Query, one BatchGetItem of its
     # links and one DeleteObjects (DeleteObject for a page of one).
@@ -209,9 +213,9 @@ def test_one_run_retires_every_due_link_page_after_page(aws):
 
 
 def test_a_run_low_on_time_stops_and_the_next_run_continues(aws):
-    from chalicelib import expiry, links
+    from chalicelib.links import expiry
 
-    service = links.service()
+    service = wiring.links()
     due = int(time.time()) + 30
     create_due(service, 60, due, prefix="a")  # one shard: pages of exactly page_size
     before = redirect_objects(aws)
@@ -239,7 +243,9 @@ def test_a_run_low_on_time_stops_and_the_next_run_continues(aws):
 def test_a_link_that_cannot_be_retired_now_does_not_hold_the_sweep_up(aws):
     """Clicked every time the sweeper tries: the run moves past it (each marker is met
     once per run), retires the rest, and the next run retires it."""
-    from chalicelib import expiry, links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import expiry
+    from chalicelib.links import service as links
 
     def click(code: str) -> None:
         boto3.client("dynamodb").update_item(  # what the edge function writes
@@ -264,19 +270,21 @@ def test_a_link_that_cannot_be_retired_now_does_not_hold_the_sweep_up(aws):
                 click(code)
             return found
 
-    racing = ClickedWhileRetiring(runtime.dynamodb(), runtime.s3(), runtime.settings())
+    racing = ClickedWhileRetiring(wiring.dynamodb(), wiring.s3(), wiring.settings())
     due = int(time.time()) + 30
     create_due(racing, 3, due, prefix="busy")
     assert expiry.sweep(at_epoch=due + 1, links=racing, page_size=1) == 2
     assert kinds(aws).count("link") == 1 and redirect_objects(aws) == ["busy0000"]
-    assert expiry.sweep(at_epoch=due + 1, links=links.service()) == 1
+    assert expiry.sweep(at_epoch=due + 1, links=wiring.links()) == 1
     assert kinds(aws) == ["tombstone"] * 3 and redirect_objects(aws) == []
 
 
 def test_a_link_that_breaks_the_sweeper_does_not_stop_the_others(aws, caplog):
     """A defect met on one link (here: an unexpected exception) is logged with its code;
     the sweep retires every other due link and the broken one stays for the next run."""
-    from chalicelib import expiry, links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import expiry
+    from chalicelib.links import service as links
 
     class BrokenOnOne(links.LinkService):
         def expire(self, code: str, at_epoch: int, known: Any = None) -> bool:
@@ -284,18 +292,18 @@ def test_a_link_that_breaks_the_sweeper_does_not_stop_the_others(aws, caplog):
                 raise TypeError("a defect")
             return super().expire(code, at_epoch, known)
 
-    broken = BrokenOnOne(runtime.dynamodb(), runtime.s3(), runtime.settings())
+    broken = BrokenOnOne(wiring.dynamodb(), wiring.s3(), wiring.settings())
     due = int(time.time()) + 30
     create_due(broken, 3, due, prefix="oops")
     assert expiry.sweep(at_epoch=due + 1, links=broken, page_size=1) == 2
     assert redirect_objects(aws) == ["oops0001"]
     assert any(getattr(r, "code", None) == "oops0001" and r.exc_info for r in caplog.records)
-    assert expiry.sweep(at_epoch=due + 1, links=links.service()) == 1
+    assert expiry.sweep(at_epoch=due + 1, links=wiring.links()) == 1
     assert kinds(aws) == ["tombstone"] * 3 and redirect_objects(aws) == []
 
 
 def test_extended_link_is_not_swept(client, auth_headers, aws):
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
     assert (
         post(
@@ -307,7 +315,7 @@ def test_extended_link_is_not_swept(client, auth_headers, aws):
         "/api/links/extend-me", headers=auth_headers, body=json.dumps({"ttl": 86400})
     )
     assert answer.status_code == 200
-    assert expiry.sweep(at_epoch=int(time.time()) + 120) == 0
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 120) == 0
     link = json.loads(client.http.get("/api/links/extend-me", headers=auth_headers).body)
     assert link["status"] == "active"
 
@@ -315,7 +323,7 @@ def test_extended_link_is_not_swept(client, auth_headers, aws):
 def test_ttl_removal_gets_a_tombstone_and_loses_its_object(client, auth_headers, aws):
     """DynamoDB TTL deleted the item (userIdentity = the service): the handler writes the
     tombstone from the old image, removes the marker and the object, idempotently."""
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
     body = {"url": "https://example.com/ttl", "code": "ttl-gone", "ttl": 60}
     assert post(client, auth_headers, body).status_code == 201
@@ -360,12 +368,13 @@ def test_other_records_are_ignored_and_rollbacks_get_no_tombstone(client, auth_h
 
 
 def test_when_the_sweepers_delete_fails_the_stream_handler_deletes_the_objects(client, aws):
-    from chalicelib import expiry, links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import expiry
 
-    service = links.service()
+    service = wiring.links()
     due = int(time.time()) + 30
     create_due(service, 3, due, prefix="keep")  # one shard, one page
-    with failing(runtime.s3(), "DeleteObjects") as refused:
+    with failing(wiring.s3(), "DeleteObjects") as refused:
         assert expiry.sweep(at_epoch=due + 1, links=service) == 3
     assert refused["failed"] == 1
     assert kinds(aws) == ["tombstone"] * 3 and len(redirect_objects(aws)) == 3
@@ -378,12 +387,13 @@ def test_links_left_unprocessed_by_the_batch_read_are_read_one_by_one(aws):
     from botocore.awsrequest import AWSResponse
 
     from bench.core import count_aws_calls
-    from chalicelib import expiry, links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import expiry
 
-    service = links.service()
+    service = wiring.links()
     due = int(time.time()) + 30
     create_due(service, 3, due, prefix="u")
-    ddb = runtime.dynamodb()
+    ddb = wiring.dynamodb()
 
     answered: list[int] = []
 
@@ -428,9 +438,8 @@ def test_schedule_handler_hands_the_sweep_its_lambda_context(client, aws, monkey
     import chalice.test
     from chalice.local import LambdaContext
 
-    from chalicelib import links
 
-    create_due(links.service(), 3, int(time.time()) + 1)
+    create_due(wiring.links(), 3, int(time.time()) + 1)
     time.sleep(1.1)
     almost_over = functools.partial(LambdaContext, max_runtime_ms=5_000)
     with monkeypatch.context() as patched:

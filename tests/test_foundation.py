@@ -10,8 +10,8 @@ import boto3
 import pytest
 from chalice import Chalice, Response
 
-from chalicelib import runtime
-from chalicelib.config import ConfigError, Secret, Settings
+from chalicelib import wiring
+from chalicelib.core.settings import ConfigError, Secret, Settings
 
 
 def test_settings_read_from_any_mapping_and_hide_secrets() -> None:
@@ -105,7 +105,7 @@ def test_api_routes_need_a_key_and_answer_problem_details(client: Any, admin_key
 def test_keys_are_stored_only_as_hashes_and_revocation_is_immediate(
     client: Any, aws: dict[str, str]
 ) -> None:
-    store = runtime.key_store()
+    store = wiring.key_store()
     created = store.create("ops")
     _, key_id, secret = created.token.split("_", 2)
     item = boto3.client("dynamodb").get_item(
@@ -119,7 +119,7 @@ def test_keys_are_stored_only_as_hashes_and_revocation_is_immediate(
 
 
 def test_a_cached_key_check_ends_within_its_ttl(aws: dict[str, str]) -> None:
-    from chalicelib.auth import KeyStore
+    from chalicelib.system.keys import KeyStore
 
     store = KeyStore(boto3.client("dynamodb"), aws["APP_TABLE"], cache_seconds=2.0)
     created = store.create("cached")
@@ -134,7 +134,7 @@ def test_a_cached_key_check_ends_within_its_ttl(aws: dict[str, str]) -> None:
 
 
 def test_chalice_error_bodies_become_problem_details() -> None:
-    from app import as_problem
+    from chalicelib.http import as_problem
 
     rewritten = as_problem(
         Response(body={"Code": "BadRequestError", "Message": "Error Parsing JSON"}, status_code=400)
@@ -166,7 +166,7 @@ def test_admin_key_survives_a_restart(aws: dict[str, str], tmp_path: Any) -> Non
     )
     second = bootstrap.ensure_admin_key(key_file, aws["APP_TABLE"])
     assert first == second
-    assert runtime.key_store().authenticate(f"Bearer {second}").name == "local-admin"
+    assert wiring.key_store().authenticate(f"Bearer {second}").name == "local-admin"
     assert oct(key_file.stat().st_mode)[-3:] == "600"
 
 

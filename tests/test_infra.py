@@ -21,8 +21,8 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode.cfn_yaml import loads as load_template
 
-from chalicelib import problems
-from chalicelib.config import LOCAL_SECRET_ENV
+from chalicelib.core import problems
+from chalicelib.core.settings import LOCAL_SECRET_ENV
 from infra import deploy, record_resources, resources
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -45,7 +45,7 @@ def dynamodb_key_limits(aws: dict[str, str]) -> Iterator[list[str]]:
     answers as AWS does for any request carrying such a key, and records the operation."""
     from botocore.awsrequest import AWSResponse
 
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     refused: list[str] = []
 
@@ -83,7 +83,7 @@ def dynamodb_key_limits(aws: dict[str, str]) -> Iterator[list[str]]:
             }
         return None
 
-    events = runtime.dynamodb().meta.events
+    events = wiring.dynamodb().meta.events
     events.register("before-call.dynamodb", answer, unique_id="test-key-limits")
     try:
         yield refused
@@ -154,7 +154,7 @@ def test_deeply_nested_cursor_is_a_400(client, auth_headers, aws):
 
 
 def test_cursor_nested_within_the_length_cap_is_a_400(client, auth_headers, aws, monkeypatch):
-    from chalicelib import links
+    from chalicelib.links import service as links
 
     # The length cap alone keeps cursors shallow; lift it to reach the parser's limit.
     monkeypatch.setattr(links, "MAX_CURSOR_CHARS", 100_000, raising=False)
@@ -184,10 +184,10 @@ def test_long_cursor_is_a_400_and_reaches_no_key(client, auth_headers, aws, dyna
 
 @pytest.fixture
 def allowlist(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("ALLOWED_DESTINATION_HOSTS", "example.com")
-    runtime.reset()
+    wiring.reset()
 
 
 def test_create_refuses_expired_url_off_the_allowlist(client, auth_headers, aws, allowlist):

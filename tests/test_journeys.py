@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from bench.core import count_aws_calls
-from chalicelib import journeys, runtime
-from chalicelib.journeys import Journeys, Outcome, SaltStore, Visitor, visitor_hash
-from chalicelib.problems import Problem
+from chalicelib import wiring
+from chalicelib.core.problems import Problem
+from chalicelib.journeys import service as journeys
+from chalicelib.journeys.service import Journeys, Outcome, SaltStore, Visitor, visitor_hash
 from local.pumps import expire_ttl_items
 
 SITE = "127.0.0.1:8000"
@@ -54,9 +55,9 @@ def ping_headers(to: str, source: str | None = "/", ua: str = DESKTOP_UA, **extr
 def make_service(
     clock: Clock, pepper: bytes = b"", site_hosts: tuple[str, ...] = (SITE,)
 ) -> Journeys:
-    settings = runtime.settings()
+    settings = wiring.settings()
     return Journeys(
-        runtime.dynamodb(),
+        wiring.dynamodb(),
         settings.app_table,
         site_hosts=site_hosts,
         retention_days=30,
@@ -66,12 +67,12 @@ def make_service(
 
 
 def table_names() -> list[str]:
-    return list(runtime.dynamodb().list_tables()["TableNames"])
+    return list(wiring.dynamodb().list_tables()["TableNames"])
 
 
 def all_items(ddb: Any = None) -> list[dict[str, Any]]:
     """Every item of every table (the privacy check reads everything)."""
-    ddb = ddb or runtime.dynamodb()
+    ddb = ddb or wiring.dynamodb()
     items: list[dict[str, Any]] = []
     for table in ddb.list_tables()["TableNames"]:
         kwargs: dict[str, Any] = {"TableName": table}
@@ -178,12 +179,12 @@ def test_visitor_hash_is_keyed_truncated_and_depends_on_every_input() -> None:
 
 def test_salt_is_created_once_per_day_then_served_from_memory(aws: dict[str, str]) -> None:
     clock = Clock(NOON)
-    store = SaltStore(runtime.dynamodb(), runtime.settings().app_table, clock)
-    with count_aws_calls(runtime.dynamodb()) as first:
+    store = SaltStore(wiring.dynamodb(), wiring.settings().app_table, clock)
+    with count_aws_calls(wiring.dynamodb()) as first:
         salt = store.salt(NOON.date(), create=True)
     assert salt is not None and len(salt) == 32
     assert first == {"dynamodb.GetItem": 1, "dynamodb.PutItem": 1}
-    with count_aws_calls(runtime.dynamodb()) as steady:
+    with count_aws_calls(wiring.dynamodb()) as steady:
         for _ in range(5):
             assert store.salt(NOON.date(), create=True) == salt
     assert sum(steady.values()) == 0
@@ -196,30 +197,30 @@ def test_salt_is_created_once_per_day_then_served_from_memory(aws: dict[str, str
 def test_the_salt_sweeper_deletes_salts_older_than_yesterday_at_once(aws: dict[str, str]) -> None:
     from datetime import timedelta
 
-    table = runtime.settings().app_table
+    table = wiring.settings().app_table
     days = [NOON - timedelta(days=n) for n in (3, 2, 1, 0)]
     for moment in days:  # one salt per day, each created on its own day
-        SaltStore(runtime.dynamodb(), table, Clock(moment)).salt(moment.date(), create=True)
+        SaltStore(wiring.dynamodb(), table, Clock(moment)).salt(moment.date(), create=True)
     assert len(salt_items()) == 4
-    store = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    store = SaltStore(wiring.dynamodb(), table, Clock(NOON))
     assert store.delete_expired() == ["2026-11-20", "2026-11-21"]
     assert sorted(i["sk"]["S"] for i in salt_items()) == ["2026-11-22", "2026-11-23"]
     assert store.delete_expired() == []
 
 
 def test_a_second_instance_uses_the_salt_the_first_created(aws: dict[str, str]) -> None:
-    table = runtime.settings().app_table
-    first = SaltStore(runtime.dynamodb(), table, Clock(NOON))
-    second = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    table = wiring.settings().app_table
+    first = SaltStore(wiring.dynamodb(), table, Clock(NOON))
+    second = SaltStore(wiring.dynamodb(), table, Clock(NOON))
     salt = first.salt(NOON.date(), create=True)
     assert second.salt(NOON.date(), create=True) == salt
     assert len(salt_items()) == 1
 
 
 def test_losing_the_creation_race_reads_the_winner(aws: dict[str, str]) -> None:
-    table = runtime.settings().app_table
-    winner = SaltStore(runtime.dynamodb(), table, Clock(NOON))
-    loser = SaltStore(runtime.dynamodb(), table, Clock(NOON))
+    table = wiring.settings().app_table
+    winner = SaltStore(wiring.dynamodb(), table, Clock(NOON))
+    loser = SaltStore(wiring.dynamodb(), table, Clock(NOON))
     # The loser read "no salt" just before the winner wrote it.
     loser_read = loser._read
     reads: list[bytes | None] = []
@@ -240,7 +241,7 @@ def test_losing_the_creation_race_reads_the_winner(aws: dict[str, str]) -> None:
 
 def test_only_todays_salt_is_ever_created_and_old_ones_are_refused(aws: dict[str, str]) -> None:
     clock = Clock(NOON)
-    store = SaltStore(runtime.dynamodb(), runtime.settings().app_table, clock)
+    store = SaltStore(wiring.dynamodb(), wiring.settings().app_table, clock)
     yesterday = NOON.date() - timedelta(days=1)
     assert store.salt(yesterday, create=True) is None
     assert store.salt(NOON.date() + timedelta(days=1), create=True) is None
@@ -250,24 +251,24 @@ def test_only_todays_salt_is_ever_created_and_old_ones_are_refused(aws: dict[str
 def test_a_salt_past_its_ttl_is_gone_even_before_the_sweep(aws: dict[str, str]) -> None:
     """DynamoDB deletes expired items within days, not at once: we never use them."""
     clock = Clock(NOON)
-    table = runtime.settings().app_table
-    created = SaltStore(runtime.dynamodb(), table, clock).salt(NOON.date(), create=True)
+    table = wiring.settings().app_table
+    created = SaltStore(wiring.dynamodb(), table, clock).salt(NOON.date(), create=True)
     assert created is not None
     clock.moment = NOON + timedelta(days=1)  # tomorrow: today's salt is yesterday's
-    assert SaltStore(runtime.dynamodb(), table, clock).salt(NOON.date()) == created
+    assert SaltStore(wiring.dynamodb(), table, clock).salt(NOON.date()) == created
     clock.moment = datetime(2026, 11, 25, 0, 0, 1, tzinfo=UTC)  # past its ttl, not swept
     assert len(salt_items()) == 1
-    assert SaltStore(runtime.dynamodb(), table, clock).salt(NOON.date()) is None
+    assert SaltStore(wiring.dynamodb(), table, clock).salt(NOON.date()) is None
 
 
 def test_the_memory_cache_forgets_salts_older_than_yesterday(aws: dict[str, str]) -> None:
     clock = Clock(NOON)
-    store = SaltStore(runtime.dynamodb(), runtime.settings().app_table, clock)
+    store = SaltStore(wiring.dynamodb(), wiring.settings().app_table, clock)
     salt = store.salt(NOON.date(), create=True)
     clock.moment = NOON + timedelta(days=1)
     assert store.salt(NOON.date()) == salt  # yesterday: kept for the midnight overlap
     clock.moment = NOON + timedelta(days=2)
-    with count_aws_calls(runtime.dynamodb()) as calls:
+    with count_aws_calls(wiring.dynamodb()) as calls:
         assert store.salt(NOON.date()) is None
     assert sum(calls.values()) == 0
     assert NOON.date() not in store._cache
@@ -549,14 +550,14 @@ def test_a_salt_older_than_48_hours_is_swept_and_its_hashes_cannot_be_recomputed
     service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
     assert {i["sk"]["S"] for i in salt_items()} == {"2026-11-21", "2026-11-22", "2026-11-23"}
 
-    dynamodb = runtime.dynamodb()
+    dynamodb = wiring.dynamodb()
     expire_ttl_items(dynamodb, table_names(), now=NOON.timestamp())
 
     # Today's and yesterday's salts are kept for the midnight overlap; the old one is gone.
     assert {i["sk"]["S"] for i in salt_items()} == {"2026-11-22", "2026-11-23"}
     # The hop itself is kept for its retention, but nothing can tie it to a person again:
     assert old_hop in hop_items()
-    fresh = SaltStore(dynamodb, runtime.settings().app_table, Clock(NOON))
+    fresh = SaltStore(dynamodb, wiring.settings().app_table, Clock(NOON))
     assert fresh.salt(date(2026, 11, 21)) is None
     remaining = [bytes(i["salt"]["B"]) for i in salt_items()]
     assert old_salt not in remaining
@@ -568,10 +569,10 @@ def test_a_salt_older_than_48_hours_is_swept_and_its_hashes_cannot_be_recomputed
 
 
 def test_service_is_cached_per_runtime(aws: dict[str, str]) -> None:
-    first = journeys.service()
-    assert journeys.service() is first
-    runtime.reset()
-    assert journeys.service() is not first
+    first = wiring.journeys()
+    assert wiring.journeys() is first
+    wiring.reset()
+    assert wiring.journeys() is not first
 
 
 def test_flows_keep_several_sites_apart(aws: dict[str, str]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import wiring
+
 ERROR_DOCUMENT = "expired.html"
 
 
@@ -249,10 +251,10 @@ def test_body_with_another_content_type(client, auth_headers, aws):
 
 
 def test_destination_allowlist(client, auth_headers, aws, monkeypatch):
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("ALLOWED_DESTINATION_HOSTS", "example.com,*.shop.example")
-    runtime.reset()
+    wiring.reset()
     assert post(client, auth_headers, {"url": "https://example.com/x"}).status_code == 201
     assert post(client, auth_headers, {"url": "https://eu.shop.example/x"}).status_code == 201
     refused = post(client, auth_headers, {"url": "https://evil.example.net/"})
@@ -274,11 +276,12 @@ def test_s3_failure_leaves_nothing(client, auth_headers, aws):
 def test_s3_failure_through_the_service_with_a_missing_bucket(aws):
     from dataclasses import replace
 
-    from chalicelib import links, runtime
-    from chalicelib.problems import Unavailable
+    from chalicelib import wiring
+    from chalicelib.core.problems import Unavailable
+    from chalicelib.links import service as links
 
-    settings = replace(runtime.settings(), redirect_bucket="linktrail-no-such-bucket")
-    service = links.LinkService(runtime.dynamodb(), runtime.s3(), settings)
+    settings = replace(wiring.settings(), redirect_bucket="linktrail-no-such-bucket")
+    service = links.LinkService(wiring.dynamodb(), wiring.s3(), settings)
     with pytest.raises(Unavailable):
         service.create(
             links.NewLink(url="https://example.com/", code="orphan", expires_at=None), "k"
@@ -421,9 +424,9 @@ def test_delete_stops_the_redirect_and_keeps_a_tombstone(client, auth_headers, a
 
 
 def test_generated_codes_retry_on_collision(aws, monkeypatch):
-    from chalicelib import links
+    from chalicelib.links import service as links
 
-    service = links.service()
+    service = wiring.links()
     service.create(links.NewLink(url="https://example.com/", code="Taken12"), "k")
     drawn = iter(["Taken12", "Taken12", "Fresh34"])
     monkeypatch.setattr(links, "generate_code", lambda: next(drawn))

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import wiring
 from tests.conftest import set_env
 from tests.test_campaigns import NUMBERS, campaign_body, sqs_event, start
 from tests.test_expiry import kinds, link_removals, stream_records
@@ -62,21 +63,21 @@ class FakeContext:
 
 
 def campaign_service(messenger: Any, links: Any = None) -> Any:
-    from chalicelib import campaigns, runtime
-    from chalicelib import links as links_module
+    from chalicelib import wiring
+    from chalicelib.campaigns import service as campaigns
 
     return campaigns.CampaignService(
-        links or links_module.service(), runtime.dynamodb(), runtime.sqs(), messenger
+        links or wiring.links(), wiring.dynamodb(), wiring.sqs(), messenger
     )
 
 
 @pytest.fixture
 def vonage_app(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Enough configuration for POST /api/campaigns' validation (sends go to fakes)."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("VONAGE_APPLICATION_ID", "review-app")
-    runtime.reset()
+    wiring.reset()
 
 
 def receive(env: dict[str, str], visibility: int | None = None) -> list[dict[str, Any]]:
@@ -118,17 +119,19 @@ def campaign_codes(env: dict[str, str], campaign_id: str, kind: str = "link") ->
 
 
 def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
-    from chalicelib import expiry, links, runtime
-    from chalicelib.problems import Unavailable
+    from chalicelib import wiring
+    from chalicelib.core.problems import Unavailable
+    from chalicelib.links import expiry
+    from chalicelib.links import service as links
 
     broken = links.LinkService(
-        runtime.dynamodb(),
-        runtime.s3(),
-        replace(runtime.settings(), redirect_bucket="linktrail-no-such-bucket"),
+        wiring.dynamodb(),
+        wiring.s3(),
+        replace(wiring.settings(), redirect_bucket="linktrail-no-such-bucket"),
     )
     with pytest.raises(Unavailable):  # S3 fails: the items are removed, no tombstone
         broken.create(links.NewLink(url="https://example.com/first", code="reused"), "k")
-    service = links.service()
+    service = wiring.links()
     service.create(links.NewLink(url="https://example.com/second", code="reused"), "k")
     assert redirect_objects(aws) == ["reused"]
 
@@ -171,7 +174,7 @@ def test_errors_inside_a_chunk_are_retried_not_dropped(aws, vonage_app):
     [(429, {"Retry-After": "100000"}), (503, {})],  # past SQS's 12 h cap; none given
 )
 def test_quota_or_unavailable_hands_the_chunk_back_for_later(aws, vonage_app, status, headers):
-    from chalicelib.problems import Problem
+    from chalicelib.core.problems import Problem
 
     messenger = FakeMessenger(refuse=Problem(status, "later", headers=headers))
     service = campaign_service(messenger)
@@ -216,7 +219,7 @@ def test_link_that_expired_before_its_send_is_skipped_and_counted(
     texting,
     aws,
 ):
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
     campaign_id = json.loads(start(client, auth_headers, campaign_body(2)).body)["campaign_id"]
     set_env(SMS_DAILY_QUOTA="0")  # the first recipient gets its link, then 429
@@ -224,7 +227,8 @@ def test_link_that_expired_before_its_send_is_skipped_and_counted(
     result = client.lambda_.invoke("campaign_worker", event).payload
     assert result == {"batchItemFailures": []}  # queued again until the quota resets
     assert len(campaign_codes(aws, campaign_id)) == 1
-    assert expiry.sweep(at_epoch=int(time.time()) + 8 * 86400) == 1  # it expires unsent
+    # it expires unsent
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 8 * 86400) == 1
     client.lambda_.invoke("links_stream", {"Records": link_removals(aws)})
 
     set_env(SMS_DAILY_QUOTA="1000")
@@ -284,20 +288,21 @@ def test_worker_hands_back_what_it_cannot_finish_before_the_timeout(aws, vonage_
 
 def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage_app):
     from bench.core import count_aws_calls
-    from chalicelib import links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
 
     class RetiredRightAfterTheRead(links.LinkService):
         """The sweeper (here: DELETE) retires the link just after the worker read it."""
 
         def __init__(self) -> None:
-            super().__init__(runtime.dynamodb(), runtime.s3(), runtime.settings())
+            super().__init__(wiring.dynamodb(), wiring.s3(), wiring.settings())
             self.raced = False
 
         def items_for(self, code: str) -> dict[str, dict[str, Any]]:
             found = super().items_for(code)
             if not self.raced and "link" in found:
                 self.raced = True
-                links.service().delete(code)
+                wiring.links().delete(code)
             return found
 
     messenger = FakeMessenger()
@@ -308,7 +313,7 @@ def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage
     assert sorted(redirect_objects(aws)) == codes
 
     # Redelivered with both objects in place: nothing is written to S3.
-    with count_aws_calls(runtime.s3()) as calls:
+    with count_aws_calls(wiring.s3()) as calls:
         assert campaign_service(messenger).handle_records(records) == {"batchItemFailures": []}
     assert calls["s3.PutObject"] == 0
 
@@ -333,9 +338,10 @@ def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage
 
 
 def test_patch_rollback_keeps_a_newer_patchs_url(aws):
-    from chalicelib import links, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
 
-    service = links.service()
+    service = wiring.links()
     service.create(links.NewLink(url="https://example.com/old", code="patched"), "k")
 
     class NewerPatchInBetween(links.LinkService):
@@ -346,11 +352,11 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
             super().put_redirect(code, long_url)
 
     broken = NewerPatchInBetween(
-        runtime.dynamodb(),
-        runtime.s3(),
-        replace(runtime.settings(), redirect_bucket="linktrail-no-such-bucket"),
+        wiring.dynamodb(),
+        wiring.s3(),
+        replace(wiring.settings(), redirect_bucket="linktrail-no-such-bucket"),
     )
-    from chalicelib.problems import Unavailable
+    from chalicelib.core.problems import Unavailable
 
     with pytest.raises(Unavailable):
         broken.patch("patched", links.LinkPatch(url="https://example.com/mine"))
@@ -359,7 +365,7 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
     assert head["WebsiteRedirectLocation"] == "https://example.com/newer"
 
     # Without a competitor the rollback still restores the URL; a gone link stays gone.
-    plain = links.LinkService(runtime.dynamodb(), runtime.s3(), broken.settings)
+    plain = links.LinkService(wiring.dynamodb(), wiring.s3(), broken.settings)
     with pytest.raises(Unavailable):
         plain.patch("patched", links.LinkPatch(url="https://example.com/again"))
     assert service.get("patched")["url"] == "https://example.com/newer"
@@ -369,9 +375,10 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
 
 
 def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
-    from chalicelib import expiry, links
+    from chalicelib.links import expiry
+    from chalicelib.links import service as links
 
-    service = links.service()
+    service = wiring.links()
     service.create(links.NewLink(url="https://example.com/", code="twice", max_clicks=2), "k")
 
     def click() -> list[dict[str, Any]]:
@@ -404,7 +411,7 @@ def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
 
 
 def test_tombstones_keep_the_masked_number_only(client, auth_headers, aws):
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
     for code, ttl in (("deleted-one", None), ("expired-one", 60)):
         body = {"url": "https://example.com/", "code": code, **({"ttl": ttl} if ttl else {})}
@@ -426,7 +433,7 @@ def test_tombstones_keep_the_masked_number_only(client, auth_headers, aws):
             },
         )
     assert client.http.delete("/api/links/deleted-one", headers=auth_headers).status_code == 204
-    assert expiry.sweep(at_epoch=int(time.time()) + 120) == 1
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 120) == 1
     assert kinds(aws) == ["tombstone", "tombstone"]
     assert PLAIN_NUMBER not in json.dumps(link_items(aws))
     for code in ("deleted-one", "expired-one"):
@@ -476,15 +483,17 @@ def test_link_view_shows_click_webhook_failures(client, auth_headers, aws):
     ],
 )
 def test_webhook_urls_to_private_hosts_are_refused_outside_the_local_stage(aws, url):
-    from chalicelib import campaigns, links, runtime
-    from chalicelib.problems import BadRequest
-    from chalicelib.timeutil import now
+    from chalicelib import wiring
+    from chalicelib.campaigns import service as campaigns
+    from chalicelib.core.clock import now
+    from chalicelib.core.problems import BadRequest
+    from chalicelib.links import service as links
 
-    deployed = replace(runtime.settings(), stage="prod", vonage_application_id="app")
+    deployed = replace(wiring.settings(), stage="prod", vonage_application_id="app")
     with pytest.raises(BadRequest) as refused:
         links.parse_new_link({"url": "https://example.com/", "webhook_url": url}, deployed, now())
     assert refused.value.field == "webhook_url"
-    service = links.LinkService(runtime.dynamodb(), runtime.s3(), deployed)
+    service = links.LinkService(wiring.dynamodb(), wiring.s3(), deployed)
     with pytest.raises(BadRequest) as refused:
         campaigns.parse_campaign(campaign_body(1, webhook_url=url), service)
     assert refused.value.field == "webhook_url"
@@ -557,12 +566,13 @@ def links_log() -> Any:
 def test_failed_put_and_failed_undo_answer_503_and_the_sweeper_removes_the_link(
     client, auth_headers, aws, links_log
 ):
-    from chalicelib import expiry, runtime
+    from chalicelib import wiring
+    from chalicelib.links import expiry
 
     body = {"url": "https://example.com/in?token=s3cr3t-token", "code": "half-made", "ttl": 600}
     with (
-        failing(runtime.s3(), "PutObject") as put,
-        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=3) as undo,
+        failing(wiring.s3(), "PutObject") as put,
+        failing(wiring.dynamodb(), "TransactWriteItems", after=1, times=3) as undo,
     ):
         answer = post(client, auth_headers, body)
     assert answer.status_code == 503, answer.body
@@ -587,7 +597,7 @@ def test_failed_put_and_failed_undo_answer_503_and_the_sweeper_removes_the_link(
     assert post(client, auth_headers, again).status_code == 409
 
     # The sweeper's next run removes it; no tombstone, since nothing was created.
-    assert expiry.sweep() == 0  # none expired: one repaired
+    assert expiry.sweep(wiring.links()) == 0  # none expired: one repaired
     assert kinds(aws) == []
     client.lambda_.invoke("links_stream", {"Records": link_removals(aws)})
     assert redirect_objects(aws) == []
@@ -596,12 +606,12 @@ def test_failed_put_and_failed_undo_answer_503_and_the_sweeper_removes_the_link(
 
 
 def test_undo_is_retried_after_a_transient_failure(client, auth_headers, aws):
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     body = {"url": "https://example.com/", "code": "retried", "ttl": 600}
     with (
-        failing(runtime.s3(), "PutObject"),
-        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=1) as undo,
+        failing(wiring.s3(), "PutObject"),
+        failing(wiring.dynamodb(), "TransactWriteItems", after=1, times=1) as undo,
     ):
         answer = post(client, auth_headers, body)
     assert answer.status_code == 503
@@ -613,13 +623,15 @@ def test_undo_is_retried_after_a_transient_failure(client, auth_headers, aws):
 def test_repair_marker_leaves_a_link_created_again_alone(aws):
     """The half-made link was removed by hand and its code created again (no expiry, so
     the repair marker stayed): the sweeper drops the marker and keeps the new link."""
-    from chalicelib import expiry, links, runtime
-    from chalicelib.problems import Unavailable
+    from chalicelib import wiring
+    from chalicelib.core.problems import Unavailable
+    from chalicelib.links import expiry
+    from chalicelib.links import service as links
 
-    service = links.service()
+    service = wiring.links()
     with (
-        failing(runtime.s3(), "PutObject"),
-        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=3),
+        failing(wiring.s3(), "PutObject"),
+        failing(wiring.dynamodb(), "TransactWriteItems", after=1, times=3),
         pytest.raises(Unavailable),
     ):
         service.create(links.NewLink(url="https://example.com/first", code="comeback"), "k")
@@ -629,21 +641,21 @@ def test_repair_marker_leaves_a_link_created_again_alone(aws):
     time.sleep(0.002)  # a created_at of its own (milliseconds)
     service.create(links.NewLink(url="https://example.com/again", code="comeback"), "k")
     assert kinds(aws) == ["expiry", "link"]  # the repair marker is still there
-    assert expiry.sweep() == 0
+    assert expiry.sweep(wiring.links()) == 0
     assert kinds(aws) == ["link"] and redirect_objects(aws) == ["comeback"]
     assert service.get("comeback")["url"] == "https://example.com/again"
 
 
 def test_a_campaign_links_failed_undo_is_repaired_by_the_chunks_redelivery(aws, vonage_app):
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     messenger = FakeMessenger()
     service = campaign_service(messenger)
     campaign_id = started(service, 1)
     records = sqs_event(receive(aws, visibility=0), aws)["Records"]
     with (
-        failing(runtime.s3(), "PutObject"),
-        failing(runtime.dynamodb(), "TransactWriteItems", after=1, times=3) as undo,
+        failing(wiring.s3(), "PutObject"),
+        failing(wiring.dynamodb(), "TransactWriteItems", after=1, times=3) as undo,
     ):
         result = service.handle_records(records)
     assert undo["failed"] == 3
@@ -662,10 +674,16 @@ def test_a_campaign_links_failed_undo_is_repaired_by_the_chunks_redelivery(aws, 
 
 
 def test_every_first_path_segment_the_app_serves_is_reserved():
-    from app import app
-    from chalicelib.links import RESERVED_CODES
+    from chalice import Chalice
 
-    segments = {path.strip("/").split("/")[0] for path in app.routes} - {""}
+    from app import app
+    from chalicelib.links.service import RESERVED_CODES
+    from local import routes
+
+    local_app = Chalice(app_name="linktrail-local-routes")
+    local_app.register_blueprint(routes.bp)  # the local stack serves these as well
+    served = [*app.routes, *local_app.routes]
+    segments = {path.strip("/").split("/")[0] for path in served} - {""}
     assert {"demo", "api", "journey", "webhooks"} <= segments
     assert sorted(s for s in segments if s.lower() not in RESERVED_CODES) == []
 
@@ -673,11 +691,11 @@ def test_every_first_path_segment_the_app_serves_is_reserved():
 def test_generated_codes_that_spell_a_reserved_word_are_drawn_again(aws, monkeypatch):
     import secrets
 
-    from chalicelib import links
+    from chalicelib.links import service as links
 
     letters = iter("HealthzjOuRnEyFresh42")  # two 7-letter reserved words, then a code
     monkeypatch.setattr(secrets, "choice", lambda alphabet: next(letters))
-    created = links.service().create(links.NewLink(url="https://example.com/"), "k")
+    created = wiring.links().create(links.NewLink(url="https://example.com/"), "k")
     assert created["code"] == "Fresh42"
     assert redirect_objects(aws) == ["Fresh42"]
     assert {"healthz", "journey", "expired", "favicon"} <= links.RESERVED_CODES
@@ -688,9 +706,11 @@ def test_generated_codes_that_spell_a_reserved_word_are_drawn_again(aws, monkeyp
 
 @pytest.mark.parametrize("retire", ["delete", "expire"])
 def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retire):
-    from chalicelib import links, messaging, runtime
+    from chalicelib import wiring
+    from chalicelib.links import service as links
+    from chalicelib.messaging import texting as messaging
 
-    links.service().create(links.NewLink(url="https://example.com/", code="texted"), "k")
+    wiring.links().create(links.NewLink(url="https://example.com/", code="texted"), "k")
     boto3.client("dynamodb").update_item(  # the message as an accepted send leaves it
         TableName=aws["LINKS_TABLE"],
         Key={"pk": {"S": "link#texted"}, "sk": {"S": "link"}},
@@ -704,7 +724,7 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
             ":past": {"N": str(int(time.time()) - 60)},
         },
     )
-    texting = messaging.Texting(runtime.dynamodb(), runtime.settings(), sender=None)  # type: ignore[arg-type]
+    texting = messaging.Texting(wiring.dynamodb(), wiring.settings(), sender=None)  # type: ignore[arg-type]
 
     class ReceiptRightAfterTheRead(links.LinkService):
         """Vonage's delivered receipt lands between the retirement's read and its write."""
@@ -722,7 +742,7 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
                 }) == "applied"
             return found
 
-    racing = ReceiptRightAfterTheRead(runtime.dynamodb(), runtime.s3(), runtime.settings())
+    racing = ReceiptRightAfterTheRead(wiring.dynamodb(), wiring.s3(), wiring.settings())
     if retire == "delete":
         racing.delete("texted")
     else:

@@ -93,7 +93,7 @@ def test_fifty_recipient_campaign_with_the_cli(local_stack, tmp_path):
         [
             sys.executable,
             "-m",
-            "chalicelib.cli",
+            "cli.main",
             "--api",
             local_stack.app_url,
             "campaign",

@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 import pytest
 
+from chalicelib import wiring
 from tests.conftest import set_env
 
 NUMBER = "+447400123456"  # a valid GB mobile
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def configured() -> Iterator[None]:
     """Texting configured, no AWS at all (an unreachable endpoint)."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     values = {"VONAGE_APPLICATION_ID": "app-id", "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
               "APP_TABLE": "unreachable", "SMS_ALLOWED_COUNTRIES": ""}
@@ -44,12 +45,12 @@ def configured() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        runtime.reset()
+        wiring.reset()
 
 
 def put_link(code: str, **extra: Any) -> None:
     """A link item as links.py writes it (the contract in the brief)."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     item = {
         "pk": {"S": f"link#{code}"}, "sk": {"S": "link"}, "code": {"S": code},
@@ -59,14 +60,14 @@ def put_link(code: str, **extra: Any) -> None:
         "bot_clicks": {"N": "0"}, "clicks_by_day": {"M": {}}, "clicks_by_country": {"M": {}},
         **extra,
     }
-    runtime.dynamodb().put_item(TableName=runtime.settings().links_table, Item=item)
+    wiring.dynamodb().put_item(TableName=wiring.settings().links_table, Item=item)
 
 
 def link_item(code: str) -> dict[str, Any] | None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    found = runtime.dynamodb().get_item(
-        TableName=runtime.settings().links_table,
+    found = wiring.dynamodb().get_item(
+        TableName=wiring.settings().links_table,
         Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}, ConsistentRead=True,
     )
     return found.get("Item")
@@ -81,16 +82,14 @@ def message_of(code: str) -> dict[str, Any]:
 
 
 def order(to: str = NUMBER, **sms: Any) -> Any:
-    from chalicelib import messaging
 
-    return messaging.parse_order({"to": to, **sms}, key_id="testkey00001")
+    return wiring.texting().parse_order({"to": to, **sms}, key_id="testkey00001")
 
 
 def send(code: str, **sms: Any) -> dict[str, Any]:
-    from chalicelib import messaging
 
     put_link(code)
-    return messaging.send_for_link(order(**sms), code=code, short_url=f"http://sho.rt/{code}")
+    return wiring.texting().send_for_link(order(**sms), code=code, short_url=f"http://sho.rt/{code}")
 
 
 def signed(body: dict[str, Any] | bytes, secret: str, *, payload_hash: str | None = None,
@@ -144,11 +143,10 @@ def test_importing_app_does_not_import_the_vonage_sdk() -> None:
 def test_invalid_orders_are_refused(configured: None, sms: Any, field: str) -> None:
     """Refused before the quota (the only write parse_order makes) is touched: no
     emulator here, so a write would fail the test with a connection error."""
-    from chalicelib import messaging
-    from chalicelib.problems import Problem
+    from chalicelib.core.problems import Problem
 
     with pytest.raises(Problem) as refused:
-        messaging.parse_order(sms, key_id="testkey00001")
+        wiring.texting().parse_order(sms, key_id="testkey00001")
     assert refused.value.status == 400
     assert refused.value.field == field
 
@@ -162,7 +160,7 @@ def test_order_accepts_spaced_numbers_and_renders_the_link(texting: Any) -> None
 
 
 def test_country_allowlist(texting: Any) -> None:
-    from chalicelib.problems import Problem
+    from chalicelib.core.problems import Problem
 
     set_env(SMS_ALLOWED_COUNTRIES="gb,IE")
     assert order(NUMBER).recipient.country == "GB"
@@ -173,7 +171,7 @@ def test_country_allowlist(texting: Any) -> None:
 
 
 def test_unconfigured_texting_is_a_503(texting: Any) -> None:
-    from chalicelib.problems import Problem
+    from chalicelib.core.problems import Problem
 
     set_env(VONAGE_APPLICATION_ID="")
     with pytest.raises(Problem) as refused:
@@ -182,8 +180,8 @@ def test_unconfigured_texting_is_a_503(texting: Any) -> None:
 
 
 def test_daily_quota_refuses_with_429_and_counts_nothing_more(texting: Any) -> None:
-    from chalicelib import messaging, runtime
-    from chalicelib.problems import Problem
+    from chalicelib import wiring
+    from chalicelib.core.problems import Problem
 
     set_env(SMS_DAILY_QUOTA="2")
     first, _ = order(), order()
@@ -191,10 +189,10 @@ def test_daily_quota_refuses_with_429_and_counts_nothing_more(texting: Any) -> N
         order()
     assert refused.value.status == 429
     assert 0 < int(refused.value.headers["Retry-After"]) <= 86400
-    counters = runtime.dynamodb().scan(TableName=runtime.settings().app_table)["Items"]
+    counters = wiring.dynamodb().scan(TableName=wiring.settings().app_table)["Items"]
     sends = [int(i["sends"]["N"]) for i in counters if i["pk"]["S"] == "smsquota#testkey00001"]
     assert sends == [2]
-    messaging.release_quota(first)  # the link could not be made: the send comes back
+    wiring.texting().cancel_order(first)  # the link could not be made: the send comes back
     assert order().recipient.address == NUMBER
     with pytest.raises(Problem):
         order()
@@ -247,20 +245,18 @@ def test_messenger_addresses_a_user_id(texting: Any) -> None:
 
 
 def test_a_retried_send_never_texts_twice(texting: Any) -> None:
-    from chalicelib import messaging
 
     first = send("once01")
-    again = messaging.send_for_link(order(), code="once01", short_url="http://sho.rt/once01")
+    again = wiring.texting().send_for_link(order(), code="once01", short_url="http://sho.rt/once01")
     assert again["uuid"] == first["uuid"]
     assert len(texting.api.requests) == 1
 
 
 def test_sending_for_a_missing_link_is_404_and_creates_nothing(texting: Any) -> None:
-    from chalicelib import messaging
-    from chalicelib.problems import Problem
+    from chalicelib.core.problems import Problem
 
     with pytest.raises(Problem) as missing:
-        messaging.send_for_link(order(), code="nolink", short_url="http://sho.rt/nolink")
+        wiring.texting().send_for_link(order(), code="nolink", short_url="http://sho.rt/nolink")
     assert missing.value.status == 404
     assert link_item("nolink") is None
     assert texting.api.requests == []
@@ -299,12 +295,13 @@ def test_vonage_errors_keep_the_link_with_send_failed_and_resend_works(
 def test_a_timeout_is_send_failed_and_resend_works(
     texting: Any, client: Any, auth_headers: dict[str, str]
 ) -> None:
-    from chalicelib import messaging, runtime
-    from chalicelib.vonage_client import VonageSender
+    from chalicelib import wiring
+    from chalicelib.messaging import texting as messaging
+    from chalicelib.messaging.vonage import VonageSender
 
     put_link("slow01")
-    service = messaging.Texting(runtime.dynamodb(), runtime.settings(),
-                                VonageSender(runtime.settings(), timeout=1))
+    service = messaging.Texting(wiring.dynamodb(), wiring.settings(),
+                                VonageSender(wiring.settings(), timeout=1))
     texting.api.plan(hang=2.5)
     started = time.monotonic()
     answer = service.send_for_link(order(), code="slow01", short_url="http://sho.rt/slow01")
@@ -316,14 +313,13 @@ def test_a_timeout_is_send_failed_and_resend_works(
 
 
 def test_rate_limited_sends_are_throttled_with_retry_after_and_retry(texting: Any) -> None:
-    from chalicelib import messaging
 
     texting.api.plan(status=429, retry_after="7")
     answer = send("busy01")
     assert answer["status"] == "throttled"
     assert answer["retry_after"] == 7
     # the campaign worker retries the same order later: it is sent then, once
-    again = messaging.send_for_link(order(), code="busy01", short_url="http://sho.rt/busy01")
+    again = wiring.texting().send_for_link(order(), code="busy01", short_url="http://sho.rt/busy01")
     assert again["status"] == "accepted"
     assert len(texting.api.requests) == 2
 
@@ -374,12 +370,12 @@ def test_signed_receipts_from_the_fake_mark_the_link_delivered(
 
 def test_receipt_is_one_aws_call(texting: Any, client: Any) -> None:
     from bench.core import count_aws_calls
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     answer = send("calls1")
     headers, raw = signed(receipt("calls1", "delivered", answer["uuid"]),
                           os.environ["VONAGE_SIGNATURE_SECRET"])
-    with count_aws_calls(runtime.dynamodb()) as calls:
+    with count_aws_calls(wiring.dynamodb()) as calls:
         assert post(client, "/webhooks/vonage/status", headers, raw).status_code == 204
     assert sum(calls.values()) == 1, calls
 
@@ -500,14 +496,14 @@ def inbound(client: Any, text: str, sender: str = NUMBER[1:]) -> None:
 
 
 def test_opt_out_round_trip(texting: Any, client: Any) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     inbound(client, "  sToP \n")
     answer = send("optout")
     assert answer["status"] == "opted_out"
     assert answer["to"] == MASKED
     assert texting.api.requests == []
-    stored = runtime.dynamodb().scan(TableName=runtime.settings().app_table)["Items"]
+    stored = wiring.dynamodb().scan(TableName=wiring.settings().app_table)["Items"]
     assert NUMBER[1:] not in json.dumps(stored)  # the opt-out is kept by hash only
 
     inbound(client, "START")
@@ -538,11 +534,28 @@ def test_forged_inbound_is_401_and_opts_nobody_out(texting: Any, client: Any) ->
 # --- outbox ---------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def local_client(aws: dict[str, str]) -> Iterator[Any]:
+    """A client over an app with the local stack's own routes, as local/app_server.py
+    serves them (the Lambda's app never has them)."""
+    from chalice import Chalice
+    from chalice.test import Client
+
+    from chalicelib import http
+    from local import routes
+
+    local_app = Chalice(app_name="linktrail-local")
+    local_app.register_middleware(http.problems_and_keys(wiring.key_store), "http")
+    local_app.register_blueprint(routes.bp)
+    with Client(local_app) as client:
+        yield client
+
+
 def test_outbox_lists_texts_masked_on_the_local_stage(
-    texting: Any, client: Any, auth_headers: dict[str, str]
+    texting: Any, local_client: Any, auth_headers: dict[str, str]
 ) -> None:
     send("outbx1", text="See {link}")
-    listed = client.http.get("/api/outbox", headers=auth_headers)
+    listed = local_client.http.get("/api/outbox", headers=auth_headers)
     assert listed.status_code == 200
     [entry] = [m for m in listed.json_body["messages"] if m["client_ref"] == "outbx1"]
     assert entry["to"] == MASKED and entry["text"] == "See http://sho.rt/outbx1"
@@ -552,16 +565,16 @@ def test_outbox_lists_texts_masked_on_the_local_stage(
     assert NUMBER[1:] not in outbox_file.read_text()
 
 
-def test_outbox_is_404_off_the_local_stage(
-    texting: Any, client: Any, auth_headers: dict[str, str]
-) -> None:
-    set_env(STAGE="dev")
-    try:
-        listed = client.http.get("/api/outbox", headers=auth_headers)
-    finally:
-        set_env(STAGE="local")
-    assert listed.status_code == 404
+def test_outbox_needs_an_api_key(texting: Any, local_client: Any) -> None:
+    listed = local_client.http.get("/api/outbox")
+    assert listed.status_code == 401
     assert listed.headers["Content-Type"] == "application/problem+json"
+
+
+def test_the_lambda_app_has_no_local_routes() -> None:
+    from app import app
+
+    assert not {"/api/outbox", "/demo/analytics", "/demo/analytics.min.js"} & set(app.routes)
 
 
 # --- through POST /api/links (links.py calls parse_order and send_for_link) ----------------
@@ -589,7 +602,7 @@ def test_create_link_with_sms(texting: Any, client: Any, auth_headers: dict[str,
 def test_refused_sms_orders_write_no_link(
     texting: Any, client: Any, auth_headers: dict[str, str]
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     set_env(SMS_ALLOWED_COUNTRIES="IE")
     assert create(client, auth_headers, {"to": NUMBER}).status_code == 400
@@ -597,18 +610,17 @@ def test_refused_sms_orders_write_no_link(
     refused = create(client, auth_headers, {"to": NUMBER})
     assert refused.status_code == 429
     assert refused.headers["Content-Type"] == "application/problem+json"
-    links = runtime.dynamodb().scan(TableName=runtime.settings().links_table)["Items"]
+    links = wiring.dynamodb().scan(TableName=wiring.settings().links_table)["Items"]
     assert links == []
     assert texting.api.requests == []
 
 
 def test_sends_that_text_nobody_give_their_quota_back(texting: Any, client: Any) -> None:
-    from chalicelib import messaging
-    from chalicelib.problems import Problem
+    from chalicelib.core.problems import Problem
 
     set_env(SMS_DAILY_QUOTA="2")
     send("back01")  # 1 used
-    again = messaging.send_for_link(order(), code="back01", short_url="http://sho.rt/back01")
+    again = wiring.texting().send_for_link(order(), code="back01", short_url="http://sho.rt/back01")
     assert again["status"] == "accepted"  # already sent: nothing texted, nothing counted
     inbound(client, "STOP")
     assert send("back02")["status"] == "opted_out"  # not texted, not counted

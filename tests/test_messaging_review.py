@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 import pytest
 
+from chalicelib import wiring
 from tests.conftest import set_env
 from tests.test_messaging import (
     MASKED,
@@ -45,14 +46,14 @@ class Clock:
         self.offset = timedelta()
 
     def __call__(self) -> datetime:
-        from chalicelib.timeutil import now
+        from chalicelib.core.clock import now
 
         return now() + self.offset
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from chalicelib import messaging
+    from chalicelib.messaging import texting as messaging
 
     fake_clock = Clock()
     monkeypatch.setattr(messaging, "now", fake_clock)
@@ -61,10 +62,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def die_while_sending(code: str) -> None:
     """An attempt that claims the message and dies calling Vonage: `sending` remains."""
-    from chalicelib import messaging, runtime
+    from chalicelib import wiring
+    from chalicelib.messaging import texting as messaging
 
     put_link(code)
-    dying = messaging.Texting(runtime.dynamodb(), runtime.settings(), DyingSender())
+    dying = messaging.Texting(wiring.dynamodb(), wiring.settings(), DyingSender())
     with pytest.raises(LambdaDied):
         dying.send_for_link(order(), code=code, short_url=f"http://sho.rt/{code}")
     assert message_of(code)["status"] == "sending"
@@ -73,7 +75,7 @@ def die_while_sending(code: str) -> None:
 def test_campaign_redelivery_claims_a_stale_sending_message_again(
     texting: Any, clock: Clock
 ) -> None:
-    from chalicelib import messaging
+    from chalicelib.messaging import texting as messaging
 
     die_while_sending("dead01")
     stored = message_of("dead01")
@@ -82,12 +84,12 @@ def test_campaign_redelivery_claims_a_stale_sending_message_again(
     assert messaging.CLAIM_SECONDS >= 2 * 5 + 60  # 2 x Vonage timeout + the Lambda timeout
 
     # redelivered while the claim may still be live: not sent (it could be in flight)
-    again = messaging.send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
+    again = wiring.texting().send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
     assert again["status"] == "sending"
     assert texting.api.requests == []
 
     clock.offset = timedelta(seconds=messaging.CLAIM_SECONDS + 1)
-    late = messaging.send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
+    late = wiring.texting().send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
     assert late["status"] == "accepted"
     assert len(texting.api.requests) == 1
     stored = message_of("dead01")
@@ -95,14 +97,14 @@ def test_campaign_redelivery_claims_a_stale_sending_message_again(
     assert "claim_expires_at" not in stored  # concluded: the claim is over
 
     # and once concluded, never again
-    messaging.send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
+    wiring.texting().send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
     assert len(texting.api.requests) == 1
 
 
 def test_resend_takes_over_a_stale_sending_message_only(
     texting: Any, client: Any, auth_headers: dict[str, str], clock: Clock
 ) -> None:
-    from chalicelib import messaging
+    from chalicelib.messaging import texting as messaging
 
     die_while_sending("dead02")
     fresh = client.http.post("/api/links/dead02/resend", headers=auth_headers, body="{}")
@@ -138,7 +140,8 @@ def test_the_dead_attempts_late_outcome_does_not_overwrite_the_new_one(
 ) -> None:
     """The trade-off in messaging's docstring: a claim that outlived its expiry (the
     attempt was not dead after all) was taken over; its late 202 is not recorded."""
-    from chalicelib import messaging, runtime
+    from chalicelib import wiring
+    from chalicelib.messaging import texting as messaging
 
     put_link("slow02")
     taken_over: dict[str, Any] = {}
@@ -146,11 +149,11 @@ def test_the_dead_attempts_late_outcome_does_not_overwrite_the_new_one(
     class OutlivesItsClaim:
         def send(self, text: Any) -> str:
             clock.offset = timedelta(seconds=messaging.CLAIM_SECONDS + 1)
-            taken_over.update(messaging.send_for_link(order(), code="slow02",
+            taken_over.update(wiring.texting().send_for_link(order(), code="slow02",
                                                       short_url="http://sho.rt/slow02"))
             return "late-uuid"
 
-    slow = messaging.Texting(runtime.dynamodb(), runtime.settings(), OutlivesItsClaim())
+    slow = messaging.Texting(wiring.dynamodb(), wiring.settings(), OutlivesItsClaim())
     slow.send_for_link(order(), code="slow02", short_url="http://sho.rt/slow02")
     assert taken_over["status"] == "accepted"
     stored = message_of("slow02")
@@ -179,9 +182,9 @@ def stop_from_recipient() -> dict[str, Any]:
 
 
 def opt_outs() -> list[dict[str, Any]]:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    items = runtime.dynamodb().scan(TableName=runtime.settings().app_table)["Items"]
+    items = wiring.dynamodb().scan(TableName=wiring.settings().app_table)["Items"]
     return [item for item in items if item["pk"]["S"].startswith("optout#")]
 
 
@@ -195,7 +198,6 @@ def opt_outs() -> list[dict[str, Any]]:
 def test_a_replayed_inbound_stop_is_401_and_opts_nobody_out(
     texting: Any, client: Any, iat: Callable[[], Any]
 ) -> None:
-    from chalicelib import messaging
 
     headers, raw = signed_at(stop_from_recipient(), iat=iat())
     response = post(client, "/webhooks/vonage/inbound", headers, raw)
@@ -203,7 +205,7 @@ def test_a_replayed_inbound_stop_is_401_and_opts_nobody_out(
     assert response.headers["Content-Type"] == "application/problem+json"
     assert opt_outs() == []
     put_link("rply01")
-    sent = messaging.send_for_link(order(), code="rply01", short_url="http://sho.rt/rply01")
+    sent = wiring.texting().send_for_link(order(), code="rply01", short_url="http://sho.rt/rply01")
     assert sent["status"] == "accepted"
 
 
@@ -217,10 +219,9 @@ def test_fresh_tokens_within_the_window_are_accepted(
 
 
 def test_a_replayed_receipt_is_refused_too(texting: Any, client: Any) -> None:
-    from chalicelib import messaging
 
     put_link("rply02")
-    sent = messaging.send_for_link(order(), code="rply02", short_url="http://sho.rt/rply02")
+    sent = wiring.texting().send_for_link(order(), code="rply02", short_url="http://sho.rt/rply02")
     before = link_item("rply02")
     body = {"message_uuid": sent["uuid"], "to": NUMBER[1:], "from": "linktrail",
             "timestamp": "2026-01-01T00:00:00.000Z", "status": "rejected",
@@ -234,8 +235,8 @@ SECRET = "a-signature-secret-of-32-bytes-or-more"
 
 
 def test_verify_checks_age_against_its_own_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib import webhook_auth
-    from chalicelib.timeutil import now
+    from chalicelib.core.clock import now
+    from chalicelib.messaging import signatures as webhook_auth
 
     raw = b'{"text": "STOP"}'
     token = jwt.encode({"iat": int(time.time()), "payload_hash": hashlib.sha256(raw).hexdigest()},
@@ -250,7 +251,7 @@ def test_verify_checks_age_against_its_own_clock(monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_fakes_receipts_carry_a_fresh_iat_and_verify(texting: Any) -> None:
-    from chalicelib import webhook_auth
+    from chalicelib.messaging import signatures as webhook_auth
 
     message = {"to": NUMBER[1:], "from": "linktrail", "channel": "sms", "client_ref": "x1",
                "webhook_url": "http://127.0.0.1:8000/webhooks/vonage/status"}
@@ -264,7 +265,7 @@ def test_the_fakes_receipts_carry_a_fresh_iat_and_verify(texting: Any) -> None:
 
 
 def test_the_fake_masks_with_phones_mask() -> None:
-    from chalicelib import phones
+    from chalicelib.core import phones
     from local import vonage_fake
 
     assert vars(vonage_fake)["mask"] is phones.mask  # not a copy that could drift
@@ -274,8 +275,8 @@ def test_the_fake_masks_with_phones_mask() -> None:
 
 
 def test_check_country_allowed() -> None:
-    from chalicelib import phones
-    from chalicelib.problems import BadRequest
+    from chalicelib.core import phones
+    from chalicelib.core.problems import BadRequest
 
     gb = phones.Recipient(NUMBER, "GB")
     phones.check_country_allowed(gb, (), field="sms.to")
@@ -292,11 +293,10 @@ def test_check_country_allowed() -> None:
 def test_resend_applies_the_allowlist_of_now(
     texting: Any, client: Any, auth_headers: dict[str, str]
 ) -> None:
-    from chalicelib import messaging
 
     texting.api.plan(status=500)
     put_link("allow1")
-    assert messaging.send_for_link(order(), code="allow1",
+    assert wiring.texting().send_for_link(order(), code="allow1",
                                    short_url="http://sho.rt/allow1")["status"] == "send_failed"
     set_env(SMS_ALLOWED_COUNTRIES="IE")
     refused = client.http.post("/api/links/allow1/resend", headers=auth_headers, body="{}")
@@ -310,14 +310,13 @@ def test_resend_applies_the_allowlist_of_now(
 
 
 def test_the_daily_quota_is_per_key_with_retry_after_until_midnight(texting: Any) -> None:
-    from chalicelib import messaging
-    from chalicelib.problems import Problem
-    from chalicelib.timeutil import now
+    from chalicelib.core.clock import now
+    from chalicelib.core.problems import Problem
 
     set_env(SMS_DAILY_QUOTA="1")
-    messaging.parse_order({"to": NUMBER}, key_id="campaignkey1")
+    wiring.texting().parse_order({"to": NUMBER}, key_id="campaignkey1")
     with pytest.raises(Problem) as refused:
-        messaging.parse_order({"to": NUMBER}, key_id="campaignkey1")
+        wiring.texting().parse_order({"to": NUMBER}, key_id="campaignkey1")
     moment = now()
     midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     assert refused.value.status == 429
@@ -325,4 +324,5 @@ def test_the_daily_quota_is_per_key_with_retry_after_until_midnight(texting: Any
     wait = int(refused.value.headers["Retry-After"])
     assert abs(wait - (midnight - moment).total_seconds()) <= 2
     # another key's quota is its own
-    assert messaging.parse_order({"to": NUMBER}, key_id="otherkey0001").key_id == "otherkey0001"
+    order = wiring.texting().parse_order({"to": NUMBER}, key_id="otherkey0001")
+    assert order.key_id == "otherkey0001"

@@ -19,6 +19,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from chalicelib import wiring
 from tests.test_campaigns import campaign_body, campaign_links, receive_all, sqs_event, start
 from tests.test_expiry import stream_records
 from tests.test_messaging import MASKED, NUMBER, post, receipt, signed
@@ -36,10 +37,10 @@ def create_texted_link(client: Any, auth_headers: dict[str, str], code: str,
 
 def items_of(code: str) -> dict[str, dict[str, Any]]:
     """The code's items by sort key, read consistently, deserialized."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    found = runtime.dynamodb().query(
-        TableName=runtime.settings().links_table, KeyConditionExpression="pk = :pk",
+    found = wiring.dynamodb().query(
+        TableName=wiring.settings().links_table, KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"link#{code}"}}, ConsistentRead=True,
     )["Items"]
     deserialize = TypeDeserializer().deserialize
@@ -62,10 +63,10 @@ def deliver(client: Any, code: str, status: str, message_uuid: str, **extra: Any
 
 def click(code: str) -> None:
     """What the edge function writes for a human click."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    runtime.dynamodb().update_item(
-        TableName=runtime.settings().links_table,
+    wiring.dynamodb().update_item(
+        TableName=wiring.settings().links_table,
         Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
         UpdateExpression="ADD human_clicks :one",
         ExpressionAttributeValues={":one": {"N": "1"}},
@@ -73,9 +74,9 @@ def click(code: str) -> None:
 
 
 def expire_by_sweeper(client: Any, auth_headers: dict[str, str], code: str) -> None:
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
-    assert expiry.sweep(at_epoch=int(time.time()) + 3600) == 1
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 3600) == 1
 
 
 def delete_by_api(client: Any, auth_headers: dict[str, str], code: str) -> None:
@@ -91,9 +92,9 @@ def spend_by_click(client: Any, auth_headers: dict[str, str], code: str) -> None
 
 
 def stream_records_now() -> list[dict[str, Any]]:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    return stream_records({"LINKS_TABLE": runtime.settings().links_table})
+    return stream_records({"LINKS_TABLE": wiring.settings().links_table})
 
 
 RETIREMENTS = {
@@ -181,11 +182,11 @@ def test_a_tombstone_without_a_message_is_left_alone(
 
 def test_an_unknown_code_is_204_and_writes_nothing(texting: Any, client: Any) -> None:
     from bench.core import count_aws_calls
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     headers, raw = signed(receipt("ghost2", "delivered", "u-1"),
                           os.environ["VONAGE_SIGNATURE_SECRET"])
-    with count_aws_calls(runtime.dynamodb()) as calls:
+    with count_aws_calls(wiring.dynamodb()) as calls:
         assert post(client, "/webhooks/vonage/status", headers, raw).status_code == 204
     assert items_of("ghost2") == {}  # neither a link nor a tombstone was made
     assert calls == {"dynamodb.UpdateItem": 2}, calls  # the link, then the tombstone
@@ -195,13 +196,13 @@ def test_calls_per_receipt_one_for_a_live_link_two_after_it_ended(
     texting: Any, client: Any, auth_headers: dict[str, str]
 ) -> None:
     from bench.core import count_aws_calls
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     sent = create_texted_link(client, auth_headers, "calls-late")
-    with count_aws_calls(runtime.dynamodb()) as live:
+    with count_aws_calls(wiring.dynamodb()) as live:
         deliver(client, "calls-late", "submitted", sent["uuid"])
     delete_by_api(client, auth_headers, "calls-late")
-    with count_aws_calls(runtime.dynamodb()) as ended:
+    with count_aws_calls(wiring.dynamodb()) as ended:
         deliver(client, "calls-late", "delivered", sent["uuid"])
     assert live == {"dynamodb.UpdateItem": 1}, live
     assert ended == {"dynamodb.UpdateItem": 2}, ended
@@ -211,7 +212,7 @@ def test_calls_per_receipt_one_for_a_live_link_two_after_it_ended(
 def test_campaign_statistics_count_receipts_that_came_after_the_links_ended(
     texting: Any, client: Any, auth_headers: dict[str, str], aws: dict[str, str]
 ) -> None:
-    from chalicelib import expiry
+    from chalicelib.links import expiry
 
     campaign_id = json.loads(start(client, auth_headers, campaign_body(4)).body)["campaign_id"]
     client.lambda_.invoke("campaign_worker", sqs_event(receive_all(aws), aws))
@@ -219,7 +220,7 @@ def test_campaign_statistics_count_receipts_that_came_after_the_links_ended(
     codes = [link["code"]["S"] for link in links]
     uuids = [TypeDeserializer().deserialize(link["message"])["uuid"] for link in links]
     click(codes[0])  # recipient 0 clicked before the campaign's links expired
-    assert expiry.sweep(at_epoch=int(time.time()) + 8 * 86400) == 4
+    assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 8 * 86400) == 4
 
     def stats() -> dict[str, Any]:
         answer = client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.phones import mask, mask_numbers
+from chalicelib.core.phones import mask, mask_numbers
 
 
 @pytest.mark.parametrize(("text", "masked"), [

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.core import count_aws_calls
-from chalicelib import runtime
+from chalicelib import wiring
 from tests.test_journeys import DESKTOP_UA, SITE, all_items, hop_items
 
 BASE = f"http://{SITE}"
@@ -45,7 +45,7 @@ def test_a_ping_answers_204_and_records_one_hop(client: Any) -> None:
 
 def test_steady_state_is_one_dynamodb_call_per_ping(client: Any) -> None:
     assert ping(client).status_code == 204  # the day's first ping creates the salt
-    with count_aws_calls(runtime.dynamodb()) as calls:
+    with count_aws_calls(wiring.dynamodb()) as calls:
         for _ in range(5):
             assert ping(client).status_code == 204
     assert calls == {"dynamodb.PutItem": 5}
@@ -72,7 +72,7 @@ def test_another_user_agent_is_another_visitor(client: Any) -> None:
 def test_each_site_gets_its_own_visitor_hash_whatever_host_serves_ping(client: Any) -> None:
     """Same IP and user agent, two configured sites, one API host: two visitors."""
     other = "localhost:8000"
-    assert other in runtime.settings().site_hosts and SITE in runtime.settings().site_hosts
+    assert other in wiring.settings().site_hosts and SITE in wiring.settings().site_hosts
     api = {"Host": SITE}  # both sites' pings reach the same API host
     assert ping(client, **api, **{"Ping-To": f"{BASE}/blog"}).status_code == 204
     to_other = {"Ping-To": f"http://{other}/blog", "Ping-From": None}

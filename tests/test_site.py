@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.core import count_aws_calls
-from chalicelib import runtime
+from chalicelib import wiring
 from tests.test_journeys import DESKTOP_UA, SITE, all_items, hop_items
 from tests.test_ping import BASE, ping
 
@@ -75,7 +75,7 @@ def test_the_journey_page_lists_my_hops_in_order(client: Any) -> None:
     ping(client, **{"Ping-From": f"{BASE}/", "Ping-To": f"{BASE}/about-me"})
     ping(client, **{"Ping-From": f"{BASE}/about-me", "Ping-To": f"{BASE}/blog"})
     ping(client, **{"Ping-From": None, "Ping-To": f"{BASE}/"})
-    with count_aws_calls(runtime.dynamodb()) as calls:
+    with count_aws_calls(wiring.dynamodb()) as calls:
         html = client.http.get("/journey", headers=BROWSER).body.decode()
     assert calls == {"dynamodb.Query": 1}  # the salt is already in memory
     rows = html.split("<tbody>")[1].split("</tbody>")[0].split("</tr>")[:-1]

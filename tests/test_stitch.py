@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib import stitch
+from chalicelib.tracking import forwarder as stitch
 from local import stitch_sink
 
 TOKEN = "local-test-token"
@@ -40,13 +40,13 @@ def sink(tmp_path: Path) -> Iterator[stitch_sink.Sink]:
 def app_env(aws: dict[str, str], sink: stitch_sink.Sink,
             monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The app pointed at the sink (local stage: the token comes from STITCH_TOKEN)."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("STITCH_API_URL", sink.url)
     monkeypatch.setenv("STITCH_TOKEN", TOKEN)
     monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
-    runtime.reset()
-    assert runtime.settings().is_local
+    wiring.reset()
+    assert wiring.settings().is_local
     return aws
 
 
@@ -235,10 +235,10 @@ class Pump:
     failed items stay for redelivery (visibility), the rest are deleted."""
 
     def __init__(self, client: Any, env: dict[str, str]) -> None:
-        from chalicelib import runtime
+        from chalicelib import wiring
 
         self.client = client
-        self.sqs = runtime.sqs()
+        self.sqs = wiring.sqs()
         self.queue_url = env["EVENTS_QUEUE_URL"]
         self.invocations = 0
         self.failed_items = 0
@@ -310,11 +310,11 @@ def send_events(client: Any, messages: list[dict[str, Any]], per_request: int = 
 
 
 def dead_letters(env: dict[str, str]) -> list[dict[str, Any]]:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     found: list[dict[str, Any]] = []
     while True:
-        answer = runtime.sqs().receive_message(
+        answer = wiring.sqs().receive_message(
             QueueUrl=env["EVENTS_DLQ_URL"], MaxNumberOfMessages=10, VisibilityTimeout=60,
             MessageAttributeNames=["All"],
         )
@@ -379,8 +379,8 @@ def test_a_client_timestamp_cannot_pin_an_identity_link(
 ) -> None:
     """Newest link wins by the server's received_at: a far-future `timestamp` sent by
     whoever knows an anonymous id does not outrank the real user's later identify."""
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityStore
 
     pump = Pump(client, app_env)
     send_events(client, [{"type": "identify", "anonymousId": "anon-p", "userId": "attacker",
@@ -390,7 +390,7 @@ def test_a_client_timestamp_cannot_pin_an_identity_link(
     send_events(client, [{"type": "identify", "anonymousId": "anon-p", "userId": "victim",
                           "messageId": "p2", "timestamp": "2020-01-01T00:00:00Z"}])
     pump.run()
-    store = IdentityStore(runtime.dynamodb(), app_env["APP_TABLE"])
+    store = IdentityStore(wiring.dynamodb(), app_env["APP_TABLE"])
     assert store.resolve(["anon-p"]) == {"anon-p": "victim"}
     link = identities_by_anon(sink)["anon-p"]
     assert link["user_id"] == "victim"
@@ -399,9 +399,9 @@ def test_a_client_timestamp_cannot_pin_an_identity_link(
 
 def queued_bodies(env: dict[str, str]) -> list[stitch.QueueRecord]:
     """Read what is on the events queue without consuming it (visible again at once)."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    answer = runtime.sqs().receive_message(
+    answer = wiring.sqs().receive_message(
         QueueUrl=env["EVENTS_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
     )
     return [stitch.QueueRecord(m["MessageId"], m["Body"]) for m in answer.get("Messages", [])]
@@ -410,10 +410,10 @@ def queued_bodies(env: dict[str, str]) -> list[stitch.QueueRecord]:
 def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink, auth_headers: dict[str, str]
 ) -> None:
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityStore
 
-    store = IdentityStore(runtime.dynamodb(), app_env["APP_TABLE"])
+    store = IdentityStore(wiring.dynamodb(), app_env["APP_TABLE"])
     # Forwarded once, then erased; the same message is later redelivered.
     send_events(client, [{"type": "identify", "anonymousId": "a-red", "userId": "erased-1",
                           "messageId": "r1"}])
@@ -427,7 +427,7 @@ def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
     time.sleep(0.01)
     assert client.http.delete("/api/users/erased-1", headers=auth_headers).status_code == 202
     pump.run()
-    forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
+    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     assert forwarder.forward([redelivered]) == []
 
     assert store.resolve(["a-red", "a-late"]) == {}
@@ -458,7 +458,7 @@ def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
 def test_the_import_api_token_wins_over_a_webhook_url(
     secrets: dict[str, str], expected: type | None
 ) -> None:
-    from chalicelib.config import Settings
+    from chalicelib.core.settings import Settings
 
     settings = Settings.from_env({"STAGE": "local"}, secret_loader=lambda n: secrets.get(n, ""))
     if expected is None:
@@ -564,8 +564,8 @@ def test_a_rejected_row_alone_is_dead_lettered_with_stitchs_error(
 def test_alias_links_the_previous_id_and_resolves_its_later_events(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
-    from chalicelib import runtime
-    from chalicelib.identity import IdentityStore
+    from chalicelib import wiring
+    from chalicelib.tracking.identity import IdentityStore
 
     pump = Pump(client, app_env)
     send_events(client, [{"type": "alias", "previousId": "anon-old", "userId": "user-7",
@@ -584,7 +584,7 @@ def test_alias_links_the_previous_id_and_resolves_its_later_events(
     assert (link["message_id"], link["anonymous_id"], link["user_id"],
             link["source_message_id"], link["deleted"]) == (
         "identity:anon-old", "anon-old", "user-7", "al-1", 0)
-    store = IdentityStore(runtime.dynamodb(), app_env["APP_TABLE"])
+    store = IdentityStore(wiring.dynamodb(), app_env["APP_TABLE"])
     assert store.resolve(["anon-old"]) == {"anon-old": "user-7"}
     assert dead_letters(app_env) == []
 
@@ -596,13 +596,13 @@ def test_alias_links_the_previous_id_and_resolves_its_later_events(
 def webhook_env(aws: dict[str, str], sink: stitch_sink.Sink,
                 monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The app configured with a webhook URL only (no Import API token)."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("STITCH_TOKEN", "")
     monkeypatch.setenv("STITCH_WEBHOOK_URL", sink.webhook_url)
     monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
-    runtime.reset()
-    assert isinstance(stitch.destination(runtime.settings()), stitch.Webhook)
+    wiring.reset()
+    assert isinstance(stitch.destination(wiring.settings()), stitch.Webhook)
     return aws
 
 
@@ -770,32 +770,32 @@ def test_a_configuration_or_format_error_is_not_retried_in_process_and_logged_as
 def queued_record(client: Any, env: dict[str, str], event: dict[str, Any],
                   receive_count: int = 1) -> stitch.QueueRecord:
     """The queue message /events makes of `event`, taken off the queue."""
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     send_events(client, [event])
-    answer = runtime.sqs().receive_message(QueueUrl=env["EVENTS_QUEUE_URL"],
+    answer = wiring.sqs().receive_message(QueueUrl=env["EVENTS_QUEUE_URL"],
                                            MaxNumberOfMessages=10, VisibilityTimeout=60)
     [item] = answer["Messages"]
     return stitch.QueueRecord(item["MessageId"], item["Body"], receive_count)
 
 
 def test_max_receives_is_read_from_the_events_queue(aws: dict[str, str]) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    assert stitch.max_receives(runtime.sqs(), aws["EVENTS_QUEUE_URL"]) == 8  # infra/data.yaml
-    assert stitch.max_receives(runtime.sqs(), aws["EVENTS_DLQ_URL"]) is None
-    assert stitch.max_receives(runtime.sqs(), "") is None
+    assert stitch.max_receives(wiring.sqs(), aws["EVENTS_QUEUE_URL"]) == 8  # infra/data.yaml
+    assert stitch.max_receives(wiring.sqs(), aws["EVENTS_DLQ_URL"]) is None
+    assert stitch.max_receives(wiring.sqs(), "") is None
 
 
 def test_a_wrong_token_is_handed_back_then_dead_lettered_with_stitchs_error(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink,
     monkeypatch: pytest.MonkeyPatch, stitch_log: LogLines,
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     monkeypatch.setenv("STITCH_TOKEN", "wrong-token-0123456789")
-    runtime.reset()
-    forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
+    wiring.reset()
+    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     record = queued_record(client, app_env, {"type": "track", "event": "E", "anonymousId": "a",
                                              "messageId": "cfg-1"})
     for receive in (1, 7):  # maxReceiveCount is 8: SQS gets it back
@@ -821,9 +821,9 @@ def test_a_wrong_token_is_handed_back_then_dead_lettered_with_stitchs_error(
 def test_a_stitch_outage_past_the_last_receive_keeps_the_error_on_the_dlq(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
+    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     record = queued_record(client, app_env, {"type": "track", "event": "E", "anonymousId": "a",
                                              "messageId": "out-1"}, receive_count=8)
     sink.faults.fail_next = 4  # every in-process attempt of this invocation
@@ -837,12 +837,12 @@ def test_a_415_is_handed_back_not_bisected(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink,
     stitch_log: LogLines,
 ) -> None:
-    from chalicelib import runtime
+    from chalicelib import wiring
 
-    forwarder = stitch.forwarder(runtime.settings(), runtime.dynamodb(), runtime.sqs())
+    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     send_events(client, [{"type": "track", "event": "E", "anonymousId": "a",
                           "messageId": f"f-{i}"} for i in range(4)], per_request=2)
-    answer = runtime.sqs().receive_message(QueueUrl=app_env["EVENTS_QUEUE_URL"],
+    answer = wiring.sqs().receive_message(QueueUrl=app_env["EVENTS_QUEUE_URL"],
                                            MaxNumberOfMessages=10, VisibilityTimeout=60)
     records = [stitch.QueueRecord(m["MessageId"], m["Body"]) for m in answer["Messages"]]
     sink.faults.script = ["415"]
@@ -858,10 +858,10 @@ def test_queue_records_carry_the_receive_count_of_the_lambda_event(
     """What app.py's handler passes on: Chalice's SQSRecord.to_dict() of a real event."""
     from chalice.app import SQSEvent
 
-    from chalicelib import runtime
+    from chalicelib import wiring
     from local.pumps import lambda_sqs_event
 
-    sqs, url = runtime.sqs(), aws["EVENTS_QUEUE_URL"]
+    sqs, url = wiring.sqs(), aws["EVENTS_QUEUE_URL"]
     sqs.send_message(QueueUrl=url, MessageBody='{"v":1}')
     for expected in (1, 2):
         answer = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import urlsafety
-from chalicelib.problems import BadRequest
-from chalicelib.urlsafety import check_webhook_url, public_addresses
+from chalicelib.core import urlsafety
+from chalicelib.core.problems import BadRequest
+from chalicelib.core.urlsafety import check_webhook_url, public_addresses
 
 
 def refused(url: str, allow_private: bool = False) -> str:

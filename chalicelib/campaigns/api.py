@@ -1,0 +1,39 @@
+"""Campaigns over HTTP, and the worker that sends their chunks from the queue."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, cast
+
+from chalice import Response
+from chalice.app import SQSEvent
+
+from chalicelib import wiring
+from chalicelib.campaigns import service as campaigns
+from chalicelib.http import Api, calling_key, json_response
+
+bp = Api(__name__)
+
+CAMPAIGN_QUEUE = os.environ.get("CAMPAIGN_QUEUE", "linktrail-local-campaigns")
+
+
+@bp.route("/api/campaigns", methods=["POST"])
+def start_campaign() -> Response:
+    body = bp.json_body(campaigns.MAX_BODY_BYTES)
+    return json_response(wiring.campaigns().start(body, calling_key().key_id), 202)
+
+
+@bp.route("/api/campaigns/{campaign_id}", methods=["GET"])
+def campaign_stats(campaign_id: str) -> Response:
+    return json_response(wiring.campaigns().stats(campaign_id))
+
+
+# One chunk (25 recipients) per invocation. A chunk that must wait (throttled, or not
+# finished before the timeout) is queued again as a new message, so waiting never uses up
+# the queue's five receives.
+@bp.on_sqs_message(queue=CAMPAIGN_QUEUE, batch_size=1, name="campaign_worker")
+def campaign_worker(event: SQSEvent) -> dict[str, Any]:
+    records = [record.to_dict() for record in event]
+    # Chalice types the context as a dict; it is Lambda's context object.
+    context = cast(campaigns.LambdaContext, event.context)
+    return wiring.campaigns().handle_records(records, context=context)

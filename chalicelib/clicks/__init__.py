@@ -1,0 +1,1 @@
+"""What follows a click counted at the edge: the signed link.clicked webhooks."""

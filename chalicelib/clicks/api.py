@@ -1,0 +1,33 @@
+"""Clicks are counted by the Lambda@Edge function in edge/ (deployed on its own). Here,
+human clicks on links with a webhook_url become signed link.clicked POSTs: the links
+stream queues one delivery per click, and a queue worker sends them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from chalice.app import DynamoDBEvent, SQSEvent
+
+from chalicelib import wiring
+from chalicelib.clicks import webhooks
+from chalicelib.core.settings import links_stream_arn
+from chalicelib.http import Api
+
+bp = Api(__name__)
+
+NOTIFY_QUEUE = os.environ.get("NOTIFY_QUEUE", "linktrail-local-notify")
+
+
+@bp.on_dynamodb_record(stream_arn=links_stream_arn(), name="click_webhooks")
+def click_webhooks(event: DynamoDBEvent) -> None:
+    found = webhooks.deliveries([record.to_dict() for record in event],
+                                wiring.settings().short_base_url)
+    if found:
+        webhooks.enqueue(wiring.sqs(), wiring.notify_queue_url(), found)
+
+
+@bp.on_sqs_message(queue=NOTIFY_QUEUE, batch_size=10, name="click_webhook_delivery")
+def click_webhook_delivery(event: SQSEvent) -> dict[str, Any]:
+    records = [record.to_dict() for record in event]
+    return webhooks.deliver_batch(wiring.click_webhooks(), records)

@@ -1,0 +1,130 @@
+"""The one route helper every blueprint uses: views that may raise `Problem`, JSON and
+HTML answers, body parsing, and the API key that called an /api route.
+
+Errors leave as RFC 9457 problem details, whoever raised them: a view's `Problem`,
+Chalice's own errors (malformed JSON, wrong Content-Type, an unhandled exception) and
+the API key check, which the HTTP middleware runs before any /api view.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib.core import logs, payloads
+from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, Problem
+from chalicelib.system.keys import ApiKey
+
+View = Callable[..., Response]
+Middleware = Callable[[Request, Callable[[Request], Response]], Response]
+
+
+class Authenticator(Protocol):
+    def authenticate(self, authorization: str | None) -> ApiKey: ...
+
+
+def problem_response(problem: Problem) -> Response:
+    return Response(
+        body=problem.body(),
+        status_code=problem.status,
+        headers={"Content-Type": PROBLEM_CONTENT_TYPE, **problem.headers},
+    )
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        body=json.dumps(body),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def html_response(
+    body: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(body=body, status_code=status, headers={**(headers or {})})
+
+
+def no_content(headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body="", status_code=204, headers={**(headers or {})})
+
+
+class Api(Blueprint):
+    """A Chalice blueprint whose views may raise `Problem`, answered as problem details."""
+
+    def route(self, path: str, **kwargs: Any) -> Callable[[View], View]:
+        register = super().route(path, **kwargs)
+
+        def decorator(view: View) -> View:
+            @functools.wraps(view)
+            def answered(**params: Any) -> Response:
+                try:
+                    return view(**params)
+                except Problem as problem:
+                    return problem_response(problem)
+
+            register(answered)
+            return answered
+
+        return decorator
+
+    @property
+    def request(self) -> Request:
+        """The request being handled (only called while one is)."""
+        return self.current_request
+
+    def json_body(self, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+        """The request's JSON object body, validated (400/413/415 problems)."""
+        request = self.request
+        content_type = request.headers.get("content-type")
+        return payloads.parse_json_object(request.raw_body, content_type, max_bytes=max_bytes)
+
+
+# The key the middleware accepted; set per request (chalice local serves from threads).
+_calling_key: contextvars.ContextVar[ApiKey | None] = contextvars.ContextVar(
+    "calling_key", default=None
+)
+
+
+def calling_key() -> ApiKey:
+    """The API key the middleware accepted for this /api request (checked once)."""
+    key = _calling_key.get()
+    assert key is not None, "only /api routes have a calling key"
+    return key
+
+
+def problems_and_keys(keys: Callable[[], Authenticator]) -> Middleware:
+    """The HTTP middleware: a correlation id per request, an API key on every /api path,
+    and problem details for every error Chalice itself answers."""
+
+    def middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+        logs.correlation_id.set(str(event.context.get("requestId", "")))
+        _calling_key.set(None)
+        if event.path.startswith("/api/"):
+            try:
+                _calling_key.set(keys().authenticate(event.headers.get("authorization")))
+            except Problem as problem:
+                return problem_response(problem)
+        return as_problem(get_response(event))
+
+    return middleware
+
+
+def as_problem(response: Response) -> Response:
+    """Rewrite Chalice's own error bodies ({"Code", "Message"}: malformed JSON, wrong
+    Content-Type, unhandled errors) into problem details."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
+        return response
+    detail = str(body.get("Message", body["Code"]))
+    if response.status_code >= 500:
+        detail = "An internal error occurred; it has been logged."
+    return problem_response(Problem(response.status_code, detail))

@@ -1,0 +1,56 @@
+"""Short links over HTTP, the sweeper that retires them on time, and the links stream's
+retirement of spent and TTL-removed links."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from chalice import Response
+from chalice.app import CloudWatchEvent, DynamoDBEvent, Rate
+
+from chalicelib import wiring
+from chalicelib.core.settings import links_stream_arn
+from chalicelib.http import Api, calling_key, json_response, no_content
+from chalicelib.links import expiry
+from chalicelib.links import service as links
+
+bp = Api(__name__)
+
+@bp.route("/api/links", methods=["POST"])
+def create_link() -> Response:
+    body = bp.json_body()
+    link = links.create_link(body, calling_key().key_id, wiring.links(), wiring.texting())
+    return json_response(link, 201, {"Location": f"/api/links/{link['code']}"})
+
+
+@bp.route("/api/links", methods=["GET"])
+def list_links() -> Response:
+    query = links.parse_list_query(bp.request.query_params)
+    return json_response(wiring.links().page(query))
+
+
+@bp.route("/api/links/{code}", methods=["GET"])
+def get_link(code: str) -> Response:
+    return json_response(wiring.links().get(code))
+
+
+@bp.route("/api/links/{code}", methods=["PATCH"])
+def patch_link(code: str) -> Response:
+    return json_response(links.patch_link(code, bp.json_body(), wiring.links()))
+
+
+@bp.route("/api/links/{code}", methods=["DELETE"])
+def delete_link(code: str) -> Response:
+    wiring.links().delete(code)
+    return no_content()
+
+
+@bp.schedule(Rate(5, unit=Rate.MINUTES), name="links_sweeper")
+def links_sweeper(event: CloudWatchEvent) -> None:
+    # Chalice types the context as a dict; it is Lambda's context object.
+    expiry.sweep(wiring.links(), context=cast(expiry.LambdaContext, event.context))
+
+
+@bp.on_dynamodb_record(stream_arn=links_stream_arn(), name="links_stream")
+def links_stream(event: DynamoDBEvent) -> None:
+    expiry.on_links_stream([record.to_dict() for record in event], wiring.links())

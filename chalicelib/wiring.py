@@ -1,0 +1,119 @@
+"""The composition root: every service is built here, once per container, from the
+settings, the AWS clients and the clock, and handed its collaborators.
+
+Only the blueprints (each feature's api.py), the local stack and the CLI import this
+module; the domain modules never do (an import-linter contract says so), so a test can
+build any service with fakes instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.campaigns.service import CampaignService
+from chalicelib.clicks.webhooks import WebhookSender
+from chalicelib.core import aws
+from chalicelib.core.settings import Settings, get_settings, reset_settings
+from chalicelib.journeys.service import Journeys
+from chalicelib.links.service import LinkService
+from chalicelib.messaging.texting import Texting
+from chalicelib.messaging.vonage import VonageSender
+from chalicelib.system.keys import KeyStore
+from chalicelib.tracking.collector import EventQueue
+from chalicelib.tracking.cors import OriginPolicy
+from chalicelib.tracking.forwarder import Forwarder
+from chalicelib.tracking.forwarder import forwarder as build_forwarder
+from chalicelib.tracking.identity import IdentityStore
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def dynamodb() -> Any:
+    return aws.client("dynamodb")
+
+
+def s3() -> Any:
+    return aws.client("s3")
+
+
+def sqs() -> Any:
+    return aws.client("sqs")
+
+
+@lru_cache(maxsize=1)
+def key_store() -> KeyStore:
+    current = settings()
+    return KeyStore(dynamodb(), current.app_table, cache_seconds=current.api_key_cache_seconds)
+
+
+@lru_cache(maxsize=1)
+def links() -> LinkService:
+    return LinkService(dynamodb(), s3(), settings())
+
+
+@lru_cache(maxsize=1)
+def texting() -> Texting:
+    current = settings()
+    return Texting(dynamodb(), current, VonageSender(current))
+
+
+@lru_cache(maxsize=1)
+def campaigns() -> CampaignService:
+    return CampaignService(links(), dynamodb(), sqs(), texting())
+
+
+@lru_cache(maxsize=1)
+def journeys() -> Journeys:
+    """One per container, so the day's salt stays cached between requests."""
+    current = settings()
+    return Journeys(
+        dynamodb(),
+        current.app_table,
+        site_hosts=current.site_hosts,
+        retention_days=current.journey_retention_days,
+        pepper=current.secret("journey-pepper").reveal().encode(),
+    )
+
+
+def click_webhooks() -> WebhookSender:
+    current = settings()
+    return WebhookSender(
+        secrets=key_store().webhook_secret,
+        dynamodb=dynamodb(),
+        links_table=current.links_table,
+        allow_private=current.is_local,
+    )
+
+
+def notify_queue_url() -> str:
+    current = settings()
+    if current.notify_queue_url:
+        return current.notify_queue_url
+    return str(sqs().get_queue_url(QueueName=current.notify_queue)["QueueUrl"])
+
+
+def event_queue() -> EventQueue:
+    return EventQueue(sqs(), settings().events_queue_url)
+
+
+def origin_policy() -> OriginPolicy:
+    return OriginPolicy(settings().cors_origins)
+
+
+def identities() -> IdentityStore:
+    return IdentityStore(dynamodb(), settings().app_table)
+
+
+def forwarder() -> Forwarder:
+    return build_forwarder(settings(), dynamodb(), sqs())
+
+
+def reset() -> None:
+    """Forget everything built (tests switch environments between cases)."""
+    reset_settings()
+    aws.reset()
+    for cached in (key_store, links, texting, campaigns, journeys):
+        cached.cache_clear()
