@@ -1,4 +1,5 @@
-"""make bench: every figure the issues ask for, as one table."""
+"""make bench: every figure, grouped by area (app, links, messaging, edge, journeys,
+events), as one table."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import warnings
 from bench.core import Figure, table
 
 MODULES = [
-    "bench.foundation",
+    "bench.cold_start",
     "bench.links",
     "bench.messaging",
     "bench.edge",

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Figure:
     """One row of the table. `value` is the figure; `goal` the target, in the same unit."""
 
-    issue: str
+    area: str  # app, links, messaging, edge, journeys, events
     name: str
     value: float
     unit: str  # "ratio", "calls", "bytes", "ms", "requests"
@@ -29,8 +29,7 @@ class Figure:
 
     def row(self) -> list[str]:
         shown = f"{self.value:.2f}" if self.unit in ("ratio", "ms") else f"{self.value:g}"
-        issue = "#" + self.issue.lstrip("#").split()[0]
-        return [issue, self.name, f"{shown} {self.unit}", self.goal, self.baseline]
+        return [self.area, self.name, f"{shown} {self.unit}", self.goal, self.baseline]
 
 
 def median_seconds(run: Callable[[], Any], repeat: int = 50, warmup: int = 5) -> float:
@@ -84,7 +83,7 @@ def count_aws_calls(client: Any) -> Iterator[Counter[str]]:
 
 
 def table(figures: list[Figure]) -> str:
-    header = ["issue", "figure", "value", "goal", "baseline (same run)"]
+    header = ["area", "figure", "value", "goal", "baseline (same run)"]
     rows = [header] + [f.row() for f in figures]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]

@@ -1,4 +1,4 @@
-"""Issue 5 figures: the edge zip's size, AWS calls per click, warm handler cost, cold import,
+"""The edge zip's size, AWS calls per click, warm handler cost, cold import,
 and a cold first click (what a new Lambda@Edge container pays before its first answer)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.core import Figure, count_aws_calls, fresh_import_seconds, median_seconds
 
-ISSUE = "5 edge"
+AREA = "edge"
 
 
 class CannedDynamoDB:
@@ -163,10 +163,10 @@ def figures() -> list[Figure]:
     cold_click = fresh_import_seconds(_cold_first_click_statement(), runs=7, env=_offline_env())
     live_calls, retired_calls = _calls_per_click()
     return [
-        Figure(ISSUE, "edge zip size", _zip_size(), "bytes", "<= 65536 (limit 1048576)"),
-        Figure(ISSUE, "AWS calls per click (every mode)", live_calls, "calls", "1"),
+        Figure(AREA, "edge zip size", _zip_size(), "bytes", "<= 65536 (limit 1048576)"),
+        Figure(AREA, "AWS calls per click (every mode)", live_calls, "calls", "1"),
         Figure(
-            ISSUE,
+            AREA,
             "AWS calls per click, retired or unknown code",
             retired_calls,
             "calls",
@@ -174,7 +174,7 @@ def figures() -> list[Figure]:
             "UpdateItem + tombstone GetItem",
         ),
         Figure(
-            ISSUE,
+            AREA,
             "warm click / pass-through handler",
             handled / passed,
             "ratio",
@@ -182,7 +182,7 @@ def figures() -> list[Figure]:
             f"{handled * 1e6:.0f} us vs {passed * 1e6:.2f} us",
         ),
         Figure(
-            ISSUE,
+            AREA,
             "cold import edge.edge_click",
             edge_import * 1000,
             "ms",
@@ -190,7 +190,7 @@ def figures() -> list[Figure]:
             f"import boto3 {boto3_import * 1000:.0f} ms (ratio {edge_import / boto3_import:.2f})",
         ),
         Figure(
-            ISSUE,
+            AREA,
             "cold first click (import, boto3, client, click) / import boto3",
             cold_click / boto3_import,
             "ratio",

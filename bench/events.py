@@ -1,4 +1,4 @@
-"""Issue 7: Stitch requests per 1,000 events, SQS calls per /events request, and /events
+"""Events: Stitch requests per 1,000 events, SQS calls per /events request, and /events
 time against a bare Chalice route.
 
 Everything runs in one process: the real app through chalice.test.Client on moto
@@ -149,15 +149,15 @@ def figures() -> list[Figure]:
             repeat=100,
         )
     return [
-        Figure("7", "Stitch requests per 1,000 events (one event per /events request)",
+        Figure("events", "Stitch requests per 1,000 events (one event per /events request)",
                round(stitch_requests * 1000 / EVENTS, 1), "requests", "<= 10",
                f"{invocations} forwarder invocations of <= {batch_size} queue messages, "
                f"{forward_seconds:.1f}s"),
-        Figure("7", "SQS calls per /events request", round(sqs_calls / requests_made, 3),
+        Figure("events", "SQS calls per /events request", round(sqs_calls / requests_made, 3),
                "calls", "1", f"{requests_made} requests incl. one 460 KB batch"),
-        Figure("7", "/events time / bare Chalice route", events_time / bare_time, "ratio", "",
+        Figure("events", "/events time / bare Chalice route", events_time / bare_time, "ratio", "",
                f"bare {bare_time * 1000:.2f} ms, /events {events_time * 1000:.2f} ms"),
-        Figure("7", "/events time / (bare route + its one SendMessage)",
+        Figure("events", "/events time / (bare route + its one SendMessage)",
                events_time / (bare_time + one_send), "ratio", "",
                f"SendMessage alone {one_send * 1000:.2f} ms (emulator)"),
     ]

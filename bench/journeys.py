@@ -1,4 +1,4 @@
-"""Issue 6: AWS calls per ping, and /ping's time against a bare Chalice route.
+"""Journeys: AWS calls per ping, and /ping's time against a bare Chalice route.
 
 Both run in one process through chalice.test.Client with moto in-process, so the ratio
 compares like with like: the bare route has the same content type and answer, and no
@@ -114,7 +114,7 @@ def figures() -> list[Figure]:
     ms = {name: f"{seconds * 1000:.2f} ms" for name, seconds in median.items()}
     return [
         Figure(
-            "#6",
+            "journeys",
             "AWS calls per ping (steady state)",
             per_ping,
             "calls",
@@ -122,7 +122,7 @@ def figures() -> list[Figure]:
             baseline=f"{dict(steady)} over {STEADY_PINGS} pings",
         ),
         Figure(
-            "#6",
+            "journeys",
             "AWS calls for a process's first ping of the day",
             sum(first.values()),
             "calls",
@@ -130,14 +130,14 @@ def figures() -> list[Figure]:
             baseline=", ".join(f"{k} {v}" for k, v in sorted(first.items())),
         ),
         Figure(
-            "#6",
+            "journeys",
             "/ping time ÷ bare Chalice route",
             median["ping"] / median["bare"],
             "ratio",
             baseline=f"bare {ms['bare']} vs /ping {ms['ping']} (median of 200, moto in-process)",
         ),
         Figure(
-            "#6",
+            "journeys",
             "/ping time ÷ bare route doing the same one PutItem",
             median["ping"] / median["bare_put"],
             "ratio",

@@ -1,4 +1,4 @@
-"""Issue 3: AWS calls per link creation (goal 2: one conditional write, one PutObject) and
+"""Links: AWS calls per link creation (goal 2: one conditional write, one PutObject) and
 the time of POST /api/links ÷ a bare Chalice route, in the same run.
 
 Offline: moto in-process with linktrail's resources, both apps through chalice.test.Client.
@@ -69,7 +69,7 @@ def figures() -> list[Figure]:
             base = median_seconds(bare, repeat=40)
     return [
         Figure(
-            "3",
+            "links",
             "AWS calls per link creation",
             max(per_creation),
             "calls",
@@ -77,7 +77,7 @@ def figures() -> list[Figure]:
             baseline=f"{min(per_creation)}-{max(per_creation)} over {CREATIONS}",
         ),
         Figure(
-            "3",
+            "links",
             "AWS calls per POST /api/links request",
             per_request,
             "calls",
@@ -85,7 +85,7 @@ def figures() -> list[Figure]:
             baseline="through the route, middleware included",
         ),
         Figure(
-            "3",
+            "links",
             "POST /api/links ÷ bare Chalice route",
             ours / base,
             "ratio",

@@ -1,6 +1,6 @@
-"""Issue 4: AWS calls per delivery receipt (goal 1) and per text sent, and whether
-importing the app loads the Vonage SDK (the cold-start ratio itself is the lead's
-foundation figure).
+"""Messaging: AWS calls per delivery receipt (goal 1) and per text sent, and whether
+importing the app loads the Vonage SDK (bench/cold_start.py measures the cold start
+itself).
 
 Offline: moto in-process with linktrail's resources, the real app through
 chalice.test.Client, the real SDK against the local fake Messages API (TLS, own keys).
@@ -72,11 +72,11 @@ def figures() -> list[Figure]:
     finally:
         vonage_client.reset()
     return [
-        Figure("4", "AWS calls per delivery receipt (max)", max(receipt_calls), "calls",
+        Figure("messaging", "AWS calls per delivery receipt (max)", max(receipt_calls), "calls",
                "1", f"{len(receipt_calls)} receipts incl. repeats"),
-        Figure("4", "AWS calls per text sent (quota, opt-out, claim, outcome)",
+        Figure("messaging", "AWS calls per text sent (quota, opt-out, claim, outcome)",
                max(send_calls), "calls", "4", f"{len(send_calls)} sends"),
-        Figure("4", "Vonage SDK modules loaded by `import app`", _sdk_modules_at_import(),
+        Figure("messaging", "Vonage SDK modules loaded by `import app`", _sdk_modules_at_import(),
                "modules", "0", "fresh interpreter"),
     ]
 

@@ -1,4 +1,4 @@
-"""Issue 2: cold start of the app module against Chalice + boto3 themselves."""
+"""Cold start of the app module against Chalice + boto3 themselves."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def figures() -> list[Figure]:
     app_import = fresh_import_seconds("import app", runs=11, env=env)
     return [
         Figure(
-            "#2",
+            "app",
             "cold start: import app ÷ (import chalice, boto3 + 1 client)",
             app_import / baseline,
             "ratio",
