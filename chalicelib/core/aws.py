@@ -8,7 +8,7 @@ which only the `local` stage sets; boto3 reads it itself.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
@@ -40,7 +40,8 @@ def client(service: str) -> Any:
     found = _CLIENTS.get(service)
     if found is not None:
         return found
-    created = session().client(service, config=_CLIENT_CONFIG)
+    # The stubs type one overload per service name; the name is a runtime value here.
+    created = session().client(cast(Any, service), config=_CLIENT_CONFIG)
     with _LOCK:
         return _CLIENTS.setdefault(service, created)
 

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -460,7 +460,7 @@ def public_message(message: Any) -> dict[str, Any] | None:
     price), as read with the low-level client ({"M": {...}}) or already deserialized;
     None when there is no message."""
     if isinstance(message, dict) and set(message) <= {"M", "NULL"}:
-        message = _DESERIALIZER.deserialize(message) if message else None
+        message = _DESERIALIZER.deserialize(cast(Any, message)) if message else None
     if not isinstance(message, dict):
         return None
     answer: dict[str, Any] = {
