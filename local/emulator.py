@@ -1,5 +1,5 @@
 """The local AWS emulator: moto's server, with DynamoDB requests taken one at a time,
-and cheap transactions.
+cheap transactions and bounded streams.
 
 moto's server handles requests on several threads, and its DynamoDB is not safe for that:
 moto's transact_write_items snapshots the whole table and puts the copy back when the
@@ -7,9 +7,10 @@ transaction is cancelled, so writes other threads made in between vanish (a 409 
 `make dev` could drop concurrent click counters). Here every DynamoDB and DynamoDB
 Streams request holds one lock; other services (SQS long polls, S3) stay parallel.
 
-A patch of moto's DynamoDB, which relies on that lock, is installed at start:
+Two patches of moto's DynamoDB, which rely on that lock, are installed at start:
 local/transactions.py undoes a cancelled transaction item by item instead of copying
-every table it names (a transaction costs what it touches, not the table).
+every table it names (a transaction costs what it touches, not the table), and
+local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators.
 
 Run: python -m local.emulator -H 127.0.0.1 -p 4566 (the same flags as moto.server)
 """
@@ -51,10 +52,11 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
 
 
 def patch_moto() -> None:
-    """Install our transactions in this process's moto."""
-    from local import transactions
+    """Install our transactions and stream bounds in this process's moto."""
+    from local import streams, transactions
 
     transactions.install()
+    streams.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The emulator's TransactWriteItems (local/transactions.py) against moto's own.
+"""The emulator's TransactWriteItems (local/transactions.py) against moto's own, and its
+bounded streams (local/streams.py).
 
 Each transaction case runs in-process on moto twice, once with moto's implementation and
 once with ours, from the same seeded tables: both must give the same answer (error code,
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,20 @@ IMPLEMENTATIONS = ["moto", "ours"]
 def implementation(name: str) -> Iterator[None]:
     """moto as it ships, or with the emulator's patches (as local.emulator installs them)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
-    from local import transactions
+    from local import streams, transactions
 
     with pytest.MonkeyPatch.context() as patch:
         if name == "ours":
             patch.setattr(
                 DynamoDBBackend, "transact_write_items", transactions.transact_write_items
             )
+            patch.setattr(StreamShard, "add", streams.add)
+            patch.setattr(StreamShard, "get", streams.get)
+            patch.setattr(DynamoDBStreamsBackend, "get_shard_iterator", streams.get_shard_iterator)
+            patch.setattr(DynamoDBStreamsBackend, "get_records", streams.get_records)
         yield
 
 
@@ -367,6 +375,163 @@ def test_an_open_iterator_keeps_reading_after_a_cancelled_transaction() -> None:
         answer = streams.get_records(ShardIterator=iterator)
         keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in answer["Records"]]
         assert keys == ["k1", "k3"]
+
+
+# --- bounded streams --------------------------------------------------------------------
+
+
+class Clock:
+    """The time moto stamps stream records with, and our horizon reads: moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clock, Any, Any]]:
+    """moto with our patches and a hand-moved clock; yields (clock, dynamodb, streams)."""
+    from moto import mock_aws
+    from moto.dynamodb.models import table as moto_table
+
+    clock = Clock()
+    monkeypatch.setattr(moto_table, "utcnow", clock)
+    with implementation("ours"), mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(ddb)
+        yield clock, ddb, boto3.client("dynamodbstreams", region_name="us-east-1")
+
+
+def shard_of(ddb: Any, streams: Any, table: str = "b") -> tuple[str, str]:
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+    return arn, shard["ShardId"]
+
+
+def read(streams: Any, arn: str, shard_id: str, kind: str, sequence: str | None = None) -> list:
+    where = {"SequenceNumber": sequence} if sequence else {}
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard_id, ShardIteratorType=kind, **where
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    return [(r["dynamodb"]["Keys"]["pk"]["S"], r["dynamodb"]["SequenceNumber"]) for r in records]
+
+
+def test_records_older_than_a_day_are_trimmed_and_iterators_stay_valid(
+    clocked: tuple[Clock, Any, Any],
+) -> None:
+    clock, ddb, streams = clocked
+    arn, shard_id = shard_of(ddb, streams)
+    for pk in ("r0", "r1"):
+        ddb.put_item(TableName="b", Item=key(pk))
+    clock.advance(hours=23)
+    ddb.put_item(TableName="b", Item=key("r2"))
+    kept = read(streams, arn, shard_id, "TRIM_HORIZON")
+    assert [pk for pk, _ in kept] == ["r0", "r1", "r2"]  # none a day old yet
+    sequence = {pk: number for pk, number in kept}
+
+    clock.advance(hours=2)  # r0 and r1 are 25 hours old, r2 2 hours
+    ddb.put_item(TableName="b", Item=key("r3"))
+    after_trim = read(streams, arn, shard_id, "TRIM_HORIZON")
+    assert [pk for pk, _ in after_trim] == ["r2", "r3"]
+    assert after_trim[0] == ("r2", sequence["r2"])  # kept records keep their numbers
+    assert int(after_trim[1][1]) == int(sequence["r2"]) + 1
+    # An AFTER_SEQUENCE_NUMBER iterator at a kept record, and at a trimmed one.
+    assert read(streams, arn, shard_id, "AFTER_SEQUENCE_NUMBER", sequence["r2"]) == [after_trim[1]]
+    assert read(streams, arn, shard_id, "AFTER_SEQUENCE_NUMBER", sequence["r0"]) == after_trim
+    assert read(streams, arn, shard_id, "AT_SEQUENCE_NUMBER", sequence["r1"]) == after_trim
+    assert read(streams, arn, shard_id, "LATEST") == []
+    ddb.put_item(TableName="b", Item=key("r4"))
+    assert read(streams, arn, shard_id, "AFTER_SEQUENCE_NUMBER", after_trim[1][1]) == [
+        ("r4", str(int(after_trim[1][1]) + 1))
+    ]
+
+
+def test_a_pump_carries_on_across_trims(clocked: tuple[Clock, Any, Any]) -> None:
+    """local/pumps.py takes an AFTER_SEQUENCE_NUMBER iterator at each poll; a day of
+    records written every ten minutes keeps the shard at a day's worth."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from local.pumps import StreamPump, TtlLedger
+
+    clock, ddb, streams = clocked
+    arn, _ = shard_of(ddb, streams)
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any], _context: Any) -> None:
+        seen.extend(r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"])
+
+    pump = StreamPump(streams, arn, "b", {"h": handler}, TtlLedger())
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["b"].stream_shard
+    written = []
+    for step in range(6 * 48):  # two days, a write every ten minutes
+        written.append(f"w{step}")
+        ddb.put_item(TableName="b", Item=key(written[-1]))
+        if step % 7 == 0:
+            pump.poll()
+        clock.advance(minutes=10)
+        assert len(shard.items) <= 6 * 24 + 1
+    while pump.poll():
+        pass
+    assert seen == written  # every record once, in order, across the trims
+    # A pump that sleeps through a day reads on from the oldest record kept.
+    ddb.put_item(TableName="b", Item=key("slept-through"))
+    clock.advance(hours=25)
+    ddb.put_item(TableName="b", Item=key("woken"))
+    assert pump.poll() == 1
+    assert seen[-1] == "woken"
+
+
+def test_a_cancelled_transaction_that_trims_undoes_only_its_own_records(
+    clocked: tuple[Clock, Any, Any],
+) -> None:
+    clock, ddb, streams = clocked
+    arn, shard_id = shard_of(ddb, streams)
+    ddb.put_item(TableName="b", Item=key("old"))
+    clock.advance(hours=25)
+    ddb.put_item(TableName="b", Item=key("kept"))
+    clock.advance(hours=1)  # "kept" is 1 hour old; "old" goes at the next append
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(
+            TransactItems=[put("b", key("new")), put("b", key("kept"), ABSENT)]
+        )
+    ddb.put_item(TableName="b", Item=key("next"))
+    assert [pk for pk, _ in read(streams, arn, shard_id, "TRIM_HORIZON")] == ["kept", "next"]
+
+
+def test_shard_iterators_expire_after_fifteen_minutes(clocked: tuple[Clock, Any, Any]) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    clock, ddb, streams = clocked
+    arn, shard_id = shard_of(ddb, streams)
+    backend = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+    def iterator() -> str:
+        return str(
+            streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        )
+
+    old = iterator()
+    clock.advance(minutes=14)
+    assert streams.get_records(ShardIterator=old)["Records"] == []  # still valid
+    clock.advance(minutes=2)
+    for _ in range(100):
+        fresh = iterator()
+    # The 100 fresh ones and the one get_records handed out at 14 minutes: `old` is gone.
+    assert len(backend.shard_iterators) == 101
+    with pytest.raises(ClientError) as expired:
+        streams.get_records(ShardIterator=old)
+    assert expired.value.response["Error"]["Code"] == "ExpiredIteratorException"
+    assert streams.get_records(ShardIterator=fresh)["Records"] == []
 
 
 # --- through the emulator server --------------------------------------------------------
