@@ -169,10 +169,12 @@ def figures(samples: int = SAMPLES) -> list[Figure]:
             baseline=f"{large * 1000:.1f} ms vs {small * 1000:.1f} ms "
             f"({samples} each; pre-fill {fill_seconds:.0f}s)",
         ),
-        Figure(ISSUE, f"POST /api/links p50 at {SMALL} links (emulator server)",
-               small * 1000, "ms"),
-        Figure(ISSUE, f"POST /api/links p50 at {LARGE:,} links (emulator server)",
-               large * 1000, "ms"),
+        Figure(
+            ISSUE, f"POST /api/links p50 at {SMALL} links (emulator server)", small * 1000, "ms"
+        ),
+        Figure(
+            ISSUE, f"POST /api/links p50 at {LARGE:,} links (emulator server)", large * 1000, "ms"
+        ),
     ]
 
 
