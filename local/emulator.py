@@ -1,10 +1,16 @@
-"""The local AWS emulator: moto's server, with DynamoDB requests taken one at a time.
+"""The local AWS emulator: moto's server, with DynamoDB requests taken one at a time,
+cheap transactions and bounded streams.
 
 moto's server handles requests on several threads, and its DynamoDB is not safe for that:
-transact_write_items snapshots the whole table and puts the copy back when the
+moto's transact_write_items snapshots the whole table and puts the copy back when the
 transaction is cancelled, so writes other threads made in between vanish (a 409 in
 `make dev` could drop concurrent click counters). Here every DynamoDB and DynamoDB
 Streams request holds one lock; other services (SQS long polls, S3) stay parallel.
+
+Two patches of moto's DynamoDB, which rely on that lock, are installed at start:
+local/transactions.py undoes a cancelled transaction item by item instead of copying
+every table it names (a transaction costs what it touches, not the table), and
+local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators.
 
 Run: python -m local.emulator -H 127.0.0.1 -p 4566 (the same flags as moto.server)
 """
@@ -45,6 +51,14 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
     return wrapped
 
 
+def patch_moto() -> None:
+    """Install our transactions and stream bounds in this process's moto."""
+    from local import streams, transactions
+
+    transactions.install()
+    streams.install()
+
+
 def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -61,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     # As moto.server: SIGINT/SIGTERM end the server quietly (the supervisor sends SIGTERM).
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    patch_moto()
     moto_app = DomainDispatcherApplication(create_backend_app)
     moto_app.debug = True  # type: ignore[attr-defined]  # as moto.server: errors in the log
     run_simple(

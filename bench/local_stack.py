@@ -1,0 +1,189 @@
+"""The local stack's link creation as the links table grows: p50 of POST /api/links at
+100 existing links and at 10,000, in the same run, as a ratio (goal <= 2: flat).
+
+Against the emulator SERVER, started as `make dev` starts it (`python -m local.emulator`
+in its own process, so its lock and its patches are in play), provisioned from
+infra/data.yaml by local/bootstrap.py. The app runs in this process through
+chalice.test.Client with its clients pointed at that server: each POST is the app's
+whole route (the API key's GetItem, the create TransactWriteItems, the PutObject).
+
+Pre-filling uses a faster path than the route: BatchWriteItem of the items the create
+path writes (LinkService's own link items, half of them with an expiry marker, as the
+timed requests make), 25 to a request. The redirect objects are left out: S3 keeps
+objects in a dict, and the figure is about DynamoDB's cost per transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from bench.core import ROOT, Figure
+
+ISSUE = "local-stack"
+SMALL, LARGE = 100, 10_000
+SAMPLES = 30  # timed creations at each size (after WARMUP untimed ones)
+WARMUP = 3
+EXPIRY_SECONDS = 30 * 86_400  # the links that have an expiry: in a month
+
+
+@contextlib.contextmanager
+def emulator_server() -> Iterator[str]:
+    """`python -m local.emulator` on a free port, as the stack starts it; its endpoint."""
+    from local.stack import EMULATOR_CREDENTIALS, emulator_command
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        emulator_command(port),
+        cwd=ROOT,
+        env={**env, **EMULATOR_CREDENTIALS},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still busy with a request: no need to wait
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def provisioned(endpoint: str) -> Iterator[dict[str, str]]:
+    """The app's environment against `endpoint`; os.environ restored afterwards."""
+    from chalicelib import runtime
+    from local import bootstrap
+    from local.stack import EMULATOR_CREDENTIALS
+
+    saved = dict(os.environ)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(
+        {
+            **EMULATOR_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "STAGE": "local",
+            "LOG_JSON": "false",
+        }
+    )
+    try:
+        env = bootstrap.provision(log=lambda _line: None)
+        os.environ.update(env)
+        runtime.reset()
+        runtime.settings()  # read now, not inside a test-client request
+        yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime.reset()
+
+
+def prefill(count: int, start: int) -> None:
+    """`count` links as the create path stores them (link item, and an expiry marker for
+    every other one), written with BatchWriteItem."""
+    from chalicelib import links, runtime
+    from chalicelib.links import to_item
+
+    service = links.service()
+    table = runtime.settings().links_table
+    ddb = runtime.dynamodb()
+    requests: list[dict[str, Any]] = []
+    for index in range(start, start + count):
+        new = links.NewLink(
+            url=f"https://example.com/{index}",
+            expires_at=int(time.time()) + EXPIRY_SECONDS if index % 2 else None,
+        )
+        item = service._new_item(new, f"fill{index:06d}", "bench")
+        requests.append({"PutRequest": {"Item": to_item(item)}})
+        if "expires_at" in item:
+            requests.append({"PutRequest": {"Item": service._marker(item)}})
+    for begin in range(0, len(requests), 25):
+        pending: dict[str, Any] = {table: requests[begin : begin + 25]}
+        while pending:
+            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+
+def creation_p50(client: Any, headers: dict[str, str], samples: int) -> float:
+    """Median seconds of POST /api/links (half with an expiry, as the pre-filled links)."""
+    times = []
+    for index in range(WARMUP + samples):
+        body: dict[str, Any] = {"url": f"https://example.com/timed/{index}", "tags": ["bench"]}
+        if index % 2:
+            body["expires_at"] = int(time.time()) + EXPIRY_SECONDS
+        started = time.perf_counter()
+        answer = client.http.post("/api/links", headers=headers, body=json.dumps(body))
+        elapsed = time.perf_counter() - started
+        assert answer.status_code == 201, (answer.status_code, answer.body[:300])
+        if index >= WARMUP:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def figures(samples: int = SAMPLES) -> list[Figure]:
+    from chalice.test import Client
+
+    from chalicelib import runtime
+
+    with emulator_server() as endpoint, provisioned(endpoint):
+        token = runtime.key_store().create("bench").token
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        from app import app
+
+        with Client(app, stage_name="bench") as client:
+            prefill(SMALL, 0)
+            small = creation_p50(client, headers, samples)
+            existing = SMALL + WARMUP + samples
+            fill_started = time.perf_counter()
+            prefill(LARGE - existing, existing)
+            fill_seconds = time.perf_counter() - fill_started
+            large = creation_p50(client, headers, samples)
+    return [
+        Figure(
+            ISSUE,
+            f"POST /api/links against the emulator server, p50 at {LARGE:,} links ÷ at {SMALL}",
+            large / small,
+            "ratio",
+            goal="<= 2 (flat: a transaction costs what it touches)",
+            baseline=f"{large * 1000:.1f} ms vs {small * 1000:.1f} ms "
+            f"({samples} each; pre-fill {fill_seconds:.0f}s)",
+        ),
+        Figure(
+            ISSUE, f"POST /api/links p50 at {SMALL} links (emulator server)", small * 1000, "ms"
+        ),
+        Figure(
+            ISSUE, f"POST /api/links p50 at {LARGE:,} links (emulator server)", large * 1000, "ms"
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    import logging
+    import warnings
+
+    from bench.core import table
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    print(table(figures()))
