@@ -19,6 +19,7 @@ MODULES = [
     "bench.edge",
     "bench.journeys",
     "bench.events",
+    "bench.local_stack",
 ]
 
 

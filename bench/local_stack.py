@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.core import ROOT, Figure
 
-ISSUE = "local-stack"
+AREA = "local stack"
 SMALL, LARGE = 100, 10_000
 SAMPLES = 30  # timed creations at each size (after WARMUP untimed ones)
 WARMUP = 3
@@ -74,7 +74,7 @@ def emulator_server() -> Iterator[str]:
 @contextlib.contextmanager
 def provisioned(endpoint: str) -> Iterator[dict[str, str]]:
     """The app's environment against `endpoint`; os.environ restored afterwards."""
-    from chalicelib import runtime
+    from chalicelib import wiring
     from local import bootstrap
     from local.stack import EMULATOR_CREDENTIALS
 
@@ -91,24 +91,25 @@ def provisioned(endpoint: str) -> Iterator[dict[str, str]]:
     try:
         env = bootstrap.provision(log=lambda _line: None)
         os.environ.update(env)
-        runtime.reset()
-        runtime.settings()  # read now, not inside a test-client request
+        wiring.reset()
+        wiring.settings()  # read now, not inside a test-client request
         yield env
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        runtime.reset()
+        wiring.reset()
 
 
 def prefill(count: int, start: int) -> None:
     """`count` links as the create path stores them (link item, and an expiry marker for
     every other one), written with BatchWriteItem."""
-    from chalicelib import links, runtime
-    from chalicelib.links import to_item
+    from chalicelib import wiring
+    from chalicelib.links import service as links
+    from chalicelib.links.service import to_item
 
-    service = links.service()
-    table = runtime.settings().links_table
-    ddb = runtime.dynamodb()
+    service = wiring.links()
+    table = wiring.settings().links_table
+    ddb = wiring.dynamodb()
     requests: list[dict[str, Any]] = []
     for index in range(start, start + count):
         new = links.NewLink(
@@ -144,10 +145,10 @@ def creation_p50(client: Any, headers: dict[str, str], samples: int) -> float:
 def figures(samples: int = SAMPLES) -> list[Figure]:
     from chalice.test import Client
 
-    from chalicelib import runtime
+    from chalicelib import wiring
 
     with emulator_server() as endpoint, provisioned(endpoint):
-        token = runtime.key_store().create("bench").token
+        token = wiring.key_store().create("bench").token
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         from app import app
 
@@ -161,7 +162,7 @@ def figures(samples: int = SAMPLES) -> list[Figure]:
             large = creation_p50(client, headers, samples)
     return [
         Figure(
-            ISSUE,
+            AREA,
             f"POST /api/links against the emulator server, p50 at {LARGE:,} links ÷ at {SMALL}",
             large / small,
             "ratio",
@@ -170,10 +171,10 @@ def figures(samples: int = SAMPLES) -> list[Figure]:
             f"({samples} each; pre-fill {fill_seconds:.0f}s)",
         ),
         Figure(
-            ISSUE, f"POST /api/links p50 at {SMALL} links (emulator server)", small * 1000, "ms"
+            AREA, f"POST /api/links p50 at {SMALL} links (emulator server)", small * 1000, "ms"
         ),
         Figure(
-            ISSUE, f"POST /api/links p50 at {LARGE:,} links (emulator server)", large * 1000, "ms"
+            AREA, f"POST /api/links p50 at {LARGE:,} links (emulator server)", large * 1000, "ms"
         ),
     ]
 
