@@ -210,7 +210,7 @@ def test_statistics_count_delivery_and_clicks(client, auth_headers, texting, aws
     assert stats["links_created"] == 10
     assert stats["delivered"] == 4 and stats["failed"] == 1 and stats["sent"] == 10
     assert stats["clicked"] == 3
-    assert stats["ctr"] == 0.75  # clicked ÷ delivered, as the issue defines it
+    assert stats["ctr"] == 0.75  # clicked ÷ delivered
     assert client.http.get("/api/campaigns/AAAAAAAAAAAA", headers=auth_headers).status_code == 404
 
 

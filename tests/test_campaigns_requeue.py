@@ -1,7 +1,7 @@
-"""Waiting campaign chunks are queued again as new messages (review finding: every
-hand-back of a throttled or unfinished chunk used one of the campaign queue's 5 receives,
-so a campaign larger than the daily SMS quota lost its tail to the dead-letter queue and
-stayed "sending" forever).
+"""Waiting campaign chunks are queued again as new messages: handing a throttled or
+unfinished chunk back would use one of the campaign queue's 5 receives each time, so a
+campaign larger than the daily SMS quota would lose its tail to the dead-letter queue and
+stay "sending" forever.
 
 The worker runs through chalice.test, fed by `drain`, which plays Lambda's event source
 mapping against moto's queue while `clock` (moto's SQS clock and the app's, together)
@@ -60,7 +60,7 @@ def test_a_campaign_over_the_daily_quota_waits_for_midnight_and_finishes(
     from bench.core import count_aws_calls
     from chalicelib import wiring
 
-    set_env(SMS_DAILY_QUOTA="1")  # the reviewer's probe: 30 recipients, one text a day
+    set_env(SMS_DAILY_QUOTA="1")  # 30 recipients, one text a day
     first_day = evening(clock)
     campaign_id = start(client, auth_headers, campaign_body(30)).json_body["campaign_id"]
 

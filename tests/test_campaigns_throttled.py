@@ -1,14 +1,14 @@
-"""Campaigns back off when Vonage answers 429, honouring Retry-After (review finding: the
-path had no test). The campaign worker runs through chalice.test with an SQS event built
-from the message moto's queue delivered, and `work` stands in for Lambda's event source
-mapping (it deletes what the worker reports handled); the real SDK talks to the local fake
-Messages API, planned to answer sends with 429 and Retry-After: 3.
+"""Campaigns back off when Vonage answers 429, honouring Retry-After. The campaign worker
+runs through chalice.test with an SQS event built from the message moto's queue
+delivered, and `work` stands in for Lambda's event source mapping (it deletes what the
+worker reports handled); the real SDK talks to the local fake Messages API, planned to
+answer sends with 429 and Retry-After: 3.
 
-A throttled chunk is queued again as a new message (review finding: every hand-back of the
-same message used one of the queue's 5 receives, so throttling dead-lettered chunks).
+A throttled chunk is queued again as a new message: handing the same message back would
+use one of the queue's 5 receives each time, so throttling would dead-letter chunks.
 
-Time is the test's: `clock` freezes moto's SQS clock and the campaign and messaging
-modules' `now` at one instant and moves them together, so "visible again after about
+Time is the test's: `clock` freezes moto's SQS clock, the campaign service's clock and
+messaging's `now` at one instant and moves them together, so "visible again after about
 Retry-After" is checked exactly (hidden at 2.999 s, back at 3.001 s) and nothing waits on
 the wall clock.
 """
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import boto3
@@ -49,8 +50,8 @@ def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[SqsClock]:
 
 
 class Clock:
-    """One frozen instant for moto's SQS and for the app's campaigns and messaging modules
-    (quota days, Retry-After, stall limits), moved forward by the test."""
+    """One frozen instant for moto's SQS, the campaign service and messaging (quota days,
+    Retry-After, stall limits), moved forward by the test."""
 
     def __init__(self, at: datetime) -> None:
         self.at = at
@@ -65,14 +66,30 @@ class Clock:
         self.at += timedelta(seconds=seconds)
 
 
+def campaigns_on(clock: Clock) -> Callable[[], Any]:
+    """wiring.campaigns, building the service on `clock`. Cached the way wiring caches its
+    own, so wiring.reset() (set_env) rebuilds it with the new settings."""
+    from chalicelib import wiring
+    from chalicelib.campaigns.service import CampaignService
+
+    @lru_cache(maxsize=1)
+    def campaigns() -> CampaignService:
+        return CampaignService(
+            wiring.links(), wiring.dynamodb(), wiring.sqs(), wiring.texting(), clock=clock.now
+        )
+
+    return campaigns
+
+
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from chalicelib.campaigns import service as campaigns
+    from chalicelib import wiring
     from chalicelib.messaging import texting as messaging
 
     frozen = Clock(datetime.now(UTC).replace(microsecond=0))
     monkeypatch.setattr("moto.sqs.models.unix_time_millis", frozen.sqs_ms)
-    monkeypatch.setattr(campaigns, "now", frozen.now)
+    monkeypatch.setattr(wiring, "campaigns", campaigns_on(frozen))
+    # Texting takes no clock: its quota days read messaging's own `now`.
     monkeypatch.setattr(messaging, "now", frozen.now)
     return frozen
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import cast
 
 from chalice import Response
 from chalice.app import SQSEvent
 
 from chalicelib import wiring
-from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns.model import MAX_BODY_BYTES
+from chalicelib.core.lambdas import BatchAnswer, LambdaContext
 from chalicelib.http import Api, calling_key, json_response
 
 bp = Api(__name__)
@@ -19,7 +20,7 @@ CAMPAIGN_QUEUE = os.environ.get("CAMPAIGN_QUEUE", "linktrail-local-campaigns")
 
 @bp.route("/api/campaigns", methods=["POST"])
 def start_campaign() -> Response:
-    body = bp.json_body(campaigns.MAX_BODY_BYTES)
+    body = bp.json_body(MAX_BODY_BYTES)
     return json_response(wiring.campaigns().start(body, calling_key().key_id), 202)
 
 
@@ -32,8 +33,8 @@ def campaign_stats(campaign_id: str) -> Response:
 # finished before the timeout) is queued again as a new message, so waiting never uses up
 # the queue's five receives.
 @bp.on_sqs_message(queue=CAMPAIGN_QUEUE, batch_size=1, name="campaign_worker")
-def campaign_worker(event: SQSEvent) -> dict[str, Any]:
+def campaign_worker(event: SQSEvent) -> BatchAnswer:
     records = [record.to_dict() for record in event]
     # Chalice types the context as a dict; it is Lambda's context object.
-    context = cast(campaigns.LambdaContext, event.context)
+    context = cast(LambdaContext, event.context)
     return wiring.campaigns().handle_records(records, context=context)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+# What a service that needs time is handed: `now` in production, a test's frozen clock.
+Clock = Callable[[], datetime]
 
 
 def now() -> datetime:
@@ -16,3 +20,8 @@ def iso(moment: datetime) -> str:
 
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def epoch_now(clock: Clock = now) -> int:
+    """The clock's time in whole epoch seconds (TTLs, delays, Retry-After)."""
+    return int(clock().timestamp())

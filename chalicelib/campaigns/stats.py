@@ -1,0 +1,142 @@
+"""A campaign's statistics: its links and tombstones on gsi2 ("campaign#<id>") counted by
+message status and clicks, plus the abandoned recipients recorded on the campaign item."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
+
+from chalicelib.campaigns.model import ABANDONED, CampaignItem
+from chalicelib.core.clock import Clock, from_epoch, iso
+from chalicelib.links.service import from_item
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import QueryInputTypeDef
+
+# messaging's message.status values (see chalicelib/messaging/texting.py)
+SENT = frozenset({"accepted", "submitted", "delivered", "read", "rejected", "undeliverable"})
+DELIVERED = frozenset({"delivered", "read"})
+FAILED = frozenset({"rejected", "undeliverable", "send_failed"})
+UNSETTLED = frozenset({"pending", "sending", "throttled"})
+UNSENT = frozenset({"skipped"})  # written by campaigns.recipients: no text will go out
+COUNTERS = (
+    "links_created",
+    "sent",
+    "delivered",
+    "failed",
+    "opted_out",
+    "pending",
+    "skipped",
+    "abandoned",
+    "clicked",
+)
+
+
+class LinkMessageStatus(TypedDict):
+    status: NotRequired[str]
+
+
+class CampaignLinkRow(TypedDict):
+    """What statistics read of a campaign's link or tombstone (the query's projection)."""
+
+    sk: str  # "link" or "tombstone"
+    code: str
+    human_clicks: NotRequired[int]
+    message: NotRequired[LinkMessageStatus | None]
+
+
+class CampaignStats:
+    """Statistics of campaigns, handed the DynamoDB client, the links table and the clock
+    (a campaign is "throttled" while its `waiting_until` is ahead)."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str, clock: Clock) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._clock = clock
+
+    def answer(self, campaign: CampaignItem) -> dict[str, Any]:
+        """GET /api/campaigns/{id}'s answer."""
+        unlinked = len(campaign.get("abandoned") or [])
+        counts = count(
+            self._links_and_tombstones(campaign["campaign_id"]),
+            abandoned_codes=set(campaign.get("abandoned_codes") or []),
+        )
+        counts["abandoned"] += unlinked
+        counts["failed"] += counts["abandoned"]
+        status = self._status(campaign, counts, unlinked)
+        return _answer(campaign, counts, status)
+
+    def _links_and_tombstones(self, campaign_id: str) -> Iterator[CampaignLinkRow]:
+        query: QueryInputTypeDef = {
+            "TableName": self._table,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": "gsi2pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"campaign#{campaign_id}"}},
+            "ProjectionExpression": "sk, code, human_clicks, #m.#s",
+            "ExpressionAttributeNames": {"#m": "message", "#s": "status"},
+        }
+        while True:
+            page = self._ddb.query(**query)
+            for raw in page.get("Items", []):
+                # The projection above: links' items carry these attributes.
+                yield cast(CampaignLinkRow, from_item(raw))
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _status(self, campaign: CampaignItem, counts: dict[str, int], unlinked: int) -> str:
+        waiting_until = int(campaign.get("waiting_until", 0))
+        if campaign.get("status") == "cancelled":
+            return "cancelled"
+        if counts["links_created"] + unlinked >= int(campaign["total"]) and not counts["pending"]:
+            return "done"
+        if waiting_until > self._clock().timestamp():
+            return "throttled"  # chunks wait out a Retry-After (quota, Vonage, config)
+        if counts["links_created"] == 0:
+            return "queued"
+        return "sending"
+
+
+def count(rows: Iterator[CampaignLinkRow], abandoned_codes: set[str]) -> dict[str, int]:
+    """The counters over a campaign's links and tombstones; `abandoned_codes`: links whose
+    recipient the campaign gave up on before texting them."""
+    counts = dict.fromkeys(COUNTERS, 0)
+    for row in rows:
+        counts["links_created"] += 1
+        status = (row.get("message") or {}).get("status")
+        unsettled = status is None or status in UNSETTLED
+        # A link that ended before its text settled never gets one now.
+        ended = row.get("sk") == "tombstone"
+        # Never texted: the campaign gave up on its recipient.
+        abandoned = unsettled and not ended and row.get("code") in abandoned_codes
+        counts["abandoned"] += abandoned
+        counts["sent"] += status in SENT
+        counts["delivered"] += status in DELIVERED
+        counts["failed"] += status in FAILED
+        counts["opted_out"] += status == "opted_out"
+        counts["skipped"] += status in UNSENT or (ended and unsettled)
+        counts["pending"] += unsettled and not ended and not abandoned
+        counts["clicked"] += row.get("human_clicks", 0) > 0
+    return counts
+
+
+def _answer(campaign: CampaignItem, counts: dict[str, int], status: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if status == "throttled":
+        extra["waiting_until"] = iso(from_epoch(int(campaign.get("waiting_until", 0))))
+    if counts["abandoned"]:
+        extra["abandoned_reason"] = campaign.get("abandoned_reason", ABANDONED)
+    delivered = counts["delivered"]
+    return {
+        "campaign_id": campaign["campaign_id"],
+        "name": campaign["name"],
+        "url": campaign["url"],
+        "channel": campaign["channel"],
+        "created_at": campaign["created_at"],
+        "total": int(campaign["total"]),
+        **counts,
+        "ctr": round(counts["clicked"] / delivered, 4) if delivered else None,
+        "status": status,
+        **extra,
+    }

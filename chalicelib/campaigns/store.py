@@ -1,0 +1,132 @@
+"""The one owner of campaign items in the links table (campaign#<id> / campaign): their
+conditional put, their notes (progress, waiting, abandoned recipients), and the abandoned
+mark on recipient claims."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
+
+from chalicelib.campaigns.model import ABANDONED, CampaignItem, campaign_key
+from chalicelib.links.service import RecipientClaim, from_item, to_item
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+
+log = logging.getLogger("linktrail.campaigns")
+
+
+class ClaimItem(TypedDict):
+    """A recipient's claim (campaign#<id> / recipient#<index>), as plain values."""
+
+    pk: str
+    sk: str
+    ref: NotRequired[str]
+    code: NotRequired[str]  # missing on a claim written only to abandon its recipient
+    abandoned_at: NotRequired[str]
+
+
+class CampaignStore:
+    """Campaign items and their recipients' claims, handed the DynamoDB client and table."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._ddb = dynamodb
+        self._table = table
+
+    def create(self, item: CampaignItem) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def cancel(self, campaign_id: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=campaign_key(campaign_id),
+            UpdateExpression="SET #s = :c",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": {"S": "cancelled"}},
+        )
+
+    def get(self, campaign_id: str) -> CampaignItem | None:
+        found = self._ddb.get_item(
+            TableName=self._table, Key=campaign_key(campaign_id), ConsistentRead=True
+        ).get("Item")
+        # Written only by create and the notes below, so it has the CampaignItem shape.
+        return cast(CampaignItem, from_item(found)) if found else None
+
+    def note(
+        self,
+        campaign_id: str,
+        expression: str,
+        values: dict[str, Any],
+        condition: str | None = None,
+    ) -> None:
+        """A best-effort note on the campaign item: failing it must not fail the chunk."""
+        condition_argument: dict[str, Any] = (
+            {"ConditionExpression": condition} if condition else {}
+        )
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=campaign_key(campaign_id),
+                UpdateExpression=expression,
+                ExpressionAttributeValues=values,
+                **condition_argument,
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            pass
+        except Exception:
+            log.warning("could not update the campaign item", exc_info=True)
+
+    def claim(self, claim: RecipientClaim) -> ClaimItem:
+        """A claim that exists (its link's transaction wrote it), read consistently."""
+        found = self._ddb.get_item(TableName=self._table, Key=claim.key, ConsistentRead=True)
+        # Written by links' create transaction or abandon_claim: the ClaimItem shape.
+        return cast(ClaimItem, from_item(found["Item"]))
+
+    def abandon_claim(self, claim: RecipientClaim, at: str) -> str | None:
+        """Mark the recipient's claim abandoned (creating it without a code where no link
+        was made, so none ever is); the code of its link, if it has one. Idempotent."""
+        values: dict[str, Any] = {":at": {"S": at}}
+        expression = "SET abandoned_at = if_not_exists(abandoned_at, :at)"
+        ref_arguments: dict[str, Any] = {}
+        if claim.ref is not None:
+            values[":ref"] = {"S": claim.ref}
+            ref_arguments["ExpressionAttributeNames"] = {"#ref": "ref"}
+            expression += ", #ref = if_not_exists(#ref, :ref)"
+        stored = self._ddb.update_item(
+            TableName=self._table,
+            Key=claim.key,
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            **ref_arguments,
+        )["Attributes"]
+        return str(stored["code"]["S"]) if "code" in stored else None
+
+    def record_abandoned(
+        self, campaign_id: str, unlinked: list[int], codes: list[str], at: str
+    ) -> None:
+        """Add abandoned recipients to the campaign item, which statistics read:
+        `abandoned` indices without a link, `abandoned_codes` of links never texted."""
+        additions = []
+        values: dict[str, Any] = {":reason": {"S": ABANDONED}, ":at": {"S": at}}
+        if unlinked:
+            additions.append("abandoned :unlinked")
+            values[":unlinked"] = {"NS": [str(n) for n in unlinked]}
+        if codes:
+            additions.append("abandoned_codes :codes")
+            values[":codes"] = {"SS": codes}
+        expression = (
+            "SET abandoned_reason = :reason, abandoned_at = if_not_exists(abandoned_at, :at)"
+        )
+        if additions:
+            expression += " ADD " + ", ".join(additions)
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=campaign_key(campaign_id),
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+        )
