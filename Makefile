@@ -11,7 +11,7 @@ STAGE ?= dev
 
 help:
 	@echo "make dev     run the whole system on loopback (emulator, app, pumps, short domain, ...)"
-	@echo "make test    ruff + mypy + pytest (sets up the venv, npm deps and chromium first)"
+	@echo "make test    ruff + import contracts + mypy + pytest (sets up the venv, npm deps and chromium first)"
 	@echo "make bench   print the benchmark table"
 	@echo "make edge    build dist/edge-click.zip"
 	@echo "make deploy STAGE=dev   deploy to your AWS account"
@@ -48,6 +48,7 @@ dev: $(STAMP) $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -57,6 +58,7 @@ unit: $(STAMP) $(NODE_STAMP) browser
 
 test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 

@@ -95,7 +95,7 @@ def load_app(stage: str = "local") -> tuple[Any, Any]:
     app = config.chalice_app
     from local import routes  # imported after app.py, as any blueprint is
 
-    app.register_blueprint(routes.bp)
+    routes.install(app)
     apply_overrides()
     return app, config
 

@@ -1,20 +1,50 @@
-"""Routes only the local stack serves (local/app_server.py registers this blueprint on
-the app; the Lambda package never has it): the SMS outbox of the local Vonage fake and
-the analytics.js demo page."""
+"""What only the local stack adds to the app (local/app_server.py installs it; the Lambda
+package never has it): routes for the SMS outbox of the local Vonage fake and the
+analytics.js demo page, and the components `make dev` supervises in /healthz."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import time
+from pathlib import Path
+from typing import Any, cast
 
-from chalice import Response
+from chalice import Chalice, Response
 
 from chalicelib import wiring
 from chalicelib.core import phones
 from chalicelib.core.problems import NotFound, Unavailable
 from chalicelib.http import Api, json_response
+from chalicelib.system import api as system_api
+from chalicelib.system.health import Component
 from local import analytics_demo
 
+# The supervisor rewrites its status file every second; older than this, it has stopped.
+STALE_AFTER_SECONDS = 10.0
+
 bp = Api(__name__)
+
+
+def install(app: Chalice) -> None:
+    """Add the local routes and the supervised components to the imported app."""
+    app.register_blueprint(bp)
+    system_api.component_sources.append(supervised_components)
+
+
+def supervised_components() -> dict[str, Component]:
+    """Each component `make dev` started, as its supervisor last saw it (a url, a role and
+    a state each). Without a supervisor (the app server started alone), nothing."""
+    status_file = wiring.settings().local_status_file
+    if not status_file:
+        return {}
+    try:
+        status = json.loads(Path(status_file).read_text())
+    except (OSError, ValueError):
+        return {"supervisor": {"state": "down", "detail": "no status file"}}
+    age = time.time() - float(status.get("written_at", 0))
+    if age > STALE_AFTER_SECONDS:
+        return {"supervisor": {"state": "down", "detail": f"status is {age:.0f}s old"}}
+    return cast(dict[str, Component], status.get("components", {}))  # local/stack.py's shape
 
 
 @bp.route("/api/outbox", methods=["GET"])

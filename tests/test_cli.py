@@ -18,6 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
+from cli import PROJECT_DIR
+from cli import api as cli_api
+from cli import campaigns as cli_campaigns
+from cli import keys as cli_keys
+from cli import links as cli_links
 from cli import main as cli
 from tests.test_campaigns import NUMBERS, receive_all, sqs_event
 from tests.test_links import redirect_objects
@@ -53,8 +58,8 @@ def run_process(
     without AWS files, and no instance-metadata lookup)."""
     home = env.get("HOME") or os.environ["HOME"]
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *argv],
-        cwd=cli.PROJECT_DIR,
+        [sys.executable, "-m", "cli", *argv],
+        cwd=PROJECT_DIR,
         env={
             "PATH": os.environ.get("PATH", ""),
             "HOME": home,
@@ -160,7 +165,7 @@ def test_links_create_get_list_delete(api_url, admin_key, aws):
     assert status == 1 and "401" in err
 
 
-class RecordingApi(cli.Api):
+class RecordingApi(cli_api.Api):
     """The CLI's real HTTP client, noting each path it asks for."""
 
     def __init__(self, base_url: str, key: str) -> None:
@@ -195,7 +200,7 @@ def test_links_list_beyond_one_page_follows_the_cursor(api_url, admin_key, aws):
     args = cli.build_parser().parse_args(["links", "list", "--limit", "120"])
     api = RecordingApi(api_url, admin_key)
     out = io.StringIO()
-    assert cli.links_command(args, api, out) == 0
+    assert cli_links.links_command(args, api, out) == 0
     shown = [line.split()[0] for line in out.getvalue().splitlines()]
     assert len(shown) == 120 and len(set(shown)) == 120 and set(shown) <= set(codes)
     first, second = (urllib.parse.parse_qs(p.split("?", 1)[1]) for p in api.paths)
@@ -306,7 +311,7 @@ def test_campaign_send_says_until_when_a_throttled_campaign_waits(
     assert "3/3 done" in err
     summary = json.loads(out)
     # The summary is the API's whole answer, not a subset of it.
-    answer = cli.Api(api_url, admin_key).call("GET", f"/api/campaigns/{summary['campaign_id']}")
+    answer = cli_api.Api(api_url, admin_key).call("GET", f"/api/campaigns/{summary['campaign_id']}")
     assert summary == answer
     assert summary["sent"] == 3 and summary["pending"] == summary["abandoned"] == 0
 
@@ -327,13 +332,13 @@ def test_campaign_send_gives_up_following_with_the_counts_so_far(
 
 
 def test_duration_and_csv_errors(tmp_path):
-    assert cli.parse_duration("7d") == 7 * 86400 and cli.parse_duration("30m") == 1800
-    with pytest.raises(cli.CliError):
-        cli.parse_duration("7 days")
+    assert cli_links.parse_duration("7d") == 7 * 86400 and cli_links.parse_duration("30m") == 1800
+    with pytest.raises(cli_api.CliError):
+        cli_links.parse_duration("7 days")
     bad = tmp_path / "bad.csv"
     bad.write_text("phone,ref\n+447400100000,a\n")
-    with pytest.raises(cli.CliError):
-        cli.read_recipients(bad)
+    with pytest.raises(cli_api.CliError):
+        cli_campaigns.read_recipients(bad)
 
 
 def test_stage_environment_is_loaded_from_chalice_config(tmp_path, monkeypatch):
@@ -347,8 +352,8 @@ def test_stage_environment_is_loaded_from_chalice_config(tmp_path, monkeypatch):
         )
     )
     monkeypatch.delenv("LINKS_TABLE", raising=False)
-    monkeypatch.setattr(cli, "PROJECT_DIR", tmp_path)  # no .local/env.json there
-    cli.load_stage_environment("local", config)
+    monkeypatch.setattr(cli_keys, "PROJECT_DIR", tmp_path)  # no .local/env.json there
+    cli_keys.load_stage_environment("local", config)
     import os
 
     assert os.environ["LINKS_TABLE"] == "t-local"

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line in AWS (CloudWatch Logs Insights can query
-it), plain text locally. Extra fields passed with `extra={...}` become JSON keys, and the
-current correlation id is added to every line of every handler: the request id for HTTP,
-the message id for SQS, the sequence number for streams, the event id for schedules."""
+it), plain text locally. Extra fields passed with `extra={...}` become JSON keys (`k=v`
+locally), and the current correlation id is added to every line of every handler: the
+request id for HTTP, the message id for SQS, the sequence number for streams, the event
+id for schedules."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class TextFormatter(logging.Formatter):
             for key, value in vars(record).items()
             if key not in _STANDARD and not key.startswith("_")
         }
+        if correlation_id.get():  # `make dev` prints every component's lines together
+            extras["correlation_id"] = correlation_id.get()
         text = f"{record.levelname:<7} {record.name}: {record.getMessage()}"
         if extras:
             text += " " + " ".join(f"{k}={v}" for k, v in extras.items())

@@ -10,10 +10,14 @@ from chalicelib.system import health
 
 bp = Api(__name__)
 
+# Components /healthz reports besides the app's own checks. Empty in AWS; the local stack's
+# app server adds the components `make dev` supervises.
+component_sources: list[health.ComponentSource] = []
+
 
 @bp.route("/healthz", methods=["GET"])
 def healthz() -> Response:
-    healthy, body = health.report(wiring.settings(), wiring.dynamodb())
+    healthy, body = health.report(wiring.settings(), wiring.dynamodb(), component_sources)
     return json_response(body, 200 if healthy else 503)
 
 

@@ -18,10 +18,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import iso, now
 from chalicelib.core.problems import Problem, Unauthorized
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
 
 KEY_PATTERN = re.compile(r"^lt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})\Z")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 ._-]{1,64}\Z")
@@ -69,7 +72,7 @@ class NewKey:
 class KeyStore:
     """API keys in the app table. Handed a DynamoDB client and the table name."""
 
-    def __init__(self, dynamodb: Any, table: str, cache_seconds: float = 0.0) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, cache_seconds: float = 0.0) -> None:
         self._ddb = dynamodb
         self._table = table
         self._cache_seconds = cache_seconds
