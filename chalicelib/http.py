@@ -106,16 +106,27 @@ def problems_and_keys(keys: Callable[[], Authenticator]) -> Middleware:
     and problem details for every error Chalice itself answers."""
 
     def middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
-        logs.correlation_id.set(str(event.context.get("requestId", "")))
+        token = logs.correlation_id.set(request_id(event))
         _calling_key.set(None)
-        if event.path.startswith("/api/"):
-            try:
-                _calling_key.set(keys().authenticate(event.headers.get("authorization")))
-            except Problem as problem:
-                return problem_response(problem)
-        return as_problem(get_response(event))
+        try:
+            if event.path.startswith("/api/"):
+                try:
+                    _calling_key.set(keys().authenticate(event.headers.get("authorization")))
+                except Problem as problem:
+                    return problem_response(problem)
+            return as_problem(get_response(event))
+        finally:
+            logs.correlation_id.reset(token)
 
     return middleware
+
+
+def request_id(event: Request) -> str:
+    """API Gateway's request id; under `chalice local`, which has none, Lambda's."""
+    found = event.context.get("requestId")
+    if found:
+        return str(found)
+    return str(getattr(getattr(event, "lambda_context", None), "aws_request_id", "") or "")
 
 
 def as_problem(response: Response) -> Response:
