@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.tracking import collector as events
+from chalicelib.tracking import event_queue
 from chalicelib.tracking import forwarder as stitch
 from local import stitch_sink
 from tests.test_stitch import (  # noqa: F401  (sink, app_env, webhook_env: fixtures)
@@ -24,7 +25,7 @@ from tests.test_stitch import (  # noqa: F401  (sink, app_env, webhook_env: fixt
 )
 
 EMOJI_256 = "\U0001F600" * 256  # 256 characters, 1,024 bytes: "anon#" + it > 1,024
-AT_BOUND = "\U0001F600" * 128  # 512 bytes (events.MAX_ID_BYTES): accepted, and it fits
+AT_BOUND = "\U0001F600" * 128  # 512 bytes (MAX_ID_BYTES): accepted, and it fits
 
 
 def poisoned_body(**event_fields: Any) -> str:
@@ -35,7 +36,7 @@ def poisoned_body(**event_fields: Any) -> str:
         user_agent=None,
     )
     event.update(event_fields)
-    [body] = events.queue_bodies([event])
+    [body] = event_queue.queue_bodies([event])
     return body
 
 

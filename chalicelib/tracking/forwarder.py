@@ -65,7 +65,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from chalicelib.core.settings import Settings
-from chalicelib.tracking.collector import QUEUE_FORMAT
+from chalicelib.tracking.event_queue import QUEUE_FORMAT
 from chalicelib.tracking.identity import (
     IdentityLink,
     IdentityStore,
