@@ -31,7 +31,7 @@ good anyway (`permanent`) is the data's fault; the forwarder dead-letters that m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ from botocore.exceptions import ParamValidationError
 
 from chalicelib.core.aws import error_code
 from chalicelib.core.problems import BadRequest
-from chalicelib.tracking.event_queue import EventQueue, erasure_body
+from chalicelib.tracking.event_queue import EventQueue, QueuedEvent, erasure_body
 from chalicelib.tracking.validation import ID_RULE, is_id
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def _erased_key(user_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"user#{user_id}"}, "sk": {"S": ERASED_SORT_KEY}}
 
 
-def links_in(events: Iterable[Mapping[str, Any]]) -> list[IdentityLink]:
+def links_in(events: Iterable[QueuedEvent]) -> list[IdentityLink]:
     """The links that identify and alias events assert, latest per anonymous id.
     An event's received_at (the server's clock) dates its link."""
     latest: dict[str, IdentityLink] = {}
