@@ -1,4 +1,4 @@
-"""Issue 7: Stitch requests per 1,000 events, SQS calls per /events request, and /events
+"""Stitch requests per 1,000 events, SQS calls per /events request, and /events
 time against a bare Chalice route.
 
 Everything runs in one process: the real app through chalice.test.Client on moto
