@@ -20,8 +20,8 @@ from chalicelib.links.service import LinkService
 from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
 from chalicelib.system.keys import KeyStore
-from chalicelib.tracking.collector import EventQueue
 from chalicelib.tracking.cors import OriginPolicy
+from chalicelib.tracking.event_queue import EventQueue
 from chalicelib.tracking.forwarder import Forwarder
 from chalicelib.tracking.forwarder import forwarder as build_forwarder
 from chalicelib.tracking.identity import IdentityStore

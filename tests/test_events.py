@@ -10,6 +10,7 @@ import pytest
 
 from bench.core import count_aws_calls
 from chalicelib.tracking import collector as events
+from chalicelib.tracking import event_queue, validation
 from chalicelib.tracking.collector import normalise_request, reduce_user_agent
 
 CHROME_MAC = (
@@ -209,7 +210,7 @@ def test_a_batch_above_one_queue_message_uses_one_send_message_batch(
         for i in range(24)
     ]}
     raw = json.dumps(batch)
-    assert events.SQS_MESSAGE_BYTES < len(raw) <= events.MAX_REQUEST_BYTES
+    assert event_queue.SQS_MESSAGE_BYTES < len(raw) <= events.MAX_REQUEST_BYTES
     with count_aws_calls(wiring.sqs()) as calls:
         answer = post(client, raw)
     assert answer.status_code == 202, answer.body
@@ -434,7 +435,7 @@ def test_ids_too_long_in_utf8_bytes_are_400(
     assert answer.status_code == 400, answer.body
     problem = json.loads(answer.body)
     assert problem["field"] == f"batch[1].{field}"
-    assert f"{events.MAX_ID_BYTES} bytes" in problem["errors"][0]["detail"]
+    assert f"{validation.MAX_ID_BYTES} bytes" in problem["errors"][0]["detail"]
     assert queued(aws) == []
     assert post(client, {"batch": [good, fill(template, at_bound)]}).status_code == 202
 
@@ -481,7 +482,7 @@ def test_erasure_refuses_a_user_id_too_long_in_utf8_bytes(aws: dict[str, str]) -
     from chalicelib.tracking.identity import IdentityStore, erase_user
 
     store = IdentityStore(wiring.dynamodb(), aws["APP_TABLE"])
-    queue = events.EventQueue(wiring.sqs(), aws["EVENTS_QUEUE_URL"])
+    queue = event_queue.EventQueue(wiring.sqs(), aws["EVENTS_QUEUE_URL"])
     with pytest.raises(Problem) as refused:
         erase_user(store, queue, EMOJI_256, "2026-01-01T00:00:00.000Z")
     assert (refused.value.status, refused.value.field) == (400, "user_id")

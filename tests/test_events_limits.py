@@ -11,7 +11,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.tracking import collector as events
-from chalicelib.tracking import forwarder as stitch
+from chalicelib.tracking import event_queue, stitch
+from chalicelib.tracking.dead_letters import DeadLetters, max_receives
+from chalicelib.tracking.forwarder import Forwarder
+from chalicelib.tracking.records import QueueRecord
 from local import stitch_sink
 from tests.test_stitch import (  # noqa: F401  (sink, app_env, webhook_env: fixtures)
     Pump,
@@ -24,7 +27,7 @@ from tests.test_stitch import (  # noqa: F401  (sink, app_env, webhook_env: fixt
 )
 
 EMOJI_256 = "\U0001F600" * 256  # 256 characters, 1,024 bytes: "anon#" + it > 1,024
-AT_BOUND = "\U0001F600" * 128  # 512 bytes (events.MAX_ID_BYTES): accepted, and it fits
+AT_BOUND = "\U0001F600" * 128  # 512 bytes (MAX_ID_BYTES): accepted, and it fits
 
 
 def poisoned_body(**event_fields: Any) -> str:
@@ -35,7 +38,7 @@ def poisoned_body(**event_fields: Any) -> str:
         user_agent=None,
     )
     event.update(event_fields)
-    [body] = events.queue_bodies([event])
+    [body] = event_queue.queue_bodies([event])
     return body
 
 
@@ -112,26 +115,26 @@ class FailingDynamoDB:
         return self._real.batch_get_item(**request)
 
 
-def forwarder_over(dynamodb: Any, env: dict[str, str]) -> stitch.Forwarder:
+def forwarder_over(dynamodb: Any, env: dict[str, str]) -> Forwarder:
     from chalicelib import wiring
     from chalicelib.tracking.identity import IdentityStore
 
     settings = wiring.settings()
-    return stitch.Forwarder(
+    return Forwarder(
         IdentityStore(dynamodb, env["APP_TABLE"]),
         stitch.Sender(stitch.destination(settings, timeout=1.0)),
-        stitch.DeadLetters(wiring.sqs(), env["EVENTS_DLQ_URL"]),
-        stitch.max_receives(wiring.sqs(), env["EVENTS_QUEUE_URL"]),
+        DeadLetters(wiring.sqs(), env["EVENTS_DLQ_URL"]),
+        max_receives(wiring.sqs(), env["EVENTS_QUEUE_URL"]),
     )
 
 
 def queued_records(client: Any, env: dict[str, str],
-                   messages: list[dict[str, Any]]) -> dict[str, stitch.QueueRecord]:
+                   messages: list[dict[str, Any]]) -> dict[str, QueueRecord]:
     """One queue message per event, by the event's messageId, taken off the queue."""
     from chalicelib import wiring
 
     send_events(client, messages)
-    found: dict[str, stitch.QueueRecord] = {}
+    found: dict[str, QueueRecord] = {}
     while True:
         answer = wiring.sqs().receive_message(QueueUrl=env["EVENTS_QUEUE_URL"],
                                                MaxNumberOfMessages=10, VisibilityTimeout=60)
@@ -139,7 +142,7 @@ def queued_records(client: Any, env: dict[str, str],
             return found
         for item in answer["Messages"]:
             [event] = json.loads(item["Body"])["events"]
-            found[event["message_id"]] = stitch.QueueRecord(item["MessageId"], item["Body"])
+            found[event["message_id"]] = QueueRecord(item["MessageId"], item["Body"])
 
 
 def test_an_identity_write_dynamodb_refuses_for_good_dead_letters_only_its_message(
@@ -188,7 +191,7 @@ def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
         "identity:anon-1", "w-1", "w-3"]
 
     dynamodb.failing.clear()  # SQS redelivers w-2 alone; DynamoDB has recovered
-    again = stitch.QueueRecord(records["w-2"].message_id, records["w-2"].body, 2)
+    again = QueueRecord(records["w-2"].message_id, records["w-2"].body, 2)
     assert forwarder.forward([again]) == []
     assert sorted(r["message_id"] for r in rows(sink, "data")) == [
         "identity:anon-1", "identity:anon-2", "w-1", "w-2", "w-3"]
@@ -204,7 +207,7 @@ def test_an_identity_write_still_failing_on_the_last_receive_is_dead_lettered_wi
         {"type": "identify", "anonymousId": "anon-3", "userId": "user-3", "messageId": "l-1"},
     ])
     dynamodb = FailingDynamoDB(wiring.dynamodb(), "InternalServerError", 500, {"anon-3"})
-    last = stitch.QueueRecord(records["l-1"].message_id, records["l-1"].body, 8)
+    last = QueueRecord(records["l-1"].message_id, records["l-1"].body, 8)
     assert forwarder_over(dynamodb, app_env).forward([last]) == []
     [letter] = dead_letters(app_env)
     assert letter["Body"] == last.body

@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.tracking import forwarder as stitch
+from chalicelib.tracking import stitch
+from chalicelib.tracking.dead_letters import max_receives
+from chalicelib.tracking.forwarder import forwarder as build_forwarder
+from chalicelib.tracking.records import QueueRecord
 from local import stitch_sink
 
 TOKEN = "local-test-token"
@@ -196,14 +199,14 @@ class ScriptedStitch:
 
 def test_transient_errors_are_retried_then_reported() -> None:
     target = ScriptedStitch([503, None, 429])
-    outcome = stitch.Outcome()
+    outcome = stitch.DeliveryOutcome()
     sender = stitch.Sender(target, stitch.RetryPolicy(base_seconds=0), sleep=lambda _s: None)
     sender.deliver("events", [message(1)], outcome)
     assert len(target.requests) == 4 and target.stored == {"m1"}
     assert outcome.failed_origins == set() and outcome.rejected == []
 
     target = ScriptedStitch([500, 500, 500, 500])
-    outcome = stitch.Outcome()
+    outcome = stitch.DeliveryOutcome()
     sender = stitch.Sender(target, stitch.RetryPolicy(base_seconds=0), sleep=lambda _s: None)
     sender.deliver("events", [message(1)], outcome)
     assert outcome.failed_origins == {"o"} and outcome.rejected == []
@@ -211,7 +214,7 @@ def test_transient_errors_are_retried_then_reported() -> None:
 
 def test_a_wrong_token_fails_the_batch_instead_of_dead_lettering() -> None:
     target = ScriptedStitch([401])
-    outcome = stitch.Outcome()
+    outcome = stitch.DeliveryOutcome()
     stitch.Sender(target, sleep=lambda _s: None).deliver("events", [message(1)], outcome)
     assert len(target.requests) == 1
     assert outcome.failed_origins == {"o"} and outcome.rejected == []
@@ -219,7 +222,7 @@ def test_a_wrong_token_fails_the_batch_instead_of_dead_lettering() -> None:
 
 def test_a_rejected_batch_is_bisected_to_the_bad_row() -> None:
     target = ScriptedStitch([], refuse={"m37"})
-    outcome = stitch.Outcome()
+    outcome = stitch.DeliveryOutcome()
     messages = [message(i) for i in range(100)]
     stitch.Sender(target, sleep=lambda _s: None).deliver("events", messages, outcome)
     assert [m.row["message_id"] for m, _ in outcome.rejected] == ["m37"]
@@ -397,14 +400,14 @@ def test_a_client_timestamp_cannot_pin_an_identity_link(
     assert link["linked_at"] > "2026" and not link["linked_at"].startswith("2999")
 
 
-def queued_bodies(env: dict[str, str]) -> list[stitch.QueueRecord]:
+def queued_bodies(env: dict[str, str]) -> list[QueueRecord]:
     """Read what is on the events queue without consuming it (visible again at once)."""
     from chalicelib import wiring
 
     answer = wiring.sqs().receive_message(
         QueueUrl=env["EVENTS_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
     )
-    return [stitch.QueueRecord(m["MessageId"], m["Body"]) for m in answer.get("Messages", [])]
+    return [QueueRecord(m["MessageId"], m["Body"]) for m in answer.get("Messages", [])]
 
 
 def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
@@ -427,7 +430,7 @@ def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
     time.sleep(0.01)
     assert client.http.delete("/api/users/erased-1", headers=auth_headers).status_code == 202
     pump.run()
-    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
+    forwarder = build_forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     assert forwarder.forward([redelivered]) == []
 
     assert store.resolve(["a-red", "a-late"]) == {}
@@ -758,7 +761,7 @@ def test_a_configuration_or_format_error_is_not_retried_in_process_and_logged_as
     status: int, stitch_log: LogLines
 ) -> None:
     target = ScriptedStitch([status])
-    outcome = stitch.Outcome()
+    outcome = stitch.DeliveryOutcome()
     stitch.Sender(target, sleep=lambda _s: None).deliver("events", [message(1)], outcome)
     assert len(target.requests) == 1 and outcome.rejected == []
     assert outcome.failures["o"].status == status
@@ -768,7 +771,7 @@ def test_a_configuration_or_format_error_is_not_retried_in_process_and_logged_as
 
 
 def queued_record(client: Any, env: dict[str, str], event: dict[str, Any],
-                  receive_count: int = 1) -> stitch.QueueRecord:
+                  receive_count: int = 1) -> QueueRecord:
     """The queue message /events makes of `event`, taken off the queue."""
     from chalicelib import wiring
 
@@ -776,15 +779,15 @@ def queued_record(client: Any, env: dict[str, str], event: dict[str, Any],
     answer = wiring.sqs().receive_message(QueueUrl=env["EVENTS_QUEUE_URL"],
                                            MaxNumberOfMessages=10, VisibilityTimeout=60)
     [item] = answer["Messages"]
-    return stitch.QueueRecord(item["MessageId"], item["Body"], receive_count)
+    return QueueRecord(item["MessageId"], item["Body"], receive_count)
 
 
 def test_max_receives_is_read_from_the_events_queue(aws: dict[str, str]) -> None:
     from chalicelib import wiring
 
-    assert stitch.max_receives(wiring.sqs(), aws["EVENTS_QUEUE_URL"]) == 8  # infra/data.yaml
-    assert stitch.max_receives(wiring.sqs(), aws["EVENTS_DLQ_URL"]) is None
-    assert stitch.max_receives(wiring.sqs(), "") is None
+    assert max_receives(wiring.sqs(), aws["EVENTS_QUEUE_URL"]) == 8  # infra/data.yaml
+    assert max_receives(wiring.sqs(), aws["EVENTS_DLQ_URL"]) is None
+    assert max_receives(wiring.sqs(), "") is None
 
 
 def test_a_wrong_token_is_handed_back_then_dead_lettered_with_stitchs_error(
@@ -795,11 +798,11 @@ def test_a_wrong_token_is_handed_back_then_dead_lettered_with_stitchs_error(
 
     monkeypatch.setenv("STITCH_TOKEN", "wrong-token-0123456789")
     wiring.reset()
-    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
+    forwarder = build_forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     record = queued_record(client, app_env, {"type": "track", "event": "E", "anonymousId": "a",
                                              "messageId": "cfg-1"})
     for receive in (1, 7):  # maxReceiveCount is 8: SQS gets it back
-        retry = stitch.QueueRecord(record.message_id, record.body, receive)
+        retry = QueueRecord(record.message_id, record.body, receive)
         assert forwarder.forward([retry]) == [record.message_id]
     assert dead_letters(app_env) == []
     assert sink.faults.counts == {"401": 2}  # one request each: no in-process retry
@@ -807,7 +810,7 @@ def test_a_wrong_token_is_handed_back_then_dead_lettered_with_stitchs_error(
     assert len(errors) == 2 and all("stitch configuration error: HTTP 401" in e for e in errors)
     assert "wrong-token-0123456789" not in stitch_log.text
 
-    last = stitch.QueueRecord(record.message_id, record.body, 8)
+    last = QueueRecord(record.message_id, record.body, 8)
     assert forwarder.forward([last]) == []  # not handed back: dead-lettered here, with why
     [letter] = dead_letters(app_env)
     assert letter["Body"] == record.body  # replayable by a redrive as it is
@@ -823,7 +826,7 @@ def test_a_stitch_outage_past_the_last_receive_keeps_the_error_on_the_dlq(
 ) -> None:
     from chalicelib import wiring
 
-    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
+    forwarder = build_forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     record = queued_record(client, app_env, {"type": "track", "event": "E", "anonymousId": "a",
                                              "messageId": "out-1"}, receive_count=8)
     sink.faults.fail_next = 4  # every in-process attempt of this invocation
@@ -839,12 +842,12 @@ def test_a_415_is_handed_back_not_bisected(
 ) -> None:
     from chalicelib import wiring
 
-    forwarder = stitch.forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
+    forwarder = build_forwarder(wiring.settings(), wiring.dynamodb(), wiring.sqs())
     send_events(client, [{"type": "track", "event": "E", "anonymousId": "a",
                           "messageId": f"f-{i}"} for i in range(4)], per_request=2)
     answer = wiring.sqs().receive_message(QueueUrl=app_env["EVENTS_QUEUE_URL"],
                                            MaxNumberOfMessages=10, VisibilityTimeout=60)
-    records = [stitch.QueueRecord(m["MessageId"], m["Body"]) for m in answer["Messages"]]
+    records = [QueueRecord(m["MessageId"], m["Body"]) for m in answer["Messages"]]
     sink.faults.script = ["415"]
     assert forwarder.forward(records) == sorted(r.message_id for r in records)
     assert sink.faults.counts == {"415": 1}
@@ -866,6 +869,6 @@ def test_queue_records_carry_the_receive_count_of_the_lambda_event(
     for expected in (1, 2):
         answer = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=0)
         event = lambda_sqs_event(answer["Messages"], "arn:aws:sqs:us-east-1:1:q", "us-east-1")
-        [record] = [stitch.QueueRecord.from_lambda(r.to_dict()) for r in SQSEvent(event, None)]
+        [record] = [QueueRecord.from_lambda(r.to_dict()) for r in SQSEvent(event, None)]
         assert (record.body, record.receive_count) == ('{"v":1}', expected)
         assert record.message_id == answer["Messages"][0]["MessageId"]

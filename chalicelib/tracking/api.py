@@ -4,15 +4,16 @@ erasing a user, and the forwarder that loads the queued events into Stitch."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from chalice import Response
 from chalice.app import SQSEvent
 
 from chalicelib import wiring
 from chalicelib.core.clock import iso, now
+from chalicelib.core.lambdas import BatchAnswer, batch_item_failures
 from chalicelib.http import Api, json_response, no_content
-from chalicelib.tracking import collector, cors, forwarder, identity
+from chalicelib.tracking import collector, cors, identity
+from chalicelib.tracking.records import QueueRecord
 
 bp = Api(__name__)
 
@@ -52,6 +53,6 @@ def erase_user(user_id: str) -> Response:
     batch_size=EVENTS_BATCH_SIZE,
     maximum_batching_window_in_seconds=EVENTS_BATCH_WINDOW_SECONDS,
 )
-def events_forwarder(event: SQSEvent) -> dict[str, Any]:
-    records = [forwarder.QueueRecord.from_lambda(r.to_dict()) for r in event]
-    return forwarder.batch_item_failures(wiring.forwarder().forward(records))
+def events_forwarder(event: SQSEvent) -> BatchAnswer:
+    records = [QueueRecord.from_lambda(r.to_dict()) for r in event]
+    return batch_item_failures(wiring.forwarder().forward(records))

@@ -1,5 +1,5 @@
-"""The /events collector: request parsing, validation and normalisation, and the queue
-message that carries a request's events to the forwarder.
+"""The /events collector: request parsing, checking and normalisation into the events
+that go on the events queue.
 
 Accepts what the `analytics` library's plugins receive (type, event, properties, traits,
 userId, anonymousId, meta.rid, meta.ts) and Segment-spec messages (page, track, identify,
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,33 +27,13 @@ from chalicelib.core.bots import is_bot
 from chalicelib.core.clock import iso, now
 from chalicelib.core.payloads import parse_json_object
 from chalicelib.core.problems import BadRequest, Problem
+from chalicelib.tracking.event_queue import EventQueue, QueuedEvent, queue_bodies
+from chalicelib.tracking.validation import Invalid, check, from_epoch_ms, instant, path
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
 ACCEPTED_MEDIA_TYPES = ("application/json", "text/plain")
-TYPES = frozenset({"page", "track", "identify", "alias"})
-MAX_ID_CHARS = 256
-# Ids become DynamoDB keys: "anon#<id>" is an identity item's pk and its gsi1sk, "user#<id>"
-# its gsi1pk and an erasure marker's pk. A sort key holds at most 1,024 bytes (index keys
-# included) and a partition key 2,048; DynamoDB counts UTF-8 bytes, so 256 characters of
-# emoji would be 1,024 bytes. 512 keeps every key built from an id at half the limit.
-MAX_ID_BYTES = 512
-ID_RULE = (
-    f"must be a non-empty string of at most {MAX_ID_CHARS} characters "
-    f"and {MAX_ID_BYTES} bytes in UTF-8"
-)
-MAX_EVENT_NAME_CHARS = 256
 MAX_TEXT_CHARS = 2048
-
-# One queue message stays under SQS's long-standing 256 KiB limit. The forwarder takes up
-# to 100 messages per invocation (app.py: EVENTS_BATCH_SIZE, gathered for at most 5 s);
-# Lambda hands it fewer when they would exceed the 6 MB invocation payload, so big
-# messages make smaller batches, never a failed one. SendMessageBatch takes up to ten
-# entries and 1 MiB in total per call.
-SQS_MESSAGE_BYTES = 256 * 1024
-SQS_BATCH_ENTRIES = 10
-SQS_BATCH_BYTES = 1024 * 1024
-QUEUE_FORMAT = 1
 
 _UTM_FIELDS = {
     "utm_source": "source",
@@ -64,18 +43,6 @@ _UTM_FIELDS = {
     "utm_content": "content",
 }
 _PAGE_FIELDS = ("url", "path", "title", "referrer", "search")
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """One reason a message was refused."""
-
-    index: int
-    field: str
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "detail": self.detail}
 
 
 # --- request -> raw messages ---------------------------------------------------------
@@ -96,7 +63,7 @@ def parse_request(
     return batch, True
 
 
-# --- validation ----------------------------------------------------------------------
+# --- checking ------------------------------------------------------------------------
 
 
 def normalise_request(
@@ -105,13 +72,13 @@ def normalise_request(
     user_agent: str | None,
     received_at: datetime | None = None,
     batched: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[QueuedEvent]:
     """Every message validated and normalised, or one problem naming each bad message."""
     received = iso(received_at or now())
     agent = reduce_user_agent(user_agent)
     sizes = [_size(m) for m in messages]
     oversized = [
-        Invalid(i, _path(batched, i, ""), f"the message is {size} bytes; at most "
+        Invalid(i, path(batched, i, ""), f"the message is {size} bytes; at most "
                 f"{MAX_EVENT_BYTES} are accepted")
         for i, size in enumerate(sizes)
         if size is not None and size > MAX_EVENT_BYTES
@@ -119,13 +86,13 @@ def normalise_request(
     if oversized:
         raise _problem(413, oversized, len(messages))
     errors: list[Invalid] = []
-    normalised: list[dict[str, Any]] = []
+    normalised: list[QueuedEvent] = []
     for index, message in enumerate(messages):
         if sizes[index] is None:
-            errors.append(Invalid(index, _path(batched, index, ""), "holds text that is not "
+            errors.append(Invalid(index, path(batched, index, ""), "holds text that is not "
                                   "valid Unicode (a lone surrogate escape such as \\ud800)"))
             continue
-        found = list(_check(message, index, batched))
+        found = list(check(message, index, batched))
         errors.extend(found)
         if not found:
             normalised.append(normalise(message, received_at=received, agent=agent))
@@ -155,134 +122,23 @@ def _size(message: Any) -> int | None:
         return None
 
 
-def _path(batched: bool, index: int, field: str) -> str:
-    prefix = f"batch[{index}]" if batched else ""
-    if not field:
-        return prefix or "body"
-    return f"{prefix}.{field}" if prefix else field
-
-
-def _check(message: Any, index: int, batched: bool) -> Iterator[Invalid]:
-    def bad(field: str, detail: str) -> Invalid:
-        return Invalid(index, _path(batched, index, field), detail)
-
-    if not isinstance(message, dict):
-        yield bad("", "a message must be a JSON object")
-        return
-    kind = message.get("type")
-    if not isinstance(kind, str) or kind not in TYPES:
-        yield bad("type", f"must be one of {', '.join(sorted(TYPES))}, got {kind!r}")
-    ids = {name: message.get(name) for name in ("userId", "anonymousId", "previousId")}
-    for name, value in ids.items():
-        if value is not None and not is_id(value):
-            yield bad(name, ID_RULE)
-    if not ids["userId"] and not ids["anonymousId"]:
-        yield bad("userId", "a message needs a userId or an anonymousId")
-    if kind == "track":
-        event = message.get("event")
-        if not isinstance(event, str) or not event.strip():
-            yield bad("event", "a track message needs an event name")
-        elif len(event) > MAX_EVENT_NAME_CHARS:
-            yield bad("event", f"at most {MAX_EVENT_NAME_CHARS} characters")
-    if kind == "alias":
-        if not ids["previousId"]:
-            yield bad("previousId", "an alias message needs a previousId")
-        if not ids["userId"]:
-            yield bad("userId", "an alias message needs a userId")
-    if kind == "identify" and not ids["userId"] and not message.get("traits"):
-        yield bad("userId", "an identify message needs a userId or traits")
-    for name in ("properties", "traits", "context", "meta", "options"):
-        if message.get(name) is not None and not isinstance(message[name], dict):
-            yield bad(name, "must be an object")
-    if kind != "track" and not isinstance(message.get("event", ""), str | None):
-        yield bad("event", "must be a string")
-    if message.get("name") is not None and not isinstance(message["name"], str):
-        yield bad("name", "must be a string")
-    if message.get("messageId") is not None and not is_id(message["messageId"]):
-        yield bad("messageId", ID_RULE)
-    for name in ("timestamp", "sentAt"):
-        if message.get(name) is None:
-            continue
-        parsed = _instant(message[name])
-        if parsed is None:
-            yield bad(name, "must be an ISO 8601 date-time")
-        elif _in_utc(parsed) is None:
-            yield bad(name, _RANGE)
-    meta = message.get("meta")
-    if isinstance(meta, dict):
-        if meta.get("rid") is not None and not is_id(meta["rid"]):
-            yield bad("meta.rid", ID_RULE)
-        ts = meta.get("ts")
-        if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
-            yield bad("meta.ts", "must be epoch milliseconds")
-        elif ts is not None and _from_epoch_ms(ts) is None:
-            yield bad("meta.ts", "must be epoch milliseconds within years 0001 to 9999")
-    context = message.get("context")
-    if isinstance(context, dict):
-        for name in ("page", "library", "campaign"):
-            if context.get(name) is not None and not isinstance(context[name], dict):
-                yield bad(f"context.{name}", "must be an object")
-        for name in ("locale", "timezone"):
-            if context.get(name) is not None and not isinstance(context[name], str):
-                yield bad(f"context.{name}", "must be a string")
-
-
-def is_id(value: Any) -> bool:
-    """An id we accept, and so one every key built from it fits (see MAX_ID_BYTES)."""
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_CHARS:
-        return False
-    try:
-        return len(value.encode()) <= MAX_ID_BYTES
-    except UnicodeEncodeError:  # a lone surrogate
-        return False
-
-
-_RANGE = "must fall between 0001-01-01 and 9999-12-31 once converted to UTC"
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not 10 <= len(value) <= 40:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _in_utc(moment: datetime) -> datetime | None:
-    """`moment` in UTC, or None when that falls outside datetime's years 1 to 9999
-    (0001-01-01T00:00:00+05:00 is in year 0 in UTC)."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return None
-
-
-def _from_epoch_ms(ms: float) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC)
-    except (OverflowError, OSError, ValueError):  # which one depends on the platform
-        return None
-
-
 # --- normalisation -------------------------------------------------------------------
 
 
 def normalise(
     message: Mapping[str, Any], *, received_at: str, agent: Mapping[str, str]
-) -> dict[str, Any]:
+) -> QueuedEvent:
     """One canonical, Segment-shaped event (snake_case) from a checked message."""
     kind = str(message["type"])
     meta = message.get("meta") or {}
     context = message.get("context") or {}
     properties = dict(message.get("properties") or {})
     page = _page(context.get("page"), properties if kind == "page" else {})
-    timestamp = _instant(message.get("timestamp"))
+    timestamp = instant(message.get("timestamp"))
     if timestamp is None and isinstance(meta.get("ts"), int | float):
-        timestamp = _from_epoch_ms(meta["ts"])
-    sent_at = _instant(message.get("sentAt"))
-    event: dict[str, Any] = {
+        timestamp = from_epoch_ms(meta["ts"])
+    sent_at = instant(message.get("sentAt"))
+    event: QueuedEvent = {
         "message_id": _message_id(message),
         "type": kind,
         "event": message.get("event") if kind == "track" else None,
@@ -392,91 +248,7 @@ def reduce_user_agent(user_agent: str | None) -> dict[str, str]:
     return {"browser": browser, "os": system, "device": device}
 
 
-# --- queue messages ------------------------------------------------------------------
-
-
-def queue_bodies(events: list[dict[str, Any]]) -> list[str]:
-    """The events packed into as few queue message bodies as fit SQS_MESSAGE_BYTES."""
-    bodies: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    overhead = len(_envelope([]))
-    for event in events:
-        encoded = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-        length = len(encoded.encode()) + 1
-        if chunk and overhead + size + length > SQS_MESSAGE_BYTES:
-            bodies.append(_envelope(chunk))
-            chunk, size = [], 0
-        chunk.append(encoded)
-        size += length
-    if chunk:
-        bodies.append(_envelope(chunk))
-    return bodies
-
-
-def _envelope(encoded_events: list[str]) -> str:
-    return f'{{"v":{QUEUE_FORMAT},"kind":"events","events":[{",".join(encoded_events)}]}}'
-
-
-def erasure_body(user_id: str, anonymous_ids: list[str], requested_at: str) -> str:
-    return json.dumps(
-        {
-            "v": QUEUE_FORMAT,
-            "kind": "erasure",
-            "user_id": user_id,
-            "anonymous_ids": anonymous_ids,
-            "requested_at": requested_at,
-        },
-        separators=(",", ":"),
-    )
-
-
-class EventQueue:
-    """Puts a request's events on the events queue: one SQS call for up to 1 MiB of
-    normalised events (SendMessage, or SendMessageBatch when they exceed one message)."""
-
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-
-    def put(self, bodies: list[str]) -> int:
-        """Send `bodies`; returns the number of SQS calls made."""
-        if len(bodies) == 1:
-            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=bodies[0])
-            return 1
-        calls = 0
-        for group in _groups(bodies):
-            calls += self._send_batch(group)
-        return calls
-
-    def _send_batch(self, group: list[str]) -> int:
-        pending = dict(enumerate(group))
-        for calls in range(1, 4):
-            answer = self._sqs.send_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "MessageBody": body} for i, body in pending.items()],
-            )
-            failed = {int(f["Id"]) for f in answer.get("Failed", [])}
-            pending = {i: body for i, body in pending.items() if i in failed}
-            if not pending:
-                return calls
-        # Part of the request is queued; the client's retry is safe (rows upsert by id).
-        raise Problem(503, "The event queue refused part of the request; retry it.",
-                      headers={"Retry-After": "1"})
-
-
-def _groups(bodies: list[str]) -> Iterator[list[str]]:
-    group: list[str] = []
-    size = 0
-    for body in bodies:
-        length = len(body.encode())
-        if group and (len(group) == SQS_BATCH_ENTRIES or size + length > SQS_BATCH_BYTES):
-            yield group
-            group, size = [], 0
-        group.append(body)
-        size += length
-    if group:
-        yield group
+# --- the /events service ------------------------------------------------------------
 
 
 def collect(

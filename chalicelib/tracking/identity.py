@@ -22,7 +22,7 @@ anonymous-only events in batches (one BatchGetItem per 100 ids); the app table's
 shared with other features (API keys use gsi1pk "apikey").
 
 Every key above is built from an id, and DynamoDB limits keys in UTF-8 bytes (a sort key
-1,024, a partition key 2,048): /events and erasure refuse ids over events.MAX_ID_BYTES,
+1,024, a partition key 2,048): /events and erasure refuse ids over validation.MAX_ID_BYTES,
 half that; `key_problem` tells the forwarder which queued ids cannot be stored at all
 (it dead-letters their message), and `resolve` skips those. A write DynamoDB refuses for
 good anyway (`permanent`) is the data's fault; the forwarder dead-letters that message.
@@ -31,14 +31,20 @@ good anyway (`permanent`) is the data's fault; the forwarder dead-letters that m
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
 
+from chalicelib.core.aws import error_code
 from chalicelib.core.problems import BadRequest
-from chalicelib.tracking.collector import ID_RULE, EventQueue, erasure_body, is_id
+from chalicelib.tracking.event_queue import EventQueue, QueuedEvent, erasure_body
+from chalicelib.tracking.validation import ID_RULE, is_id
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 SORT_KEY = "identity"
 ERASED_SORT_KEY = "erased"
@@ -88,9 +94,7 @@ def permanent(error: Exception) -> bool:
     are not: they may pass."""
     if isinstance(error, ParamValidationError):
         return True
-    if isinstance(error, ClientError):
-        return bool(error.response.get("Error", {}).get("Code") == "ValidationException")
-    return False
+    return error_code(error) == "ValidationException"
 
 
 def _key(anonymous_id: str) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def _erased_key(user_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"user#{user_id}"}, "sk": {"S": ERASED_SORT_KEY}}
 
 
-def links_in(events: Iterable[dict[str, Any]]) -> list[IdentityLink]:
+def links_in(events: Iterable[QueuedEvent]) -> list[IdentityLink]:
     """The links that identify and alias events assert, latest per anonymous id.
     An event's received_at (the server's clock) dates its link."""
     latest: dict[str, IdentityLink] = {}
@@ -124,7 +128,12 @@ def links_in(events: Iterable[dict[str, Any]]) -> list[IdentityLink]:
 class IdentityStore:
     """Identity links in the app table. Handed a DynamoDB client and the table name."""
 
-    def __init__(self, dynamodb: Any, table: str, sleep: Any = time.sleep) -> None:
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._ddb = dynamodb
         self._table = table
         self._sleep = sleep
@@ -135,38 +144,7 @@ class IdentityStore:
         written: list[IdentityLink] = []
         for link in links:
             try:
-                self._ddb.transact_write_items(
-                    TransactItems=[
-                        {
-                            "ConditionCheck": {
-                                "TableName": self._table,
-                                "Key": _erased_key(link.user_id),
-                                "ConditionExpression": (
-                                    "attribute_not_exists(pk) OR erased_at < :at"
-                                ),
-                                "ExpressionAttributeValues": {":at": {"S": link.linked_at}},
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": {
-                                    **_key(link.anonymous_id),
-                                    "gsi1pk": {"S": f"user#{link.user_id}"},
-                                    "gsi1sk": {"S": f"anon#{link.anonymous_id}"},
-                                    "anonymous_id": {"S": link.anonymous_id},
-                                    "user_id": {"S": link.user_id},
-                                    "linked_at": {"S": link.linked_at},
-                                    "message_id": {"S": link.message_id},
-                                },
-                                "ConditionExpression": (
-                                    "attribute_not_exists(pk) OR linked_at <= :at"
-                                ),
-                                "ExpressionAttributeValues": {":at": {"S": link.linked_at}},
-                            }
-                        },
-                    ]
-                )
+                self._ddb.transact_write_items(TransactItems=self._link_write(link))
             except self._ddb.exceptions.TransactionCanceledException as cancelled:
                 reasons = cancelled.response.get("CancellationReasons", [])
                 codes = {r.get("Code", "None") for r in reasons}
@@ -175,6 +153,37 @@ class IdentityStore:
                 continue  # the user was erased, or a newer link is already stored
             written.append(link)
         return written
+
+    def _link_write(self, link: IdentityLink) -> list[TransactWriteItemTypeDef]:
+        """The link's put, unless a newer link is stored, atomically with the check that
+        its user was not erased after it was received."""
+        at = {":at": {"S": link.linked_at}}
+        return [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": _erased_key(link.user_id),
+                    "ConditionExpression": "attribute_not_exists(pk) OR erased_at < :at",
+                    "ExpressionAttributeValues": at,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        **_key(link.anonymous_id),
+                        "gsi1pk": {"S": f"user#{link.user_id}"},
+                        "gsi1sk": {"S": f"anon#{link.anonymous_id}"},
+                        "anonymous_id": {"S": link.anonymous_id},
+                        "user_id": {"S": link.user_id},
+                        "linked_at": {"S": link.linked_at},
+                        "message_id": {"S": link.message_id},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk) OR linked_at <= :at",
+                    "ExpressionAttributeValues": at,
+                }
+            },
+        ]
 
     def mark_erased(self, user_id: str, erased_at: str) -> None:
         """Links to `user_id` received up to `erased_at` are never written again."""
