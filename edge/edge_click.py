@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from edge import bots
+from edge.shared import bots
 
 CONFIG_FILE = Path(__file__).with_name("edge_config.json")
 MODES = ("every", "first")
@@ -176,7 +176,7 @@ class ClickCounter:
         # What we counted is what S3 is asked for (/code, not /code/ or an escaped /code),
         # should the request go on to the origin.
         request["uri"] = "/" + code
-        visitor = "bot" if bots.is_bot(method, _header(request, "user-agent")) else "human"
+        visitor = "bot" if bots.is_bot(_header(request, "user-agent"), method=method) else "human"
         deadline = time.monotonic() + self.config.time_budget_ms / 1000
         if self.config.mode == "every":
             result, click = self._count_every(request, code, visitor, deadline)
