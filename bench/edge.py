@@ -1,4 +1,4 @@
-"""Issue 5 figures: the edge zip's size, AWS calls per click, warm handler cost, cold import,
+"""Edge figures: the edge zip's size, AWS calls per click, warm handler cost, cold import,
 and a cold first click (what a new Lambda@Edge container pays before its first answer)."""
 
 from __future__ import annotations

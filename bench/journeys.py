@@ -1,4 +1,4 @@
-"""Issue 6: AWS calls per ping, and /ping's time against a bare Chalice route.
+"""Journeys figures: AWS calls per ping, and /ping's time against a bare Chalice route.
 
 Both run in one process through chalice.test.Client with moto in-process, so the ratio
 compares like with like: the bare route has the same content type and answer, and no
