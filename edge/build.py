@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge.edge_click import MAX_GENERATED_BODY, EdgeConfig
+from edge.config import MAX_GENERATED_BODY, EdgeConfig
 
 EDGE_DIR = Path(__file__).resolve().parent
 ROOT = EDGE_DIR.parent
@@ -37,7 +37,9 @@ VIEWER_ZIP_LIMIT = 1024 * 1024  # viewer triggers: 1 MB zipped
 ZIP_GOAL = 64 * 1024
 EDGE_MODULES = (
     "__init__.py",
+    "config.py",
     "edge_click.py",
+    "responses.py",
     "shared/__init__.py",
     "shared/bots.py",  # -> chalicelib/core/bots.py
     "shared/useragents.py",  # -> chalicelib/core/useragents.py

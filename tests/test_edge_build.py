@@ -28,6 +28,8 @@ def test_zip_is_small_and_holds_only_what_runs(built):
     assert {
         "edge_click.py",
         "edge/edge_click.py",
+        "edge/config.py",
+        "edge/responses.py",
         "edge/shared/__init__.py",
         "edge/shared/bots.py",
         "edge/shared/useragents.py",
