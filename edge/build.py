@@ -1,4 +1,5 @@
-"""Build dist/edge-click.zip: the click function, its baked configuration, crawlerdetect.
+"""Build dist/edge-click.zip: the click function, the modules it shares with the app, its
+baked configuration, crawlerdetect.
 
     python -m edge.build --stage dev --out dist/edge-click.zip [--mode every|first]
         [--expired-page infra/expired.html | --expired-url URL] [--time-budget-ms 1500]
@@ -7,6 +8,8 @@
 Lambda@Edge has no environment variables, so the table name and region come from the
 stage's `.chalice/config.json` (LINKS_TABLE, AWS_REGION/AWS_DEFAULT_REGION, written by the
 record-resources step) or the flags, and are written to edge/edge_config.json in the zip.
+The shared modules (edge/shared/*.py, symbolic links to chalicelib/core/) are copied in
+by content under their edge names, so the zip holds no link and no chalicelib.
 crawlerdetect is pip-installed into a scratch directory (pin: edge/requirements.txt) and
 copied into the zip, never into the repository. The zip is deterministic (fixed
 timestamps, sorted entries), so the same inputs give the same bytes and the same hash.
@@ -24,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge.edge_click import MAX_GENERATED_BODY, EdgeConfig
+from edge.config import MAX_GENERATED_BODY, EdgeConfig
 
 EDGE_DIR = Path(__file__).resolve().parent
 ROOT = EDGE_DIR.parent
@@ -32,7 +35,15 @@ CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 DEFAULT_EXPIRED_PAGE = ROOT / "infra" / "expired.html"
 VIEWER_ZIP_LIMIT = 1024 * 1024  # viewer triggers: 1 MB zipped
 ZIP_GOAL = 64 * 1024
-EDGE_MODULES = ("__init__.py", "bots.py", "edge_click.py")
+EDGE_MODULES = (
+    "__init__.py",
+    "config.py",
+    "edge_click.py",
+    "responses.py",
+    "shared/__init__.py",
+    "shared/bots.py",  # -> chalicelib/core/bots.py
+    "shared/useragents.py",  # -> chalicelib/core/useragents.py
+)
 # The zip-root module CloudFront calls: `edge_click.handler`.
 ROOT_SHIM = (
     '"""Lambda@Edge entry point: edge_click.handler."""\n'
@@ -106,7 +117,7 @@ def build(config: EdgeConfig, out: Path) -> int:
     """Write the zip; return its size in bytes."""
     entries: dict[str, bytes] = {"edge_click.py": ROOT_SHIM.encode()}
     for module in EDGE_MODULES:
-        entries[f"edge/{module}"] = (EDGE_DIR / module).read_bytes()
+        entries[f"edge/{module}"] = (EDGE_DIR / module).read_bytes()  # follows the links
     baked: dict[str, Any] = {k: v for k, v in config.__dict__.items() if k != "endpoint_url"}
     entries["edge/edge_config.json"] = json.dumps(baked, indent=1, sort_keys=True).encode()
     with tempfile.TemporaryDirectory(prefix="edge-build-") as scratch:

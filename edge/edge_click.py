@@ -45,79 +45,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from edge import bots
+from edge.config import MODE_SPELLINGS, EdgeConfig, mode_named
+from edge.responses import gone, redirect, safe_location
+from edge.shared import bots
+
+# The configuration's names are part of this module's interface (the local short domain
+# and CLI import them from here, beside the handler).
+__all__ = ["MODE_SPELLINGS", "ClickCounter", "EdgeConfig", "handler", "make_client", "mode_named"]
 
 CONFIG_FILE = Path(__file__).with_name("edge_config.json")
-MODES = ("every", "first")
-# The stack parameter's spelling (ClickMode, `make deploy CLICK_MODE=`) -> the build's.
-MODE_SPELLINGS = {
-    "every": "every",
-    "every-click": "every",
-    "first": "first",
-    "first-click": "first",
-}
 CODE_PATTERN = re.compile(r"/([A-Za-z0-9_-]{1,128})/?")  # the whole path (fullmatch)
 COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}\Z")
 UNKNOWN_COUNTRY = "ZZ"
-NO_STORE = "private, no-store"
 LIVE_LINK = "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :now)"
 # What a tombstone read needs ("status" is a DynamoDB reserved word); pk proves it exists.
 TOMBSTONE_PROJECTION = "pk, #status, expired_url"
-# A viewer trigger's generated response is at most 40 KB; leave room for its headers.
-MAX_GENERATED_BODY = 40 * 1024 - 2048
 
 log = logging.getLogger("linktrail.edge")
 log.setLevel(logging.INFO)
 
 Event = dict[str, Any]
 Result = dict[str, Any]
-
-
-def mode_named(spelling: str) -> str:
-    """Map "every-click" or "every" to "every", likewise first; ValueError lists the choices."""
-    try:
-        return MODE_SPELLINGS[spelling.strip().lower()]
-    except KeyError:
-        raise ValueError(
-            f"click mode must be one of {', '.join(MODE_SPELLINGS)}, got {spelling!r}"
-        ) from None
-
-
-@dataclass(frozen=True)
-class EdgeConfig:
-    """What the build bakes into edge_config.json (Lambda@Edge has no env vars)."""
-
-    table: str
-    region: str
-    mode: str = "every"
-    stage: str = ""
-    expired_html: str = "<!doctype html><title>Link expired</title><h1>This link has expired</h1>"
-    expired_redirect_url: str = ""  # when set, expired links go here instead of a 410 page
-    time_budget_ms: int = 1500
-    connect_timeout_s: float = 1.0
-    read_timeout_s: float = 1.0
-    max_connections: int = 10
-    endpoint_url: str = ""  # never baked; the local short domain and tests only
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not self.table or not self.region:
-            raise ValueError("table and region are required")
-        if len(self.expired_html.encode()) > MAX_GENERATED_BODY:
-            raise ValueError("expired page is over 38 KB (the 40 KB response limit less headers)")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> EdgeConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown edge config keys: {sorted(unknown)}")
-        return cls(**values)
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> EdgeConfig:
-        return cls.from_dict(json.loads((path or CONFIG_FILE).read_text()))
 
 
 @dataclass(frozen=True)
@@ -176,7 +124,7 @@ class ClickCounter:
         # What we counted is what S3 is asked for (/code, not /code/ or an escaped /code),
         # should the request go on to the origin.
         request["uri"] = "/" + code
-        visitor = "bot" if bots.is_bot(method, _header(request, "user-agent")) else "human"
+        visitor = "bot" if bots.is_bot(_header(request, "user-agent"), method=method) else "human"
         deadline = time.monotonic() + self.config.time_budget_ms / 1000
         if self.config.mode == "every":
             result, click = self._count_every(request, code, visitor, deadline)
@@ -245,12 +193,12 @@ class ClickCounter:
         except Exception as error:
             return self._untracked(request, code, visitor, error)
         long_url = answer.get("Attributes", {}).get("long_url", {}).get("S", "")
-        if not _safe_location(long_url):
+        if not safe_location(long_url):
             # Counted, but a generated Location CloudFront rejects would be a 502: S3's 301
             # (or its error) answers instead.
             log.warning(json.dumps({"msg": "unusable long_url", "code": code}))
             return request, Click(code, visitor, "passed", 0)
-        return _redirect(long_url), Click(code, visitor, "redirect", 302)
+        return redirect(long_url), Click(code, visitor, "redirect", 302)
 
     def _after_missing(
         self, request: dict[str, Any], code: str, visitor: str, deadline: float
@@ -281,9 +229,9 @@ class ClickCounter:
     def _refused(self, code: str, visitor: str, item: dict[str, Any]) -> tuple[Result, Click]:
         """An expired, used-up or retired link: its expired_url if usable, else 410."""
         expired_url = item.get("expired_url", {}).get("S", "") or self.config.expired_redirect_url
-        if _safe_location(expired_url):
-            return _redirect(expired_url), Click(code, visitor, "expired_redirect", 302)
-        return _gone(self.config.expired_html), Click(code, visitor, "gone", 410)
+        if safe_location(expired_url):
+            return redirect(expired_url), Click(code, visitor, "expired_redirect", 302)
+        return gone(self.config.expired_html), Click(code, visitor, "gone", 410)
 
     def _untracked(
         self, request: dict[str, Any], code: str, visitor: str, error: BaseException
@@ -412,41 +360,6 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _safe_location(url: str) -> bool:
-    """CloudFront rejects a generated response with a malformed header (502)."""
-    return (
-        url.startswith(("https://", "http://"))
-        and len(url) <= 2048
-        and url.isascii()
-        and url.isprintable()
-        and " " not in url
-    )
-
-
-def _redirect(url: str) -> Result:
-    return {
-        "status": "302",
-        "statusDescription": "Found",
-        "headers": {
-            "location": [{"key": "Location", "value": url}],
-            "cache-control": [{"key": "Cache-Control", "value": NO_STORE}],
-        },
-    }
-
-
-def _gone(html: str) -> Result:
-    return {
-        "status": "410",
-        "statusDescription": "Gone",
-        "headers": {
-            "content-type": [{"key": "Content-Type", "value": "text/html; charset=utf-8"}],
-            "cache-control": [{"key": "Cache-Control", "value": NO_STORE}],
-        },
-        "bodyEncoding": "text",
-        "body": html,
-    }
-
-
 # -- the Lambda entry point: config from the zip, one client per container ------------
 
 _COUNTER: ClickCounter | None = None
@@ -459,6 +372,6 @@ def handler(event: Event, context: Any = None) -> Result:
     if _COUNTER is None:
         with _COUNTER_LOCK:
             if _COUNTER is None:
-                config = EdgeConfig.load()
+                config = EdgeConfig.load(CONFIG_FILE)
                 _COUNTER = ClickCounter(config, make_client(config))
     return _COUNTER(event, context)

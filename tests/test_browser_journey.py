@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.journeys.service import Journeys, SaltStore, Visitor, visitor_hash
+from chalicelib.journeys.salts import SaltStore
+from chalicelib.journeys.service import Journeys
+from chalicelib.journeys.visitors import Visitor, visitor_hash
 from tests.conftest import LocalStack
 from tests.test_journeys import Clock, all_items, assert_no_ip_or_ua, context, stored_strings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from crawlerdetect import CrawlerDetect
 
-from edge import bots
+from edge.shared import bots
 
 AGENTS = json.loads((Path(__file__).parent / "fixtures" / "user_agents.json").read_text())["agents"]
 
@@ -21,7 +21,7 @@ def test_the_labelled_set_is_broad():
 
 @pytest.mark.parametrize("agent", AGENTS, ids=[a["name"] for a in AGENTS])
 def test_each_labelled_agent(agent):
-    assert bots.is_bot("GET", agent["ua"]) is (agent["label"] == "bot")
+    assert bots.is_bot(agent["ua"], method="GET") is (agent["label"] == "bot")
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_each_labelled_agent(agent):
     ids=[a["name"] for a in AGENTS if a["label"] == "human"],
 )
 def test_head_is_a_bot_even_from_a_browser(agent):
-    assert bots.is_bot("HEAD", agent["ua"]) is True
+    assert bots.is_bot(agent["ua"], method="HEAD") is True
 
 
 def test_the_extra_list_catches_what_crawlerdetect_misses():
@@ -41,4 +41,4 @@ def test_the_extra_list_catches_what_crawlerdetect_misses():
         if a["label"] == "bot" and a["ua"] and not detector.is_crawler(a["ua"])
     ]
     assert missed  # otherwise the extra list would be dead weight
-    assert all(bots.is_bot("GET", a["ua"]) for a in AGENTS if a["name"] in missed)
+    assert all(bots.is_bot(a["ua"], method="GET") for a in AGENTS if a["name"] in missed)

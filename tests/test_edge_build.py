@@ -28,7 +28,11 @@ def test_zip_is_small_and_holds_only_what_runs(built):
     assert {
         "edge_click.py",
         "edge/edge_click.py",
-        "edge/bots.py",
+        "edge/config.py",
+        "edge/responses.py",
+        "edge/shared/__init__.py",
+        "edge/shared/bots.py",
+        "edge/shared/useragents.py",
         "edge/edge_config.json",
         "crawlerdetect/__init__.py",
         "crawlerdetect/providers/crawlers.py",
@@ -70,8 +74,9 @@ def test_unzipped_handler_runs_without_the_repository(built, tmp_path):
         "event = {'Records': [{'cf': {'config': {'eventType': 'viewer-request'},"
         " 'request': request}}]}\n"
         "assert edge_click.handler(event, None) == request\n"
-        "from edge import bots\n"
-        "assert bots.is_bot('GET', 'Mozilla/5.0 (compatible; AhrefsBot/7.0)')\n"
+        "from edge.shared import bots, useragents\n"
+        "assert bots.is_bot('Mozilla/5.0 (compatible; AhrefsBot/7.0)')\n"
+        "assert useragents.families('Twitterbot/1.0')['device'] == 'bot'\n"
         "import os\n"
         "assert os.path.abspath(sys.modules['crawlerdetect'].__file__).startswith(os.getcwd())\n"
         "print('ok')\n"

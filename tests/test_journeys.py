@@ -13,8 +13,10 @@ import pytest
 from bench.core import count_aws_calls
 from chalicelib import wiring
 from chalicelib.core.problems import Problem
-from chalicelib.journeys import service as journeys
-from chalicelib.journeys.service import Journeys, Outcome, SaltStore, Visitor, visitor_hash
+from chalicelib.journeys.pings import PingOutcome
+from chalicelib.journeys.salts import SaltStore
+from chalicelib.journeys.service import Journeys
+from chalicelib.journeys.visitors import Visitor, visitor_hash
 from local.pumps import expire_ttl_items
 
 SITE = "127.0.0.1:8000"
@@ -53,7 +55,7 @@ def ping_headers(to: str, source: str | None = "/", ua: str = DESKTOP_UA, **extr
 
 
 def make_service(
-    clock: Clock, pepper: bytes = b"", site_hosts: tuple[str, ...] = (SITE,)
+    clock: Clock, pepper: bytes = b"", site_hosts: tuple[str, ...] = (SITE,), **bounds: int
 ) -> Journeys:
     settings = wiring.settings()
     return Journeys(
@@ -63,6 +65,7 @@ def make_service(
         retention_days=30,
         pepper=pepper,
         clock=clock,
+        **bounds,
     )
 
 
@@ -283,7 +286,7 @@ def test_a_ping_is_one_write_in_steady_state(aws: dict[str, str]) -> None:
     with count_aws_calls(service.dynamodb) as calls:
         for _ in range(10):
             outcome = service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
-            assert outcome is Outcome.RECORDED
+            assert outcome is PingOutcome.RECORDED
     assert calls == {"dynamodb.PutItem": 10}
     assert len(hop_items()) == 11
 
@@ -586,7 +589,7 @@ def test_flows_keep_several_sites_apart(aws: dict[str, str]) -> None:
             "Ping-From": f"http://{source_site or site}{source}",
             "User-Agent": DESKTOP_UA,
         }
-        assert service.record_ping(headers, "PING", context(ALICE_IP)) == Outcome.RECORDED
+        assert service.record_ping(headers, "PING", context(ALICE_IP)) == PingOutcome.RECORDED
 
     ping(SITE, "/a", "/")
     ping(OTHER_SITE, "/a", "/")
@@ -600,29 +603,23 @@ def test_flows_keep_several_sites_apart(aws: dict[str, str]) -> None:
     assert flows["truncated"] is False
 
 
-def test_flows_stop_at_their_read_bound_and_say_so(
-    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_flows_stop_at_their_read_bound_and_say_so(aws: dict[str, str]) -> None:
     service = make_service(Clock(NOON))
     for page in ("/a", "/b", "/c"):
         service.record_ping(ping_headers(page), "PING", context(ALICE_IP))
-    monkeypatch.setattr(journeys, "MAX_FLOW_HOPS", 2)
     day = NOON.date().isoformat()
-    flows = service.flows({"from": day, "to": day})
+    flows = make_service(Clock(NOON), max_flow_hops=2).flows({"from": day, "to": day})
     assert (flows["hops"], flows["truncated"]) == (2, True)
-    monkeypatch.setattr(journeys, "MAX_FLOW_HOPS", 3)  # exactly all of them: nothing left out
-    flows = service.flows({"from": day, "to": day})
+    # exactly all of them: nothing left out
+    flows = make_service(Clock(NOON), max_flow_hops=3).flows({"from": day, "to": day})
     assert (flows["hops"], flows["truncated"]) == (3, False)
 
 
-def test_the_own_journey_shows_the_latest_hops_at_most(
-    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_own_journey_shows_the_latest_hops_at_most(aws: dict[str, str]) -> None:
     clock = Clock(NOON)
-    service = make_service(clock)
+    service = make_service(clock, max_own_hops=2)
     for minute, page in enumerate(("/a", "/b", "/c")):
         clock.moment = NOON + timedelta(minutes=minute)
         service.record_ping(ping_headers(page), "PING", context(ALICE_IP))
-    monkeypatch.setattr(journeys, "MAX_OWN_HOPS", 2)
     hops = service.journey_today(Visitor(SITE, ALICE_IP, DESKTOP_UA))
     assert [h.to_page for h in hops] == ["/b", "/c"]  # the latest two, oldest first

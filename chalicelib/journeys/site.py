@@ -1,4 +1,4 @@
-"""The demo site of issue 6: a few pages whose links are audited with `<a ping>`, and the
+"""The demo site: a few pages whose links are audited with `<a ping>`, and the
 visitor's own journey page. Plain HTML and one inline stylesheet; no JavaScript, no
 cookies. Every echoed value goes through `html.escape`.
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 
-from chalicelib.journeys.service import UNKNOWN_PAGE, Hop
+from chalicelib.journeys.hops import UNKNOWN_PAGE, Hop
 
 PING_URL = "./ping"
 

@@ -23,10 +23,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.core.bots import is_bot
 from chalicelib.core.clock import iso, now
 from chalicelib.core.payloads import parse_json_object
 from chalicelib.core.problems import BadRequest, Problem
+from chalicelib.core.useragents import families
 from chalicelib.tracking.event_queue import EventQueue, QueuedEvent, queue_bodies
 from chalicelib.tracking.validation import Invalid, check, from_epoch_ms, instant, path
 
@@ -215,37 +215,11 @@ def _campaign(given: Any, url: str | None) -> dict[str, str | None]:
 
 # --- user agent: families only -------------------------------------------------------
 
-_BROWSERS: tuple[tuple[str, str], ...] = (
-    ("Edg/", "Edge"), ("EdgA/", "Edge"), ("EdgiOS/", "Edge"), ("OPR/", "Opera"),
-    ("SamsungBrowser/", "Samsung Internet"), ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"),
-    ("CriOS/", "Chrome"), ("Chrome/", "Chrome"), ("Chromium/", "Chrome"),
-    ("Version/", "Safari"), ("MSIE ", "Internet Explorer"), ("Trident/", "Internet Explorer"),
-)
-_SYSTEMS: tuple[tuple[str, str], ...] = (
-    ("Windows", "Windows"), ("iPhone", "iOS"), ("iPad", "iOS"), ("iPod", "iOS"),
-    ("Android", "Android"), ("CrOS", "ChromeOS"), ("Macintosh", "macOS"),
-    ("Mac OS X", "macOS"), ("Linux", "Linux"),
-)
-
 
 def reduce_user_agent(user_agent: str | None) -> dict[str, str]:
     """Browser, OS and device family; the raw string is never kept."""
-    ua = (user_agent or "")[:1024]
-    if not ua:
-        return {"browser": "Other", "os": "Other", "device": "other"}
-    browser = next((name for token, name in _BROWSERS if token in ua), "Other")
-    system = next((name for token, name in _SYSTEMS if token in ua), "Other")
-    if is_bot(ua):
-        device = "bot"
-    elif "iPad" in ua or "Tablet" in ua or ("Android" in ua and "Mobile" not in ua):
-        device = "tablet"
-    elif "Mobi" in ua or "iPhone" in ua or "iPod" in ua:
-        device = "mobile"
-    elif system != "Other":
-        device = "desktop"
-    else:
-        device = "other"
-    return {"browser": browser, "os": system, "device": device}
+    found = families(user_agent)
+    return {"browser": found["browser"], "os": found["os"], "device": found["device"]}
 
 
 # --- the /events service ------------------------------------------------------------
