@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from chalicelib.journeys.service import Journeys, SaltStore, Visitor, visitor_hash
-from tests.conftest import LocalStack
-from tests.test_journeys import Clock, all_items, assert_no_ip_or_ua, context, stored_strings
+from tests.support.aws import all_items
+from tests.support.clock import FakeClock
+from tests.support.journeys import assert_no_ip_or_ua, context, stored_strings
+from tests.support.stack import LocalStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -223,7 +225,7 @@ def test_a_salt_older_than_48_hours_is_swept_by_the_stacks_ttl_pump(
     site = local_stack.app_url.removeprefix("http://")
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     service = Journeys(
-        dynamodb, table, site_hosts=(site,), retention_days=30, clock=Clock(two_days_ago)
+        dynamodb, table, site_hosts=(site,), retention_days=30, clock=FakeClock(two_days_ago)
     )
     headers = {"Ping-To": f"{local_stack.app_url}/blog", "User-Agent": LINUX_CHROME, "Host": site}
     service.record_ping(headers, b"PING", context(LOCAL_IP))

@@ -5,80 +5,22 @@ through the real messaging module and Vonage SDK to the local fake Messages API.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import boto3
 import pytest
 
 from chalicelib import wiring
-from tests.conftest import set_env
-from tests.test_links import link_items, redirect_objects
-
-NUMBERS = [f"+4474001{n:05d}" for n in range(100)]  # valid GB mobiles
-
-
-def campaign_body(count: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "spring",
-        "url": "https://shop.example.com/spring",
-        "text": "Spring sale: {link}",
-        "recipients": [{"to": NUMBERS[n % 100], "ref": f"customer-{n}"} for n in range(count)],
-        "ttl": 7 * 86400,
-        **extra,
-    }
-
-
-def start(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
-    return client.http.post("/api/campaigns", headers=headers, body=json.dumps(body))
-
-
-def receive_all(env: dict[str, str]) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    messages: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10, AttributeNames=["All"]
-        ).get("Messages", [])
-        if not batch:
-            return messages
-        messages.extend(batch)
-
-
-def sqs_event(messages: list[dict[str, Any]], env: dict[str, str]) -> dict[str, Any]:
-    """The event Lambda hands an SQS handler, built from received messages."""
-    arn = f"arn:aws:sqs:us-east-1:123456789012:{env['CAMPAIGN_QUEUE']}"
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
-
-
-def campaign_links(env: dict[str, str], campaign_id: str) -> list[dict[str, Any]]:
-    return [
-        i
-        for i in link_items(env)
-        if i["sk"]["S"] == "link" and i.get("campaign_id", {}).get("S") == campaign_id
-    ]
-
-
-def queued(env: dict[str, str]) -> int:
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=env["CAMPAIGN_QUEUE_URL"],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
+from tests.support.aws import link_items, redirect_objects
+from tests.support.campaigns import (
+    NUMBERS,
+    campaign_body,
+    campaign_links,
+    queued,
+    receive_all,
+    sqs_event,
+    start,
+)
+from tests.support.env import set_env
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
-"""Waiting campaign chunks are queued again as new messages (review finding: every
-hand-back of a throttled or unfinished chunk used one of the campaign queue's 5 receives,
-so a campaign larger than the daily SMS quota lost its tail to the dead-letter queue and
-stayed "sending" forever).
+"""Waiting campaign chunks are queued again as new messages: were every hand-back of a throttled
+or unfinished chunk to use one of the campaign queue's 5 receives, a campaign larger than
+the daily SMS quota would lose its tail to the dead-letter queue and stay "sending" forever.
 
 The worker runs through chalice.test, fed by `drain`, which plays Lambda's event source
 mapping against moto's queue while `clock` (moto's SQS clock and the app's, together)
@@ -18,22 +17,30 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from tests.conftest import set_env
-from tests.test_campaigns import campaign_body, campaign_links, queued, sqs_event, start
-from tests.test_campaigns_throttled import Clock, clock, dead_letters, receive, work
-from tests.test_links import failing
-from tests.test_links_review import FakeContext, FakeMessenger, campaign_service, vonage_app
+from tests.support.aws import failing
+from tests.support.campaigns import (
+    campaign_body,
+    campaign_links,
+    campaign_service,
+    dead_letters,
+    queued,
+    receive,
+    sqs_event,
+    start,
+    work,
+)
+from tests.support.clock import FakeClock
+from tests.support.env import set_env
+from tests.support.fakes import FakeLambdaContext, FakeMessenger
 
-__all__ = ["clock", "vonage_app"]  # fixtures
 
-
-def evening(clock: Clock, days: int = 1) -> datetime:
+def evening(clock: FakeClock, days: int = 1) -> datetime:
     """Put the clock at 20:00 UTC, `days` days ahead: four hours before the quota resets."""
     clock.at = (clock.at + timedelta(days=days)).replace(hour=20, minute=0, second=0)
     return clock.at
 
 
-def drain(client: Any, env: dict[str, str], clock: Clock, until: datetime) -> list[str]:
+def drain(client: Any, env: dict[str, str], clock: FakeClock, until: datetime) -> list[str]:
     """Run the worker on whatever the queue delivers, moving the clock 6 h whenever it is
     empty, until `until`; the ApproximateReceiveCount of every message delivered."""
     counts: list[str] = []
@@ -60,7 +67,7 @@ def test_a_campaign_over_the_daily_quota_waits_for_midnight_and_finishes(
     from bench.core import count_aws_calls
     from chalicelib import wiring
 
-    set_env(SMS_DAILY_QUOTA="1")  # the reviewer's probe: 30 recipients, one text a day
+    set_env(SMS_DAILY_QUOTA="1")  # 30 recipients, one text a day
     first_day = evening(clock)
     campaign_id = start(client, auth_headers, campaign_body(30)).json_body["campaign_id"]
 
@@ -164,7 +171,7 @@ def test_a_chunk_out_of_time_resumes_where_it_stopped(aws, vonage_app, clock):
     campaign_id = service.start(campaign_body(20), "key-1")["campaign_id"]
     [chunk] = receive(aws)
     # Time for the record's check and 9 recipients, then the clock runs out.
-    result = service.handle_records(sqs_event([chunk], aws)["Records"], FakeContext(calls=10))
+    result = service.handle_records(sqs_event([chunk], aws)["Records"], FakeLambdaContext(calls=10))
     assert result == {"batchItemFailures": []}
     assert len(messenger.sent) == 9
     [again] = receive(aws)  # visible at once

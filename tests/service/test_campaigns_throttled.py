@@ -1,11 +1,11 @@
-"""Campaigns back off when Vonage answers 429, honouring Retry-After (review finding: the
-path had no test). The campaign worker runs through chalice.test with an SQS event built
-from the message moto's queue delivered, and `work` stands in for Lambda's event source
-mapping (it deletes what the worker reports handled); the real SDK talks to the local fake
-Messages API, planned to answer sends with 429 and Retry-After: 3.
+"""Campaigns back off when Vonage answers 429, honouring Retry-After. The campaign worker
+runs through chalice.test with an SQS event built from the message moto's queue delivered,
+and `work` stands in for Lambda's event source mapping (it deletes what the worker reports
+handled); the real SDK talks to the local fake Messages API, planned to answer sends with
+429 and Retry-After: 3.
 
-A throttled chunk is queued again as a new message (review finding: every hand-back of the
-same message used one of the queue's 5 receives, so throttling dead-lettered chunks).
+A throttled chunk is queued again as a new message: handing back the same message would
+use one of the queue's 5 receives each time, so throttling would dead-letter chunks.
 
 Time is the test's: `clock` freezes moto's SQS clock and the campaign and messaging
 modules' `now` at one instant and moves them together, so "visible again after about
@@ -17,93 +17,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from tests.test_campaigns import NUMBERS, campaign_body, campaign_links, sqs_event, start
-
-
-class SqsClock:
-    """moto's SQS clock (milliseconds), frozen at the test's start and moved by hand."""
-
-    def __init__(self, start_ms: float) -> None:
-        self.now_ms = start_ms
-
-    def __call__(self) -> float:
-        return self.now_ms
-
-
-@pytest.fixture
-def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[SqsClock]:
-    from moto.core.utils import unix_time_millis
-
-    clock = SqsClock(unix_time_millis())
-    # moto's SQS models read the time through this name (visibility, delays).
-    monkeypatch.setattr("moto.sqs.models.unix_time_millis", clock)
-    yield clock
-
-
-class Clock:
-    """One frozen instant for moto's SQS and for the app's campaigns and messaging modules
-    (quota days, Retry-After, stall limits), moved forward by the test."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def sqs_ms(self) -> float:
-        return self.at.timestamp() * 1000
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from chalicelib.campaigns import service as campaigns
-    from chalicelib.messaging import texting as messaging
-
-    frozen = Clock(datetime.now(UTC).replace(microsecond=0))
-    monkeypatch.setattr("moto.sqs.models.unix_time_millis", frozen.sqs_ms)
-    monkeypatch.setattr(campaigns, "now", frozen.now)
-    monkeypatch.setattr(messaging, "now", frozen.now)
-    return frozen
-
-
-def receive(env: dict[str, str]) -> list[dict[str, Any]]:
-    answer = boto3.client("sqs").receive_message(
-        QueueUrl=env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10, AttributeNames=["All"]
-    )
-    messages: list[dict[str, Any]] = answer.get("Messages", [])
-    return messages
-
-
-def work(client: Any, env: dict[str, str], messages: list[dict[str, Any]]) -> list[str]:
-    """Lambda's event source mapping: one message per invocation (batch_size=1); the ones
-    not reported failed are deleted. The ids reported failed."""
-    failed: list[str] = []
-    for message in messages:
-        result = client.lambda_.invoke("campaign_worker", sqs_event([message], env)).payload
-        ids = [f["itemIdentifier"] for f in result["batchItemFailures"]]
-        if message["MessageId"] not in ids:
-            boto3.client("sqs").delete_message(
-                QueueUrl=env["CAMPAIGN_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
-            )
-        failed += ids
-    return failed
-
-
-def dead_letters(env: dict[str, str]) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName=env["CAMPAIGN_QUEUE"] + "-dlq")["QueueUrl"]
-    return list(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []))
+from tests.support.campaigns import (
+    NUMBERS,
+    campaign_body,
+    campaign_links,
+    dead_letters,
+    receive,
+    start,
+    work,
+)
+from tests.support.clock import FakeClock
 
 
 def test_vonage_429s_requeue_the_chunk_after_retry_after_and_each_recipient_gets_one_text(
@@ -111,7 +38,7 @@ def test_vonage_429s_requeue_the_chunk_after_retry_after_and_each_recipient_gets
     auth_headers: dict[str, str],
     texting: Any,
     aws: dict[str, str],
-    clock: Clock,
+    clock: FakeClock,
 ) -> None:
     from chalicelib import wiring
 

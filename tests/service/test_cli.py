@@ -19,8 +19,8 @@ import boto3
 import pytest
 
 from cli import main as cli
-from tests.test_campaigns import NUMBERS, receive_all, sqs_event
-from tests.test_links import redirect_objects
+from tests.support.aws import redirect_objects
+from tests.support.campaigns import NUMBERS, receive_all, sqs_event
 
 
 @pytest.fixture

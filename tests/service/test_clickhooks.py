@@ -23,7 +23,7 @@ from chalicelib import wiring
 from chalicelib.clicks import webhooks as clickhooks
 from chalicelib.core import urlsafety
 from edge.edge_click import ClickCounter, EdgeConfig
-from tests.test_edge import BROWSER, WHATSAPP, event, get_link, put_link
+from tests.support.edge import BROWSER, WHATSAPP, event, get_link, put_link
 
 
 class Receiver(ThreadingHTTPServer):

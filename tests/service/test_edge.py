@@ -14,7 +14,6 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,88 +23,9 @@ from botocore.exceptions import ClientError
 from bench.core import count_aws_calls
 from edge import edge_click
 from edge.edge_click import ClickCounter, EdgeConfig
+from tests.support.edge import BROWSER, IMESSAGE, WHATSAPP, event, get_link, put_link, put_tombstone
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cloudfront"
-BROWSER = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
-)
-WHATSAPP = "WhatsApp/2.23.20.0 A"
-IMESSAGE = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) "
-    "Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0"
-)
 EXPIRED_HTML = "<!doctype html><title>expired</title><p>expired</p>"
-
-
-def put_link(
-    dynamodb: Any,
-    table: str,
-    code: str,
-    long_url: str = "https://example.com/landing",
-    **extra: Any,
-) -> None:
-    """A link item as the links helper creates it (contract in the brief)."""
-    item: dict[str, Any] = {
-        "pk": {"S": f"link#{code}"},
-        "sk": {"S": "link"},
-        "code": {"S": code},
-        "long_url": {"S": long_url},
-        "created_at": {"S": "2026-01-01T00:00:00.000Z"},
-        "tags": {"L": []},
-        "key_id": {"S": "testkey00001"},
-        "human_clicks": {"N": "0"},
-        "bot_clicks": {"N": "0"},
-        "clicks_by_day": {"M": {}},
-        "clicks_by_country": {"M": {}},
-    }
-    for name, value in extra.items():
-        if isinstance(value, bool) or value is None:
-            continue
-        item[name] = {"N": str(value)} if isinstance(value, int | float) else {"S": str(value)}
-    dynamodb.put_item(TableName=table, Item=item)
-
-
-def get_link(dynamodb: Any, table: str, code: str) -> dict[str, Any]:
-    return dynamodb.get_item(
-        TableName=table, Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}, ConsistentRead=True
-    )["Item"]
-
-
-def event(
-    kind: str, code: str, user_agent: str = BROWSER, method: str = "GET", country: str | None = None
-) -> dict[str, Any]:
-    """A fixture event for `code`. `country` overrides CloudFront-Viewer-Country (None keeps
-    the fixture's: DE at origin-request, absent at viewer-request, as in AWS)."""
-    loaded = json.loads((FIXTURES / f"{kind}.json").read_text())
-    request = loaded["Records"][0]["cf"]["request"]
-    request["uri"] = f"/{code}"
-    request["method"] = method
-    request["headers"]["user-agent"] = [{"key": "User-Agent", "value": user_agent}]
-    if country is not None:
-        request["headers"]["cloudfront-viewer-country"] = [
-            {"key": "CloudFront-Viewer-Country", "value": country}
-        ]
-    return loaded
-
-
-def put_tombstone(
-    dynamodb: Any, table: str, code: str, status: str = "expired", **extra: str
-) -> None:
-    """What retiring a link leaves (chalicelib.links.tombstone): no link item, no S3 object."""
-    item: dict[str, Any] = {
-        "pk": {"S": f"link#{code}"},
-        "sk": {"S": "tombstone"},
-        "code": {"S": code},
-        "long_url": {"S": "https://example.com/was"},
-        "status": {"S": status},
-        "reason": {"S": "expires_at" if status == "expired" else "deleted"},
-        "ended_at": {"S": "2026-01-02T00:00:00.000Z"},
-        "human_clicks": {"N": "4"},
-        "bot_clicks": {"N": "2"},
-    }
-    item.update({name: {"S": value} for name, value in extra.items()})
-    dynamodb.put_item(TableName=table, Item=item)
 
 
 def items_of(dynamodb: Any, table: str, code: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import pytest
 from bench.core import count_aws_calls
 from chalicelib.tracking import collector as events
 from chalicelib.tracking.collector import normalise_request, reduce_user_agent
+from tests.support.tracking import queued_events as queued
 
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -52,20 +53,6 @@ def local_settings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         request.getfixturevalue("aws")
         wiring.reset()
         assert wiring.settings().is_local
-
-
-def queued(aws_env: dict[str, str]) -> list[dict[str, Any]]:
-    from chalicelib import wiring
-
-    sqs = wiring.sqs()
-    found: list[dict[str, Any]] = []
-    while True:
-        answer = sqs.receive_message(
-            QueueUrl=aws_env["EVENTS_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=60
-        )
-        if not answer.get("Messages"):
-            return found
-        found.extend(json.loads(m["Body"]) for m in answer["Messages"])
 
 
 def post(client: Any, body: Any, content_type: str = "application/json", **headers: str) -> Any:

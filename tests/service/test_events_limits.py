@@ -1,7 +1,7 @@
 """The forwarder against messages /events would refuse today (an old client's, a bug's, a
 hand-made one) and against DynamoDB failing one message's identity write: that message
 alone is dead-lettered (for good) or handed back (transient); the others reach Stitch,
-once. Real app handler, moto SQS/DynamoDB, the local Stitch sink (tests/test_stitch.py)."""
+once. Real app handler, moto SQS/DynamoDB, the local Stitch sink (tests/service/test_stitch.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,7 @@ from botocore.exceptions import ClientError
 from chalicelib.tracking import collector as events
 from chalicelib.tracking import forwarder as stitch
 from local import stitch_sink
-from tests.test_stitch import (  # noqa: F401  (sink, app_env, webhook_env: fixtures)
-    Pump,
-    app_env,
-    dead_letters,
-    rows,
-    send_events,
-    sink,
-    webhook_env,
-)
+from tests.support.tracking import Pump, dead_letters, rows, send_events
 
 EMOJI_256 = "\U0001F600" * 256  # 256 characters, 1,024 bytes: "anon#" + it > 1,024
 AT_BOUND = "\U0001F600" * 128  # 512 bytes (events.MAX_ID_BYTES): accepted, and it fits
@@ -44,7 +36,7 @@ def attributes(letter: dict[str, Any]) -> dict[str, str]:
 
 
 def test_a_poisoned_message_is_dead_lettered_alone_and_the_others_reach_stitch(
-    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
     from chalicelib import wiring
 
@@ -143,7 +135,7 @@ def queued_records(client: Any, env: dict[str, str],
 
 
 def test_an_identity_write_dynamodb_refuses_for_good_dead_letters_only_its_message(
-    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
     from chalicelib import wiring
     from chalicelib.tracking.identity import IdentityStore
@@ -170,7 +162,7 @@ def test_an_identity_write_dynamodb_refuses_for_good_dead_letters_only_its_messa
 
 
 def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
-    client: Any, webhook_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+    client: Any, webhook_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
     """Webhook mode without a primary key is append-only: a row sent twice shows twice."""
     from chalicelib import wiring
@@ -196,7 +188,7 @@ def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
 
 
 def test_an_identity_write_still_failing_on_the_last_receive_is_dead_lettered_with_why(
-    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
     from chalicelib import wiring
 
@@ -214,7 +206,7 @@ def test_an_identity_write_still_failing_on_the_last_receive_is_dead_lettered_wi
 
 
 def test_a_failed_identity_lookup_hands_back_only_the_messages_that_needed_it(
-    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
     from chalicelib import wiring
 
@@ -231,7 +223,7 @@ def test_a_failed_identity_lookup_hands_back_only_the_messages_that_needed_it(
 
 
 def test_a_queued_body_too_deep_to_parse_is_dead_lettered_alone(
-    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink  # noqa: F811
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
     """A body deeper than Python's parser goes (queued by hand, or before /events capped
     nesting): RecursionError is no ValueError, but it is dead-lettered like any body that

@@ -11,43 +11,17 @@ from typing import Any
 import boto3
 
 from chalicelib import wiring
-from tests.test_links import failing, link_items, post, redirect_objects
+from tests.support.aws import (
+    failing,
+    kinds,
+    link_removals,
+    redirect_objects,
+    stream_records,
+)
+from tests.support.fakes import FakeLambdaContext
+from tests.support.links import post
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-
-
-def stream_records(env: dict[str, str]) -> list[dict[str, Any]]:
-    """Every record on the links table's stream, reshaped as Lambda delivers them."""
-    streams = boto3.client("dynamodbstreams")
-    arn = boto3.client("dynamodb").describe_table(TableName=env["LINKS_TABLE"])["Table"][
-        "LatestStreamArn"
-    ]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        for raw in streams.get_records(ShardIterator=iterator)["Records"]:
-            record = json.loads(json.dumps(raw, default=lambda d: d.timestamp()))
-            record["eventSourceARN"] = arn
-            record["awsRegion"] = "us-east-1"
-            record["dynamodb"]["ApproximateCreationDateTime"] = float(
-                record["dynamodb"].get("ApproximateCreationDateTime") or time.time()
-            )
-            records.append(record)
-    return records
-
-
-def link_removals(env: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        r
-        for r in stream_records(env)
-        if r["eventName"] == "REMOVE" and r["dynamodb"]["Keys"]["sk"]["S"] == "link"
-    ]
-
-
-def kinds(env: dict[str, str]) -> list[str]:
-    return sorted(i["sk"]["S"] for i in link_items(env))
 
 
 def test_sweeper_expires_a_link_and_get_says_expired(client, auth_headers, aws):
@@ -73,17 +47,6 @@ def test_sweeper_expires_a_link_and_get_says_expired(client, auth_headers, aws):
     client.lambda_.invoke("links_stream", event)
     client.lambda_.invoke("links_stream", event)  # redelivered: still fine
     assert redirect_objects(aws) == [] and kinds(aws) == ["tombstone"]
-
-
-class FakeContext:
-    """Lambda's context: plenty of time for the first `calls` questions, then too little."""
-
-    def __init__(self, calls: int) -> None:
-        self.calls = calls
-
-    def get_remaining_time_in_millis(self) -> int:
-        self.calls -= 1
-        return 60_000 if self.calls >= 0 else 5_000
 
 
 def create_due(service: Any, count: int, due: int, prefix: str = "") -> list[str]:
@@ -219,12 +182,12 @@ def test_a_run_low_on_time_stops_and_the_next_run_continues(aws):
     due = int(time.time()) + 30
     create_due(service, 60, due, prefix="a")  # one shard: pages of exactly page_size
     before = redirect_objects(aws)
-    assert expiry.sweep(at_epoch=due + 1, links=service, context=FakeContext(calls=0)) == 0
+    assert expiry.sweep(at_epoch=due + 1, links=service, context=FakeLambdaContext(calls=0)) == 0
     assert kinds(aws).count("link") == 60  # out of time before the first page: untouched
 
     # Time for one page, then the clock runs low.
     swept = expiry.sweep(
-        at_epoch=due + 1, links=service, context=FakeContext(calls=1), page_size=25
+        at_epoch=due + 1, links=service, context=FakeLambdaContext(calls=1), page_size=25
     )
     assert swept == 25
     found = kinds(aws)
@@ -234,7 +197,7 @@ def test_a_run_low_on_time_stops_and_the_next_run_continues(aws):
 
     # The next run (5 minutes later in AWS) continues where this one stopped.
     swept = expiry.sweep(
-        at_epoch=due + 1, links=service, context=FakeContext(calls=99), page_size=25
+        at_epoch=due + 1, links=service, context=FakeLambdaContext(calls=99), page_size=25
     )
     assert swept == 35
     assert kinds(aws) == ["tombstone"] * 60 and redirect_objects(aws) == []

@@ -24,8 +24,8 @@ from cfnlint.decode.cfn_yaml import loads as load_template
 from chalicelib.core import problems
 from chalicelib.core.settings import LOCAL_SECRET_ENV
 from infra import deploy, record_resources, resources
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -13,8 +13,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.test_links import assert_nothing_written, link_items, post, redirect_objects
-from tests.test_messaging import signed
+from tests.support.aws import assert_nothing_written, link_items, redirect_objects
+from tests.support.links import post
+from tests.support.messaging import signed
+from tests.support.tracking import queued_events
 
 PROBLEM = "application/problem+json"
 DEEP_ARRAY = "[" * 30000 + "]" * 30000
@@ -91,7 +93,7 @@ def dynamodb_key_limits(aws: dict[str, str]) -> Iterator[list[str]]:
         events.unregister("before-call.dynamodb", unique_id="test-key-limits")
 
 
-# --- 1. JSON nested deeper than the parser goes ----------------------------------------
+# --- JSON nested deeper than the parser goes ----------------------------------------
 
 
 @pytest.mark.parametrize("raw", [DEEP_ARRAY, DEEP_OBJECT], ids=["array", "object"])
@@ -102,13 +104,11 @@ def test_deeply_nested_link_body_is_a_400(client, auth_headers, aws, raw):
 
 
 def test_deeply_nested_event_body_is_a_400_unauthenticated(client, aws):
-    from tests.test_events import queued
-
     answer = client.http.post(
         "/events", headers={"Content-Type": "application/json"}, body=DEEP_ARRAY
     )
     assert "nested too deeply" in problem(answer, 400)["detail"]
-    assert queued(aws) == []
+    assert queued_events(aws) == []
 
 
 def nested(levels: int) -> dict[str, Any]:
@@ -121,8 +121,6 @@ def nested(levels: int) -> dict[str, Any]:
 def test_parseable_but_deep_event_properties_are_refused(client, aws):
     """Deep enough to parse here, too deep for what parses it again downstream: refused
     at 33 levels (the body counts as one), accepted at 32."""
-    from tests.test_events import queued
-
     def send(properties: dict[str, Any]) -> Any:
         event = {"type": "track", "event": "Deep", "anonymousId": "a", "properties": properties}
         return client.http.post(
@@ -130,9 +128,9 @@ def test_parseable_but_deep_event_properties_are_refused(client, aws):
         )
 
     assert "nested too deeply" in problem(send(nested(32)), 400)["detail"]
-    assert queued(aws) == []
+    assert queued_events(aws) == []
     assert send(nested(31)).status_code == 202
-    assert len(queued(aws)) == 1
+    assert len(queued_events(aws)) == 1
 
 
 def test_deeply_nested_signed_webhook_is_a_400(client, texting):
@@ -179,7 +177,7 @@ def test_long_cursor_is_a_400_and_reaches_no_key(client, auth_headers, aws, dyna
     assert len(json.loads(answer.body)["links"]) == 1
 
 
-# --- 2. expired_url honours the destination allowlist ----------------------------------
+# --- expired_url honours the destination allowlist ----------------------------------
 
 
 @pytest.fixture
@@ -229,7 +227,7 @@ def test_patch_refuses_expired_url_off_the_allowlist(client, auth_headers, aws, 
     assert json.loads(allowed.body)["expired_url"] == "https://example.com/later"
 
 
-# --- 3. {code} path parameters DynamoDB could not take as a key ------------------------
+# --- {code} path parameters DynamoDB could not take as a key ------------------------
 
 
 def test_delete_with_an_impossible_code_is_a_404(client, auth_headers, aws, dynamodb_key_limits):

@@ -16,13 +16,18 @@ from chalicelib.core.problems import Problem
 from chalicelib.journeys import service as journeys
 from chalicelib.journeys.service import Journeys, Outcome, SaltStore, Visitor, visitor_hash
 from local.pumps import expire_ttl_items
-
-SITE = "127.0.0.1:8000"
-OTHER_SITE = "shop.example"
-DESKTOP_UA = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/150.0.0.0 Safari/537.36"
+from tests.support.aws import all_items
+from tests.support.clock import FakeClock as Clock
+from tests.support.journeys import (
+    DESKTOP_UA,
+    SITE,
+    assert_no_ip_or_ua,
+    context,
+    hop_items,
+    stored_strings,
 )
+
+OTHER_SITE = "shop.example"
 MAC_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/18.0 Safari/605.1.15"
@@ -31,18 +36,6 @@ MAC_UA = (
 ALICE_IP = "203.0.113.77"
 BOB_IP = "198.51.100.23"
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-
-def context(ip: str) -> dict[str, Any]:
-    return {"identity": {"sourceIp": ip}}
 
 
 def ping_headers(to: str, source: str | None = "/", ua: str = DESKTOP_UA, **extra: str) -> dict:
@@ -68,87 +61,6 @@ def make_service(
 
 def table_names() -> list[str]:
     return list(wiring.dynamodb().list_tables()["TableNames"])
-
-
-def all_items(ddb: Any = None) -> list[dict[str, Any]]:
-    """Every item of every table (the privacy check reads everything)."""
-    ddb = ddb or wiring.dynamodb()
-    items: list[dict[str, Any]] = []
-    for table in ddb.list_tables()["TableNames"]:
-        kwargs: dict[str, Any] = {"TableName": table}
-        while True:
-            page = ddb.scan(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return items
-
-
-def _typed_strings(typed: dict[str, Any]) -> list[str]:
-    [(kind, value)] = typed.items()
-    if kind == "M":
-        return [s for name, inner in value.items() for s in (name, *_typed_strings(inner))]
-    if kind == "L":
-        return [s for inner in value for s in _typed_strings(inner)]
-    if kind in ("SS", "NS"):
-        return [str(v) for v in value]
-    if kind == "BS":
-        return [bytes(v).decode("latin-1") for v in value]
-    if kind == "B":
-        return [bytes(value).decode("latin-1")]
-    return [str(value)]
-
-
-def stored_strings(item: dict[str, Any]) -> list[str]:
-    """Every string a DynamoDB item holds: attribute names, map keys, values (binary
-    decoded byte for byte, so a packed address would show too)."""
-    return [s for name, typed in item.items() for s in (name, *_typed_strings(typed))]
-
-
-def ip_forms(ip: str) -> list[str]:
-    """How an IPv4 address could be stored: dotted, as a number, packed in a binary."""
-    address = ipaddress.IPv4Address(ip)
-    return [ip, str(int(address)), address.packed.decode("latin-1")]
-
-
-def ip_stored_in(text: str, ip: str, site_hosts: tuple[str, ...] = ()) -> bool:
-    """Does `text` hold `ip` as a visitor's address? The address may appear only where it
-    names a server: the authority of an http(s) URL (its path and query are still
-    searched), or a whole configured site host such as "127.0.0.1:8000". Anything else
-    counts, "127.0.0.1:54321" (a client's ip:port) included."""
-    dotted, number, packed = ip_forms(ip)
-    servers = [rf"https?://{re.escape(dotted)}(?::\d+)?(?![\d.])"] + [
-        rf"(?<![\d.]){re.escape(host)}(?!\d)" for host in site_hosts if dotted in host
-    ]
-    rest = re.sub("|".join(servers), " ", text, flags=re.IGNORECASE)
-    return (
-        re.search(rf"(?<![\d.]){re.escape(dotted)}(?!\d)", rest) is not None
-        or re.search(rf"(?<!\d){number}(?!\d)", text) is not None
-        or packed in text
-    )
-
-
-def assert_no_ip_or_ua(
-    items: list[dict[str, Any]],
-    ips: list[str],
-    ua_fragments: list[str],
-    site_hosts: tuple[str, ...] = (),
-) -> None:
-    """No IP address where it could be a visitor's, and no distinctive piece of a user
-    agent (the whole string, its platform, a unique token), in any name or value."""
-    assert items, "nothing to search"
-    for item in items:
-        for text in stored_strings(item):
-            lowered = text.lower()
-            for fragment in ua_fragments:
-                assert fragment.lower() not in lowered, (fragment, item)
-            for ip in ips:
-                assert not ip_stored_in(text, ip, site_hosts), (ip, item)
-
-
-def hop_items() -> list[dict[str, Any]]:
-    return [i for i in all_items() if i["pk"]["S"].startswith("hop#")]
 
 
 def salt_items() -> list[dict[str, Any]]:
@@ -254,9 +166,9 @@ def test_a_salt_past_its_ttl_is_gone_even_before_the_sweep(aws: dict[str, str]) 
     table = wiring.settings().app_table
     created = SaltStore(wiring.dynamodb(), table, clock).salt(NOON.date(), create=True)
     assert created is not None
-    clock.moment = NOON + timedelta(days=1)  # tomorrow: today's salt is yesterday's
+    clock.at = NOON + timedelta(days=1)  # tomorrow: today's salt is yesterday's
     assert SaltStore(wiring.dynamodb(), table, clock).salt(NOON.date()) == created
-    clock.moment = datetime(2026, 11, 25, 0, 0, 1, tzinfo=UTC)  # past its ttl, not swept
+    clock.at = datetime(2026, 11, 25, 0, 0, 1, tzinfo=UTC)  # past its ttl, not swept
     assert len(salt_items()) == 1
     assert SaltStore(wiring.dynamodb(), table, clock).salt(NOON.date()) is None
 
@@ -265,9 +177,9 @@ def test_the_memory_cache_forgets_salts_older_than_yesterday(aws: dict[str, str]
     clock = Clock(NOON)
     store = SaltStore(wiring.dynamodb(), wiring.settings().app_table, clock)
     salt = store.salt(NOON.date(), create=True)
-    clock.moment = NOON + timedelta(days=1)
+    clock.at = NOON + timedelta(days=1)
     assert store.salt(NOON.date()) == salt  # yesterday: kept for the midnight overlap
-    clock.moment = NOON + timedelta(days=2)
+    clock.at = NOON + timedelta(days=2)
     with count_aws_calls(wiring.dynamodb()) as calls:
         assert store.salt(NOON.date()) is None
     assert sum(calls.values()) == 0
@@ -317,7 +229,7 @@ def test_the_journey_is_the_visitors_own_and_in_order(aws: dict[str, str]) -> No
     clock = Clock(NOON)
     service = make_service(clock)
     for minute, (source, target) in enumerate([("/", "/about-me"), ("/about-me", "/blog")]):
-        clock.moment = NOON + timedelta(minutes=minute)
+        clock.at = NOON + timedelta(minutes=minute)
         service.record_ping(ping_headers(target, source), b"PING", context(ALICE_IP))
     service.record_ping(ping_headers("/blog", "/"), b"PING", context(BOB_IP))
     service.record_ping(ping_headers("/", "/blog", ua=MAC_UA), b"PING", context(ALICE_IP))
@@ -380,7 +292,7 @@ def test_a_new_day_is_a_new_visitor_and_yesterdays_hops_are_not_today(aws: dict[
     clock = Clock(NOON)
     service = make_service(clock)
     service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
-    clock.moment = NOON + timedelta(days=1)
+    clock.at = NOON + timedelta(days=1)
     alice = Visitor(SITE, ALICE_IP, DESKTOP_UA)
     assert service.journey_today(alice) == []
     service.record_ping(ping_headers("/about-me"), b"PING", context(ALICE_IP))
@@ -411,9 +323,9 @@ def seed_two_days(service: Journeys, clock: Clock) -> None:
     }
     for (day, ip, ua), hops in walks.items():
         for minute, (source, target) in enumerate(hops):
-            clock.moment = day + timedelta(minutes=minute)
+            clock.at = day + timedelta(minutes=minute)
             service.record_ping(ping_headers(target, source, ua=ua), b"PING", context(ip))
-    clock.moment = NOON + timedelta(hours=1)
+    clock.at = NOON + timedelta(hours=1)
 
 
 def test_flows_aggregate_transitions_entries_exits_and_visitors(aws: dict[str, str]) -> None:
@@ -540,13 +452,13 @@ def test_a_salt_older_than_48_hours_is_swept_and_its_hashes_cannot_be_recomputed
     clock = Clock(NOON - timedelta(days=2))  # 2026-11-21
     service = make_service(clock)
     service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
-    old_salt = service.salts.salt(clock.moment.date())
+    old_salt = service.salts.salt(clock.at.date())
     assert old_salt is not None
     [old_hop] = hop_items()
     old_hash = old_hop["pk"]["S"].rsplit("#", 1)[1]
-    clock.moment = NOON - timedelta(days=1)
+    clock.at = NOON - timedelta(days=1)
     service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
-    clock.moment = NOON
+    clock.at = NOON
     service.record_ping(ping_headers("/blog"), b"PING", context(ALICE_IP))
     assert {i["sk"]["S"] for i in salt_items()} == {"2026-11-21", "2026-11-22", "2026-11-23"}
 
@@ -621,7 +533,7 @@ def test_the_own_journey_shows_the_latest_hops_at_most(
     clock = Clock(NOON)
     service = make_service(clock)
     for minute, page in enumerate(("/a", "/b", "/c")):
-        clock.moment = NOON + timedelta(minutes=minute)
+        clock.at = NOON + timedelta(minutes=minute)
         service.record_ping(ping_headers(page), "PING", context(ALICE_IP))
     monkeypatch.setattr(journeys, "MAX_OWN_HOPS", 2)
     hops = service.journey_today(Visitor(SITE, ALICE_IP, DESKTOP_UA))

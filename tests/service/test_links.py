@@ -4,66 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import boto3
 import pytest
 
 from chalicelib import wiring
-
-ERROR_DOCUMENT = "expired.html"
-
-
-def post(client: Any, headers: dict[str, str], body: Any) -> Any:
-    return client.http.post("/api/links", headers=headers, body=json.dumps(body))
-
-
-def link_items(env: dict[str, str]) -> list[dict[str, Any]]:
-    """Every item of the links table (a Scan: fine in a test, never on the hot path)."""
-    answer = boto3.client("dynamodb").scan(TableName=env["LINKS_TABLE"])
-    return list(answer["Items"])
-
-
-def redirect_objects(env: dict[str, str]) -> list[str]:
-    answer = boto3.client("s3").list_objects_v2(Bucket=env["REDIRECT_BUCKET"])
-    return [o["Key"] for o in answer.get("Contents", []) if o["Key"] != ERROR_DOCUMENT]
-
-
-def assert_nothing_written(env: dict[str, str]) -> None:
-    assert link_items(env) == []
-    assert redirect_objects(env) == []
-
-
-@contextmanager
-def failing(
-    client: Any, operation: str, *, times: int = 1, after: int = 0, code: str = "InternalError"
-) -> Iterator[dict[str, int]]:
-    """The real (moto-backed) client answers `operation` with an AWS 500 error `times`
-    times, after letting `after` calls through: a botocore before-call hook answers in
-    moto's place, so botocore raises the ClientError it would raise for AWS's answer."""
-    from botocore.awsrequest import AWSResponse
-
-    seen = {"calls": 0, "failed": 0}
-
-    def answer(**_: Any) -> Any:
-        seen["calls"] += 1
-        if seen["calls"] <= after or seen["failed"] >= times:
-            return None  # through to moto
-        seen["failed"] += 1
-        error = {"Code": code, "Message": "injected by the test"}
-        return AWSResponse("https://aws.invalid/", 500, {}, None), {
-            "Error": error,
-            "ResponseMetadata": {"HTTPStatusCode": 500},
-        }
-
-    event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
-    client.meta.events.register(event, answer)
-    try:
-        yield seen
-    finally:
-        client.meta.events.unregister(event, answer)
+from tests.support.aws import ERROR_DOCUMENT, assert_nothing_written, link_items, redirect_objects
+from tests.support.links import post
 
 
 def test_create_stores_item_and_redirect_object(client, auth_headers, aws):

@@ -1,5 +1,6 @@
-"""Review fixes for links, expiry and campaigns: each test reproduces a reported defect on
-moto with the real resources (races are staged with LinkService subclasses that do the
+"""Links, their objects and tombstones stay consistent across failures, retries and races
+(rollbacks, redelivered campaign chunks, retirement during a receipt), on moto with the
+real resources (races are staged with LinkService subclasses that do the
 competing write at the exact moment, never with mocks)."""
 
 from __future__ import annotations
@@ -13,85 +14,31 @@ import boto3
 import pytest
 
 from chalicelib import wiring
-from tests.conftest import set_env
-from tests.test_campaigns import NUMBERS, campaign_body, sqs_event, start
-from tests.test_expiry import kinds, link_removals, stream_records
-from tests.test_links import (
+from tests.support.aws import (
     assert_nothing_written,
     failing,
+    kinds,
     link_items,
-    post,
+    link_removals,
     redirect_objects,
+    stream_records,
 )
+from tests.support.campaigns import (
+    NUMBERS,
+    campaign_body,
+    campaign_service,
+    receive,
+    sqs_event,
+    start,
+)
+from tests.support.env import set_env
+from tests.support.fakes import FakeLambdaContext, FakeMessenger
+from tests.support.links import post
 
 PLAIN_NUMBER = "+447400123456"
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-class FakeMessenger:
-    """campaigns.Messenger's two methods: programmed refusals and failures, records sends."""
-
-    def __init__(self, refuse: Any = None, fail_sends: int = 0) -> None:
-        self.refuse = refuse  # a Problem raised by parse_order for every recipient
-        self.fail_sends = fail_sends  # the first n sends raise (a bug in the send path)
-        self.sent: list[str] = []
-
-    def parse_order(self, sms: dict[str, Any], key_id: str) -> Any:
-        if self.refuse is not None:
-            raise self.refuse
-        return sms
-
-    def send_for_link(self, order: Any, code: str, short_url: str) -> dict[str, Any]:
-        if self.fail_sends:
-            self.fail_sends -= 1
-            raise KeyError("status")
-        self.sent.append(code)
-        return {"status": "accepted"}
-
-
-class FakeContext:
-    """Lambda's context: plenty of time for the first `calls` questions, then none."""
-
-    def __init__(self, calls: int) -> None:
-        self.calls = calls
-
-    def get_remaining_time_in_millis(self) -> int:
-        self.calls -= 1
-        return 60_000 if self.calls >= 0 else 1_000
-
-
-def campaign_service(messenger: Any, links: Any = None) -> Any:
-    from chalicelib import wiring
-    from chalicelib.campaigns import service as campaigns
-
-    return campaigns.CampaignService(
-        links or wiring.links(), wiring.dynamodb(), wiring.sqs(), messenger
-    )
-
-
-@pytest.fixture
-def vonage_app(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Enough configuration for POST /api/campaigns' validation (sends go to fakes)."""
-    from chalicelib import wiring
-
-    monkeypatch.setenv("VONAGE_APPLICATION_ID", "review-app")
-    wiring.reset()
-
-
-def receive(env: dict[str, str], visibility: int | None = None) -> list[dict[str, Any]]:
-    extra = {} if visibility is None else {"VisibilityTimeout": visibility}
-    return list(
-        boto3.client("sqs")
-        .receive_message(
-            QueueUrl=env["CAMPAIGN_QUEUE_URL"],
-            MaxNumberOfMessages=10,
-            AttributeNames=["All"],
-            **extra,
-        )
-        .get("Messages", [])
-    )
 
 
 def started(service: Any, count: int, **extra: Any) -> str:
@@ -115,7 +62,7 @@ def campaign_codes(env: dict[str, str], campaign_id: str, kind: str = "link") ->
     )
 
 
-# --- 1. a removal record of a rolled-back create must not delete a re-created link's object
+# --- a removal record of a rolled-back create must not delete a re-created link's object
 
 
 def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
@@ -148,7 +95,7 @@ def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
     assert redirect_objects(aws) == []
 
 
-# --- 2. only a malformed envelope is dropped; other errors are retried
+# --- only a malformed envelope is dropped; other errors are retried
 
 
 def test_errors_inside_a_chunk_are_retried_not_dropped(aws, vonage_app):
@@ -166,7 +113,7 @@ def test_errors_inside_a_chunk_are_retried_not_dropped(aws, vonage_app):
     assert sorted(messenger.sent) == campaign_codes(aws, campaign_id)
 
 
-# --- 3. quota/503 delays the chunk; skipped recipients count; the worker watches the clock
+# --- quota/503 delays the chunk; skipped recipients count; the worker watches the clock
 
 
 @pytest.mark.parametrize(
@@ -269,21 +216,21 @@ def test_worker_hands_back_what_it_cannot_finish_before_the_timeout(aws, vonage_
     messages = sorted(receive(aws, visibility=0), key=lambda m: json.loads(m["Body"])["start"])
     records = sqs_event(messages, aws)["Records"]
     # Time for the first record's check and 9 recipients, then the clock runs out.
-    result = service.handle_records(records, context=FakeContext(calls=10))
+    result = service.handle_records(records, context=FakeLambdaContext(calls=10))
     assert result == {"batchItemFailures": []}  # both queued again as new messages
     assert len(messenger.sent) == 9
     again = [json.loads(m["Body"]) for m in receive(aws)]  # visible at once
     assert sorted(m.get("stop", 0) for m in again if "hops" in m) == [9]
     assert len(again) == 4  # and the two received (visibility 0, not deleted here)
 
-    assert service.handle_records(records, context=FakeContext(calls=100)) == {
+    assert service.handle_records(records, context=FakeLambdaContext(calls=100)) == {
         "batchItemFailures": []
     }
     assert len(campaign_codes(aws, campaign_id)) == 50
     assert sorted(set(messenger.sent)) == campaign_codes(aws, campaign_id)
 
 
-# --- 4. a redelivered chunk must not resurrect a retired link's object
+# --- a redelivered chunk must not resurrect a retired link's object
 
 
 def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage_app):
@@ -334,7 +281,7 @@ def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage
     assert retired[0] not in messenger.sent[before:]  # the retired link is not texted
 
 
-# --- 5. a failed PATCH's rollback must not overwrite a newer PATCH
+# --- a failed PATCH's rollback must not overwrite a newer PATCH
 
 
 def test_patch_rollback_keeps_a_newer_patchs_url(aws):
@@ -371,7 +318,7 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
     assert service.get("patched")["url"] == "https://example.com/newer"
 
 
-# --- 6. max_clicks reached: retired from the stream
+# --- max_clicks reached: retired from the stream
 
 
 def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
@@ -407,7 +354,7 @@ def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
     assert kinds(aws) == ["tombstone"] and redirect_objects(aws) == []
 
 
-# --- 7. tombstones keep no plain phone number
+# --- tombstones keep no plain phone number
 
 
 def test_tombstones_keep_the_masked_number_only(client, auth_headers, aws):
@@ -442,7 +389,7 @@ def test_tombstones_keep_the_masked_number_only(client, auth_headers, aws):
         assert link["message"]["status"] == "delivered"
 
 
-# --- 8. click-webhook failures are shown
+# --- click-webhook failures are shown
 
 
 def test_link_view_shows_click_webhook_failures(client, auth_headers, aws):
@@ -469,7 +416,7 @@ def test_link_view_shows_click_webhook_failures(client, auth_headers, aws):
     }
 
 
-# --- 9. webhook_url goes through the SSRF guard
+# --- webhook_url goes through the SSRF guard
 
 
 @pytest.mark.parametrize(
@@ -508,7 +455,7 @@ def test_local_stage_accepts_a_webhook_on_localhost(client, auth_headers, aws):
     assert refused.status_code == 400 and json.loads(refused.body)["field"] == "webhook_url"
 
 
-# --- 10. numbers out of range answer 400 in campaigns too (NaN, Infinity, 10**400)
+# --- numbers out of range answer 400 in campaigns too (NaN, Infinity, 10**400)
 
 
 @pytest.mark.parametrize(
@@ -536,7 +483,7 @@ def test_campaign_numbers_out_of_range_are_refused_and_write_nothing(
     assert receive(aws) == []  # nothing queued
 
 
-# --- 11. a create whose PutObject and undo both fail: 503 all the same, then repaired
+# --- a create whose PutObject and undo both fail: 503 all the same, then repaired
 
 
 @pytest.fixture
@@ -670,7 +617,7 @@ def test_a_campaign_links_failed_undo_is_repaired_by_the_chunks_redelivery(aws, 
     assert redirect_objects(aws) == [code] and messenger.sent == [code]
 
 
-# --- 12. reserved words: every first path segment of the app, never a generated code
+# --- reserved words: every first path segment of the app, never a generated code
 
 
 def test_every_first_path_segment_the_app_serves_is_reserved():
@@ -701,7 +648,7 @@ def test_generated_codes_that_spell_a_reserved_word_are_drawn_again(aws, monkeyp
     assert {"healthz", "journey", "expired", "favicon"} <= links.RESERVED_CODES
 
 
-# --- 13. a receipt applied while the link is being retired ends up on its tombstone
+# --- a receipt applied while the link is being retired ends up on its tombstone
 
 
 @pytest.mark.parametrize("retire", ["delete", "expire"])

@@ -14,15 +14,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.conftest import free_ports
+from tests.support.paths import ROOT
+from tests.support.stack import free_ports
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = ROOT
 
 
 # --- the emulator -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Texting links (issue 4): the real Vonage SDK against the local fake Messages API,
+"""Texting links: the real Vonage SDK against the local fake Messages API,
 receipts signed with real JWTs, opt-outs, the allowlist and the quota, on moto."""
 
 from __future__ import annotations
@@ -18,12 +18,20 @@ import jwt
 import pytest
 
 from chalicelib import wiring
-from tests.conftest import set_env
-
-NUMBER = "+447400123456"  # a valid GB mobile
-MASKED = "+44*******456"
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests.support.env import set_env
+from tests.support.messaging import (
+    MASKED,
+    NUMBER,
+    link_item,
+    message_of,
+    order,
+    post,
+    put_link,
+    receipt,
+    send,
+    signed,
+)
+from tests.support.paths import ROOT
 
 # --- fixtures ------------------------------------------------------------------------------
 
@@ -46,71 +54,6 @@ def configured() -> Iterator[None]:
             else:
                 os.environ[key] = value
         wiring.reset()
-
-
-def put_link(code: str, **extra: Any) -> None:
-    """A link item as links.py writes it (the contract in the brief)."""
-    from chalicelib import wiring
-
-    item = {
-        "pk": {"S": f"link#{code}"}, "sk": {"S": "link"}, "code": {"S": code},
-        "long_url": {"S": "https://example.com/offer"},
-        "created_at": {"S": "2026-01-01T00:00:00.000Z"},
-        "key_id": {"S": "testkey00001"}, "tags": {"L": []}, "human_clicks": {"N": "0"},
-        "bot_clicks": {"N": "0"}, "clicks_by_day": {"M": {}}, "clicks_by_country": {"M": {}},
-        **extra,
-    }
-    wiring.dynamodb().put_item(TableName=wiring.settings().links_table, Item=item)
-
-
-def link_item(code: str) -> dict[str, Any] | None:
-    from chalicelib import wiring
-
-    found = wiring.dynamodb().get_item(
-        TableName=wiring.settings().links_table,
-        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}, ConsistentRead=True,
-    )
-    return found.get("Item")
-
-
-def message_of(code: str) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    item = link_item(code)
-    assert item is not None and "message" in item
-    return TypeDeserializer().deserialize(item["message"])
-
-
-def order(to: str = NUMBER, **sms: Any) -> Any:
-
-    return wiring.texting().parse_order({"to": to, **sms}, key_id="testkey00001")
-
-
-def send(code: str, **sms: Any) -> dict[str, Any]:
-
-    put_link(code)
-    return wiring.texting().send_for_link(order(**sms), code=code, short_url=f"http://sho.rt/{code}")
-
-
-def signed(body: dict[str, Any] | bytes, secret: str, *, payload_hash: str | None = None,
-           algorithm: str = "HS256") -> tuple[dict[str, str], bytes]:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    token = jwt.encode(
-        {"iat": int(time.time()), "jti": "j1", "iss": "Vonage",
-         "payload_hash": payload_hash or hashlib.sha256(raw).hexdigest()},
-        secret, algorithm=algorithm,
-    )
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, raw
-
-
-def receipt(code: str, status: str, message_uuid: str, **extra: Any) -> dict[str, Any]:
-    return {"message_uuid": message_uuid, "to": NUMBER[1:], "from": "linktrail",
-            "timestamp": f"2026-01-01T00:00:0{len(status) % 10}.000Z", "status": status,
-            "channel": "sms", "client_ref": code, **extra}
-
-
-def post(client: Any, path: str, headers: dict[str, str], raw: bytes) -> Any:
-    return client.http.post(path, headers=headers, body=raw)
 
 
 # --- import cost ---------------------------------------------------------------------------

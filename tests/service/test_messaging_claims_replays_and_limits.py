@@ -1,4 +1,4 @@
-"""Texting review fixes: stale `sending` claims are claimed again, old or undated webhook
+"""Texting's guards: stale `sending` claims are claimed again, old or undated webhook
 tokens are replays, one allowlist check, the per-key daily quota. Same fakes as
 test_messaging: the real SDK against the local fake Messages API, moto, real JWTs."""
 
@@ -9,15 +9,16 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
 
 from chalicelib import wiring
-from tests.conftest import set_env
-from tests.test_messaging import (
+from tests.support.clock import FakeClock
+from tests.support.env import set_env
+from tests.support.messaging import (
     MASKED,
     NUMBER,
     link_item,
@@ -39,23 +40,13 @@ class DyingSender:
         raise LambdaDied()
 
 
-class Clock:
-    """messaging's clock, moved forward by the test (timeutil.now plus an offset)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        from chalicelib.core.clock import now
-
-        return now() + self.offset
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """messaging's clock alone, frozen at the test's start and moved forward by the test."""
+    from chalicelib.core.clock import now
     from chalicelib.messaging import texting as messaging
 
-    fake_clock = Clock()
+    fake_clock = FakeClock(now())
     monkeypatch.setattr(messaging, "now", fake_clock)
     return fake_clock
 
@@ -73,7 +64,7 @@ def die_while_sending(code: str) -> None:
 
 
 def test_campaign_redelivery_claims_a_stale_sending_message_again(
-    texting: Any, clock: Clock
+    texting: Any, clock: FakeClock
 ) -> None:
     from chalicelib.messaging import texting as messaging
 
@@ -88,7 +79,7 @@ def test_campaign_redelivery_claims_a_stale_sending_message_again(
     assert again["status"] == "sending"
     assert texting.api.requests == []
 
-    clock.offset = timedelta(seconds=messaging.CLAIM_SECONDS + 1)
+    clock.advance(messaging.CLAIM_SECONDS + 1)
     late = wiring.texting().send_for_link(order(), code="dead01", short_url="http://sho.rt/dead01")
     assert late["status"] == "accepted"
     assert len(texting.api.requests) == 1
@@ -102,7 +93,7 @@ def test_campaign_redelivery_claims_a_stale_sending_message_again(
 
 
 def test_resend_takes_over_a_stale_sending_message_only(
-    texting: Any, client: Any, auth_headers: dict[str, str], clock: Clock
+    texting: Any, client: Any, auth_headers: dict[str, str], clock: FakeClock
 ) -> None:
     from chalicelib.messaging import texting as messaging
 
@@ -112,7 +103,7 @@ def test_resend_takes_over_a_stale_sending_message_only(
     assert fresh.headers["Content-Type"] == "application/problem+json"
     assert texting.api.requests == []
 
-    clock.offset = timedelta(seconds=messaging.CLAIM_SECONDS + 1)
+    clock.advance(messaging.CLAIM_SECONDS + 1)
     resent = client.http.post("/api/links/dead02/resend", headers=auth_headers, body="{}")
     assert resent.status_code == 200, resent.body
     assert resent.json_body["message"]["status"] == "accepted"
@@ -136,7 +127,7 @@ def test_a_sending_message_from_before_claim_expiry_is_stale(
 
 
 def test_the_dead_attempts_late_outcome_does_not_overwrite_the_new_one(
-    texting: Any, clock: Clock
+    texting: Any, clock: FakeClock
 ) -> None:
     """The trade-off in messaging's docstring: a claim that outlived its expiry (the
     attempt was not dead after all) was taken over; its late 202 is not recorded."""
@@ -148,7 +139,7 @@ def test_the_dead_attempts_late_outcome_does_not_overwrite_the_new_one(
 
     class OutlivesItsClaim:
         def send(self, text: Any) -> str:
-            clock.offset = timedelta(seconds=messaging.CLAIM_SECONDS + 1)
+            clock.advance(messaging.CLAIM_SECONDS + 1)
             taken_over.update(wiring.texting().send_for_link(order(), code="slow02",
                                                       short_url="http://sho.rt/slow02"))
             return "late-uuid"

@@ -1,4 +1,5 @@
-"""Receipts that arrive after the link ended (review finding: they were dropped as unknown).
+"""Receipts that arrive after the link ended are kept on the tombstone,
+not dropped as unknown.
 
 A link that expired (the sweeper), spent its max_clicks (the links stream) or was deleted
 (DELETE /api/links/{code}) is replaced by its tombstone, which keeps the message. A late
@@ -20,9 +21,9 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from chalicelib import wiring
-from tests.test_campaigns import campaign_body, campaign_links, receive_all, sqs_event, start
-from tests.test_expiry import stream_records
-from tests.test_messaging import MASKED, NUMBER, post, receipt, signed
+from tests.support.aws import stream_records
+from tests.support.campaigns import campaign_body, campaign_links, receive_all, sqs_event, start
+from tests.support.messaging import MASKED, NUMBER, post, receipt, signed
 
 
 def create_texted_link(client: Any, auth_headers: dict[str, str], code: str,
@@ -131,7 +132,7 @@ def test_a_receipt_after_the_link_ended_updates_its_tombstone(
 def test_read_after_the_only_allowed_click_is_kept(
     texting: Any, client: Any, auth_headers: dict[str, str]
 ) -> None:
-    """The review's example: max_clicks=1, the recipient opens the text and clicks (which
+    """max_clicks=1, the recipient opens the text and clicks (which
     retires the link), then the `read` receipt comes in: it used to be lost, always."""
     sent = create_texted_link(client, auth_headers, "one-click", max_clicks=1)
     deliver(client, "one-click", "delivered", sent["uuid"])

@@ -10,25 +10,9 @@ import pytest
 
 from bench.core import count_aws_calls
 from chalicelib import wiring
-from tests.test_journeys import DESKTOP_UA, SITE, all_items, hop_items
-
-BASE = f"http://{SITE}"
-
-
-def headers(**overrides: Any) -> dict[str, str]:
-    base: dict[str, str | None] = {
-        "Content-Type": "text/ping",
-        "Host": SITE,
-        "Ping-To": f"{BASE}/about-me",
-        "Ping-From": f"{BASE}/",
-        "User-Agent": DESKTOP_UA,
-    }
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def ping(client: Any, body: Any = "PING", **overrides: Any) -> Any:
-    return client.http.post("/ping", headers=headers(**overrides), body=body)
+from tests.support.aws import all_items
+from tests.support.journeys import DESKTOP_UA, SITE, hop_items
+from tests.support.ping import BASE, ping
 
 
 def problem(response: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pytest
 from edge.edge_click import EdgeConfig, make_client
 from local import __main__ as local_main
 from local import short_domain
-from tests.test_edge import BROWSER, IMESSAGE, WHATSAPP, get_link, put_link, put_tombstone
+from tests.support.edge import BROWSER, IMESSAGE, WHATSAPP, get_link, put_link, put_tombstone
 
 SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 

@@ -11,8 +11,9 @@ import pytest
 
 from bench.core import count_aws_calls
 from chalicelib import wiring
-from tests.test_journeys import DESKTOP_UA, SITE, all_items, hop_items
-from tests.test_ping import BASE, ping
+from tests.support.aws import all_items
+from tests.support.journeys import DESKTOP_UA, SITE, hop_items
+from tests.support.ping import BASE, ping
 
 PAGES = ["/", "/about-me", "/blog", "/no-audit"]
 BROWSER = {"Host": SITE, "User-Agent": DESKTOP_UA}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -21,44 +20,7 @@ import requests
 
 from chalicelib.tracking import forwarder as stitch
 from local import stitch_sink
-
-TOKEN = "local-test-token"
-
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[stitch_sink.Sink]:
-    server = stitch_sink.serve(0, token=TOKEN, db=tmp_path / "warehouse.sqlite3", quiet=True,
-                               timeout_seconds=1.5)
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def app_env(aws: dict[str, str], sink: stitch_sink.Sink,
-            monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The app pointed at the sink (local stage: the token comes from STITCH_TOKEN)."""
-    from chalicelib import wiring
-
-    monkeypatch.setenv("STITCH_API_URL", sink.url)
-    monkeypatch.setenv("STITCH_TOKEN", TOKEN)
-    monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
-    wiring.reset()
-    assert wiring.settings().is_local
-    return aws
-
-
-def rows(sink: stitch_sink.Sink, table: str) -> list[dict[str, Any]]:
-    connection = sqlite3.connect(sink.warehouse.path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in connection.execute(f"SELECT * FROM {table}")]  # noqa: S608
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        connection.close()
+from tests.support.tracking import TOKEN, Pump, dead_letters, rows, send_events
 
 
 def batch_body(table: str = "events", **overrides: Any) -> dict[str, Any]:
@@ -228,99 +190,6 @@ def test_a_rejected_batch_is_bisected_to_the_bad_row() -> None:
 
 
 # --- the forwarder through the app's queue handler -------------------------------------
-
-
-class Pump:
-    """Receives from the events queue and invokes the handler like the local pump/Lambda:
-    failed items stay for redelivery (visibility), the rest are deleted."""
-
-    def __init__(self, client: Any, env: dict[str, str]) -> None:
-        from chalicelib import wiring
-
-        self.client = client
-        self.sqs = wiring.sqs()
-        self.queue_url = env["EVENTS_QUEUE_URL"]
-        self.invocations = 0
-        self.failed_items = 0
-
-    def run(self, retry_after: int = 1, deadline: float = 120) -> None:
-        """Until the queue holds nothing, visible or in flight."""
-        stop = time.monotonic() + deadline
-        while time.monotonic() < stop:
-            answer = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                WaitTimeSeconds=0,
-            )
-            received = answer.get("Messages", [])
-            if not received:
-                if self.drained():
-                    return
-                time.sleep(0.2)
-                continue
-            failed = self.invoke(received)
-            for item in received:
-                if item["MessageId"] in failed:
-                    self.sqs.change_message_visibility(
-                        QueueUrl=self.queue_url, ReceiptHandle=item["ReceiptHandle"],
-                        VisibilityTimeout=retry_after,
-                    )
-                else:
-                    self.sqs.delete_message(QueueUrl=self.queue_url,
-                                            ReceiptHandle=item["ReceiptHandle"])
-        raise AssertionError("the events queue did not drain")
-
-    def drained(self) -> bool:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return all(int(value) == 0 for value in attributes.values())
-
-    def invoke(self, received: list[dict[str, Any]]) -> set[str]:
-        self.invocations += 1
-        event = {"Records": [sqs_record(item, self.queue_url) for item in received]}
-        answer = self.client.lambda_.invoke("events_forwarder", event)
-        failed = {f["itemIdentifier"] for f in answer.payload["batchItemFailures"]}
-        self.failed_items += len(failed)
-        return failed
-
-
-def sqs_record(item: dict[str, Any], queue_url: str) -> dict[str, Any]:
-    name = queue_url.rsplit("/", 1)[1]
-    return {
-        "messageId": item["MessageId"],
-        "receiptHandle": item["ReceiptHandle"],
-        "body": item["Body"],
-        "attributes": item.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": item["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}",
-        "awsRegion": "us-east-1",
-    }
-
-
-def send_events(client: Any, messages: list[dict[str, Any]], per_request: int = 1) -> None:
-    for start in range(0, len(messages), per_request):
-        chunk = messages[start : start + per_request]
-        body = {"batch": chunk} if per_request > 1 else chunk[0]
-        answer = client.http.post("/events", body=json.dumps(body),
-                                  headers={"Content-Type": "text/plain"})
-        assert answer.status_code == 202, answer.body
-
-
-def dead_letters(env: dict[str, str]) -> list[dict[str, Any]]:
-    from chalicelib import wiring
-
-    found: list[dict[str, Any]] = []
-    while True:
-        answer = wiring.sqs().receive_message(
-            QueueUrl=env["EVENTS_DLQ_URL"], MaxNumberOfMessages=10, VisibilityTimeout=60,
-            MessageAttributeNames=["All"],
-        )
-        if not answer.get("Messages"):
-            return found
-        found.extend(answer["Messages"])
 
 
 def test_identify_links_and_resolves_anonymous_events(
@@ -590,20 +459,6 @@ def test_alias_links_the_previous_id_and_resolves_its_later_events(
 
 
 # --- Incoming Webhook mode, against the sink's webhook endpoint --------------------------
-
-
-@pytest.fixture
-def webhook_env(aws: dict[str, str], sink: stitch_sink.Sink,
-                monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The app configured with a webhook URL only (no Import API token)."""
-    from chalicelib import wiring
-
-    monkeypatch.setenv("STITCH_TOKEN", "")
-    monkeypatch.setenv("STITCH_WEBHOOK_URL", sink.webhook_url)
-    monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
-    wiring.reset()
-    assert isinstance(stitch.destination(wiring.settings()), stitch.Webhook)
-    return aws
 
 
 def webhook_post(sink: stitch_sink.Sink, body: Any, url: str | None = None,

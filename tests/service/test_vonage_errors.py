@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.test_messaging import MASKED, link_item, message_of, post, receipt, send, signed
+from tests.support.messaging import (
+    MASKED,
+    link_item,
+    message_of,
+    post,
+    receipt,
+    send,
+    signed,
+)
 
 WRITINGS = [
     "+44 7400 123456",

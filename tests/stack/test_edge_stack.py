@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_links_stack import http as http_call
-from tests.test_links_stack import redirect_of
+from tests.support.stack import api_call as http_call
+from tests.support.stack import redirect_of
 
 pytestmark = pytest.mark.stack
 

@@ -1,4 +1,5 @@
-"""Issue 7's fault tests through the real local stack (make dev's entry point).
+"""Events under faults (sink errors, throttling, timeouts) through the real local stack
+(make dev's entry point).
 
 Events go in over HTTP to the stack's /events; the stack's own queue pump hands them to
 the app's forwarder; the stack's Stitch sink (its own process) fails requests as told at

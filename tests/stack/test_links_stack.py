@@ -1,4 +1,4 @@
-"""Issue 3 end to end through the real local stack (`make dev`'s entry point): HTTP like
+"""Links end to end through the real local stack (`make dev`'s entry point): HTTP like
 curl, the stream/queue/schedule pumps, the CLI as a separate process."""
 
 from __future__ import annotations
@@ -8,43 +8,15 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.paths import ROOT
+from tests.support.stack import api_call as http
+from tests.support.stack import redirect_of
+
 pytestmark = pytest.mark.stack
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def http(method: str, url: str, key: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            raw = answer.read()
-            return answer.status, dict(answer.headers), json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, dict(error.headers), json.loads(raw) if raw else None
-
-
-def redirect_of(stack: Any, code: str) -> str | None:
-    s3 = stack.boto3_client("s3")
-    try:
-        return str(
-            s3.head_object(Bucket=stack.env["REDIRECT_BUCKET"], Key=code)["WebsiteRedirectLocation"]
-        )
-    except s3.exceptions.ClientError:
-        return None
-
-
 def test_create_list_delete_through_http(local_stack):
     api, key = local_stack.app_url, local_stack.admin_key
     status, headers, link = http(

@@ -8,26 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LocalStack
+from tests.support.paths import ROOT
+from tests.support.stack import LocalStack, http, start_local_stack, stop_local_stack
 
 pytestmark = pytest.mark.stack
-
-
-def http(
-    method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, dict(answer.headers), answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
 
 
 def test_healthz_reports_every_component(local_stack: LocalStack) -> None:
@@ -139,7 +127,7 @@ def test_a_port_in_use_gives_one_line_not_a_traceback(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=ROOT,
         )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -171,7 +159,6 @@ def test_ctrl_c_stops_every_process_and_frees_every_port(tmp_path: Path) -> None
     """SIGINT to the supervisor (what Ctrl-C sends) stops each component it started."""
     import signal
 
-    from tests.conftest import start_local_stack, stop_local_stack
 
     stack = start_local_stack(tmp_path / "state")
     try:

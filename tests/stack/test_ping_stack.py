@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LocalStack
-from tests.test_journeys import all_items
-from tests.test_local_stack import http
+from tests.support.aws import all_items
+from tests.support.stack import LocalStack, http
 
 pytestmark = pytest.mark.stack
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from crawlerdetect import CrawlerDetect
 
 from edge import bots
+from tests.support.paths import FIXTURES
 
-AGENTS = json.loads((Path(__file__).parent / "fixtures" / "user_agents.json").read_text())["agents"]
+AGENTS = json.loads((FIXTURES / "user_agents.json").read_text())["agents"]
 
 
 def test_the_labelled_set_is_broad():

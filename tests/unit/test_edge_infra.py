@@ -8,7 +8,6 @@ behaviour is checked: where the function runs, what is cached, which headers rea
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,8 +15,9 @@ import pytest
 from cfnlint.decode.cfn_yaml import loads as load_template
 
 from infra import deploy
+from tests.support.paths import ROOT
 
-EDGE_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "edge.yaml"
+EDGE_TEMPLATE = ROOT / "infra" / "edge.yaml"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy id
 NO_VALUE = object()
 
