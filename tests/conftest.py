@@ -7,6 +7,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 # Before anything imports boto3 or app.py: never reach a real AWS account from tests.
@@ -23,9 +25,30 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from tests.support.env import restore_env, set_env  # after the variables: it imports boto3
-from tests.support.paths import ROOT
-from tests.support.stack import LocalStack, start_local_stack, stop_local_stack
+_loaders: dict[str, botocore.loaders.Loader] = {}
+
+
+def _shared_data_loader(session: botocore.session.Session) -> None:
+    """Every botocore session of the test process shares one loader per data path. Each
+    test gets fresh sessions (moto, wiring.reset()), and each new session's loader parses
+    the service models and endpoints JSON again: ~2 s per test on a busy 2-core machine,
+    most of the suite's setup time. The files are the same for the whole run."""
+
+    def loader() -> botocore.loaders.Loader:
+        path = session.get_config_variable("data_path")
+        if path not in _loaders:
+            _loaders[path] = botocore.loaders.create_loader(path)
+        return _loaders[path]
+
+    session._components.lazy_register_component("data_loader", loader)
+
+
+botocore.session.Session._register_data_loader = _shared_data_loader  # type: ignore[method-assign]
+
+# After the variables: these import the app's modules.
+from tests.support.env import restore_env, set_env  # noqa: E402
+from tests.support.paths import ROOT  # noqa: E402
+from tests.support.stack import LocalStack, start_local_stack, stop_local_stack  # noqa: E402
 
 
 @pytest.fixture
