@@ -155,3 +155,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield stack
     finally:
         stop_local_stack(stack.process)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup`, every stack test runs on one worker, so one
+    local stack serves them all (the fixture is per session, and each worker is one)."""
+    for item in items:
+        if item.get_closest_marker("stack") is not None:
+            item.add_marker(pytest.mark.xdist_group("stack"))
