@@ -7,6 +7,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 # Before anything imports boto3 or app.py: never reach a real AWS account from tests.
@@ -23,17 +25,30 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+_loaders: dict[str, botocore.loaders.Loader] = {}
 
-def restore_env(saved: dict[str, str | None]) -> None:
-    """Put back the variables a fixture changed, and forget settings read from them."""
-    from chalicelib import wiring
 
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    wiring.reset()
+def _shared_data_loader(session: botocore.session.Session) -> None:
+    """Every botocore session of the test process shares one loader per data path. Each
+    test gets fresh sessions (moto, wiring.reset()), and each new session's loader parses
+    the service models and endpoints JSON again: ~2 s per test on a busy 2-core machine,
+    most of the suite's setup time. The files are the same for the whole run."""
+
+    def loader() -> botocore.loaders.Loader:
+        path = session.get_config_variable("data_path")
+        if path not in _loaders:
+            _loaders[path] = botocore.loaders.create_loader(path)
+        return _loaders[path]
+
+    session._components.lazy_register_component("data_loader", loader)
+
+
+botocore.session.Session._register_data_loader = _shared_data_loader  # type: ignore[method-assign]
+
+# After the variables: these import the app's modules.
+from tests.support.env import restore_env, set_env  # noqa: E402
+from tests.support.paths import ROOT  # noqa: E402
+from tests.support.stack import LocalStack, start_local_stack, stop_local_stack  # noqa: E402
 
 
 @pytest.fixture
@@ -67,7 +82,6 @@ def client(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
     """chalice.test.Client over the real app, backed by the emulator."""
     import functools
     import json
-    from pathlib import Path
 
     import chalice.test
     from chalice.local import LambdaContext
@@ -77,7 +91,7 @@ def client(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
 
     # chalice.test invokes handlers with a 3 s context whatever lambda_timeout says; give
     # them the time our Lambdas really have, as workers plan their work by it.
-    config = json.loads((Path(__file__).parent.parent / ".chalice" / "config.json").read_text())
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     timeout_ms = int(config["lambda_timeout"]) * 1000
     monkeypatch.setattr(
         chalice.test, "LambdaContext", functools.partial(LambdaContext, max_runtime_ms=timeout_ms)
@@ -95,16 +109,6 @@ def auth_headers(admin_key: str) -> dict[str, str]:
 
 
 # --- texting: the local fake Messages API, and the app's environment pointed at it ------
-
-
-def set_env(**values: str) -> None:
-    """Change the app's environment. Settings are read now: chalice.test.Client swaps in
-    its stage's variables during a request, so they must not be read first there."""
-    from chalicelib import wiring
-
-    os.environ.update(values)
-    wiring.reset()
-    wiring.settings()
 
 
 @pytest.fixture(scope="session")
@@ -143,105 +147,6 @@ def texting(aws: dict[str, str], fake: tuple[Any, dict[str, str]]) -> Iterator[A
 # --- the real local stack, started through make dev's entry point --------------------
 
 
-class LocalStack:
-    """A running `python -m local` on free ports, with its own state directory."""
-
-    def __init__(self, process: Any, ports: dict[str, int], state_dir: Any, log_path: Any) -> None:
-        import json
-
-        self.process = process
-        self.ports = ports
-        self.state_dir = state_dir
-        self.log_path = log_path
-        self.app_url = f"http://127.0.0.1:{ports['app']}"
-        self.short_url = f"http://127.0.0.1:{ports['short']}"
-        self.endpoint = f"http://127.0.0.1:{ports['emulator']}"
-        self.env: dict[str, str] = json.loads((state_dir / "env.json").read_text())
-        self.admin_key = (state_dir / "admin-key").read_text().strip()
-
-    def boto3_client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
-        ).client(service, endpoint_url=self.endpoint)
-
-    def log(self) -> str:
-        return str(self.log_path.read_text(errors="replace"))
-
-
-def free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def start_local_stack(state_dir: Any, extra_args: list[str] | None = None) -> LocalStack:
-    import json
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
-    names = ["app", "short", "emulator", "vonage", "stitch", "pumps"]
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    args = [sys.executable, "-m", "local", "--state-dir", str(state_dir)]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    log_path = Path(state_dir) / "stack.log"
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        args + (extra_args or []),
-        cwd=Path(__file__).resolve().parent.parent,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    last = ""
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"local stack exited with {process.returncode}:\n{log_path.read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{ports['app']}/healthz", timeout=2
-            ) as answer:
-                body = json.loads(answer.read())
-                if body.get("status") == "ok":
-                    return LocalStack(process, ports, Path(state_dir), log_path)
-                last = str(body)
-        except Exception as error:
-            last = repr(error)
-        time.sleep(0.5)
-    stop_local_stack(process)
-    raise RuntimeError(f"local stack not healthy in 120s ({last}):\n{log_path.read_text()}")
-
-
-def stop_local_stack(process: Any) -> None:
-    import signal
-    import subprocess
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The whole system as `make dev` runs it (same entry point), on free ports."""
@@ -250,3 +155,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield stack
     finally:
         stop_local_stack(stack.process)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup`, every stack test runs on one worker, so one
+    local stack serves them all (the fixture is per session, and each worker is one)."""
+    for item in items:
+        if item.get_closest_marker("stack") is not None:
+            item.add_marker(pytest.mark.xdist_group("stack"))
