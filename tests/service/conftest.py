@@ -13,7 +13,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.campaigns.service import CampaignService
 from chalicelib.messaging import texting as messaging
-from chalicelib.tracking import forwarder as stitch
+from chalicelib.tracking import stitch
 from local import stitch_sink
 from tests.support.clock import FakeClock
 from tests.support.tracking import TOKEN
