@@ -1,8 +1,12 @@
-"""Time in one format: timezone-aware UTC, ISO 8601 with a Z on the wire."""
+"""Time in one format: timezone-aware UTC, ISO 8601 with a Z on the wire; and the Clock
+a service is handed where it needs the time (tests hand in one they move)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
 
 
 def now() -> datetime:

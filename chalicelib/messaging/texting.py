@@ -60,7 +60,8 @@ from chalicelib.core.payloads import parse_json_object
 from chalicelib.core.phones import Recipient
 from chalicelib.core.problems import BadRequest, Conflict, NotFound, Problem
 from chalicelib.core.settings import Settings
-from chalicelib.links.service import public_message, require_link_shape
+from chalicelib.links.model import require_link_shape
+from chalicelib.links.views import public_message
 from chalicelib.messaging import signatures as webhook_auth
 from chalicelib.messaging.vonage import (
     DEFAULT_TIMEOUT_SECONDS,
