@@ -1,4 +1,4 @@
-"""Issue 4: AWS calls per delivery receipt (goal 1) and per text sent, and whether
+"""AWS calls per delivery receipt (goal 1) and per text sent, and whether
 importing the app loads the Vonage SDK (the cold-start ratio itself is the lead's
 foundation figure).
 

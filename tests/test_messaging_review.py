@@ -40,7 +40,7 @@ class DyingSender:
 
 
 class Clock:
-    """messaging's clock, moved forward by the test (timeutil.now plus an offset)."""
+    """A clock the test moves forward (core.clock.now plus an offset)."""
 
     def __init__(self) -> None:
         self.offset = timedelta()
@@ -52,11 +52,17 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def clock(texting: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The app's Texting, built by the test with this clock instead of the wall clock."""
     from chalicelib.messaging import texting as messaging
+    from chalicelib.messaging.vonage import VonageSender
 
     fake_clock = Clock()
-    monkeypatch.setattr(messaging, "now", fake_clock)
+    settings = wiring.settings()
+    timed = messaging.Texting(
+        wiring.dynamodb(), settings, VonageSender(settings), clock=fake_clock
+    )
+    monkeypatch.setattr(wiring, "texting", lambda: timed)
     return fake_clock
 
 
@@ -234,7 +240,7 @@ def test_a_replayed_receipt_is_refused_too(texting: Any, client: Any) -> None:
 SECRET = "a-signature-secret-of-32-bytes-or-more"
 
 
-def test_verify_checks_age_against_its_own_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_checks_age_against_its_own_clock() -> None:
     from chalicelib.core.clock import now
     from chalicelib.messaging import signatures as webhook_auth
 
@@ -242,12 +248,12 @@ def test_verify_checks_age_against_its_own_clock(monkeypatch: pytest.MonkeyPatch
     token = jwt.encode({"iat": int(time.time()), "payload_hash": hashlib.sha256(raw).hexdigest()},
                        SECRET, algorithm="HS256")
     assert webhook_auth.verify(f"Bearer {token}", raw, SECRET)["iat"] > 0
-    monkeypatch.setattr(webhook_auth, "now", lambda: now() + timedelta(seconds=302))
+    later = lambda: now() + timedelta(seconds=302)  # noqa: E731
     with pytest.raises(webhook_auth.WebhookRefused):
-        webhook_auth.verify(f"Bearer {token}", raw, SECRET)
-    monkeypatch.setattr(webhook_auth, "now", lambda: now() - timedelta(seconds=62))
+        webhook_auth.verify(f"Bearer {token}", raw, SECRET, clock=later)
+    earlier = lambda: now() - timedelta(seconds=62)  # noqa: E731
     with pytest.raises(webhook_auth.WebhookRefused):
-        webhook_auth.verify(f"Bearer {token}", raw, SECRET)
+        webhook_auth.verify(f"Bearer {token}", raw, SECRET, clock=earlier)
 
 
 def test_the_fakes_receipts_carry_a_fresh_iat_and_verify(texting: Any) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
 
+from chalicelib.core.settings import Settings
 from chalicelib.links.items import (
     EXPIRY,
     LINK,
@@ -112,6 +113,11 @@ class LinkStore:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._ddb = dynamodb
         self._table = table
+
+    @classmethod
+    def from_settings(cls, dynamodb: DynamoDBClient, settings: Settings) -> LinkStore:
+        """The store of the deployment's links table."""
+        return cls(dynamodb, settings.links_table)
 
     # creating
 
