@@ -1,4 +1,4 @@
-"""Issue 3: AWS calls per link creation (goal 2: one conditional write, one PutObject) and
+"""AWS calls per link creation (goal 2: one conditional write, one PutObject) and
 the time of POST /api/links ÷ a bare Chalice route, in the same run.
 
 Offline: moto in-process with linktrail's resources, both apps through chalice.test.Client.

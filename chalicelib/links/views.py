@@ -54,7 +54,7 @@ def public_view(item: Mapping[str, Any], short_base_url: str, at_epoch: float) -
 
 
 def public_webhook(item: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Click-webhook delivery failures recorded by clickhooks, or None when there are none."""
+    """Failures of the link's click webhooks, or None when there are none."""
     failures = int(item.get("webhook_failures") or 0)
     if not failures and not item.get("last_webhook_error"):
         return None

@@ -44,6 +44,8 @@ def text_limit(channel: str) -> int:
 
 
 def validate_order(sms: object, settings: Settings) -> tuple[str, str, str, Recipient]:
+    """(channel, template, sender, recipient) of an `sms` object, or a 400 naming the
+    field ("sms.<name>"); 503 when texting is not configured."""
     if not isinstance(sms, dict):
         raise BadRequest("sms must be an object: {to, text?, channel?, from?}.", field="sms")
     unknown = sorted(set(sms) - ORDER_FIELDS)
