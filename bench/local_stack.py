@@ -104,8 +104,9 @@ def prefill(count: int, start: int) -> None:
     """`count` links as the create path stores them (link item, and an expiry marker for
     every other one), written with BatchWriteItem."""
     from chalicelib import wiring
+    from chalicelib.links import items
     from chalicelib.links import service as links
-    from chalicelib.links.service import to_item
+    from chalicelib.links.items import to_item
 
     service = wiring.links()
     table = wiring.settings().links_table
@@ -116,10 +117,11 @@ def prefill(count: int, start: int) -> None:
             url=f"https://example.com/{index}",
             expires_at=int(time.time()) + EXPIRY_SECONDS if index % 2 else None,
         )
-        item = service._new_item(new, f"fill{index:06d}", "bench")
+        item = service.item_for(new, f"fill{index:06d}", "bench")
         requests.append({"PutRequest": {"Item": to_item(item)}})
-        if "expires_at" in item:
-            requests.append({"PutRequest": {"Item": service._marker(item)}})
+        if item.get("expires_at") is not None:
+            marker = items.expiry_marker(item["code"], int(item["expires_at"]))
+            requests.append({"PutRequest": {"Item": to_item(marker)}})
     for begin in range(0, len(requests), 25):
         pending: dict[str, Any] = {table: requests[begin : begin + 25]}
         while pending:

@@ -17,6 +17,7 @@ from chalicelib.core import aws
 from chalicelib.core.settings import Settings, get_settings, reset_settings
 from chalicelib.journeys.service import Journeys
 from chalicelib.links.service import LinkService
+from chalicelib.links.store import LinkStore
 from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
 from chalicelib.system.keys import KeyStore
@@ -82,8 +83,7 @@ def click_webhooks() -> WebhookSender:
     current = settings()
     return WebhookSender(
         secrets=key_store().webhook_secret,
-        dynamodb=dynamodb(),
-        links_table=current.links_table,
+        links=LinkStore.from_settings(dynamodb(), current),
         allow_private=current.is_local,
     )
 

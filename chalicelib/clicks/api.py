@@ -5,12 +5,12 @@ stream queues one delivery per click, and a queue worker sends them."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib import wiring
 from chalicelib.clicks import webhooks
+from chalicelib.core.lambdas import BatchAnswer
 from chalicelib.core.settings import links_stream_arn
 from chalicelib.http import Api
 
@@ -28,6 +28,6 @@ def click_webhooks(event: DynamoDBEvent) -> None:
 
 
 @bp.on_sqs_message(queue=NOTIFY_QUEUE, batch_size=10, name="click_webhook_delivery")
-def click_webhook_delivery(event: SQSEvent) -> dict[str, Any]:
+def click_webhook_delivery(event: SQSEvent) -> BatchAnswer:
     records = [record.to_dict() for record in event]
     return webhooks.deliver_batch(wiring.click_webhooks(), records)

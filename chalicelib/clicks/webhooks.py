@@ -8,7 +8,7 @@ the last attempt the failure is recorded on the link (webhook_failures,
 last_webhook_error, last_webhook_error_at) instead of raising, so the message is not
 dead-lettered and the link's owner can see why.
 
-SSRF: webhook_url was checked when the link was saved (chalicelib.urlsafety); its host is
+SSRF: webhook_url was checked when the link was saved (core.urlsafety); its host is
 resolved again right before each POST, because a name can be re-pointed afterwards (DNS
 rebinding). A host that no longer resolves only to public addresses gets no POST: that
 is recorded as a webhook failure at once, without retries. Otherwise the POST connects
@@ -34,21 +34,24 @@ Deduplicate on the body's `id` (a retry carries the same id; t is fresh per atte
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import http.client
 import json
 import logging
-import socket
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from chalicelib.clicks.delivery import Poster, failure_class, post
 from chalicelib.core import urlsafety
+from chalicelib.core.lambdas import BatchAnswer, batch_item_failures
+from chalicelib.links.items import LINK, image_code
+from chalicelib.links.store import LinkStore
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.client import SQSClient
 
 log = logging.getLogger("linktrail.clickhooks")
 
@@ -56,7 +59,6 @@ EVENT_TYPE = "link.clicked"
 SIGNATURE_HEADER = "Linktrail-Signature"
 # The notify queue dead-letters at maxReceiveCount 6 (infra/data.yaml): record before that.
 MAX_ATTEMPTS = 5
-TIMEOUT_SECONDS = 5.0
 TOLERANCE_SECONDS = 300
 
 
@@ -145,13 +147,14 @@ def deliveries(records: Iterable[Mapping[str, Any]], short_base_url: str) -> lis
             continue
         stream = record.get("dynamodb", {})
         new, old = stream.get("NewImage", {}), stream.get("OldImage", {})
-        if _string(new, "sk") != "link" or not (_string(new, "pk") or "").startswith("link#"):
+        linked = image_code(new, LINK)
+        if linked is None:
             continue
         clicks = _number(new, "human_clicks")
         webhook_url, key_id = _string(new, "webhook_url"), _string(new, "key_id")
         if clicks <= _number(old, "human_clicks") or not webhook_url or not key_id:
             continue
-        code = _string(new, "code") or str(_string(new, "pk")).removeprefix("link#")
+        code = _string(new, "code") or linked
         body = {
             "id": f"evt_{code}_{clicks}",  # stable across retries: receivers dedupe on it
             "type": EVENT_TYPE,
@@ -170,7 +173,7 @@ def deliveries(records: Iterable[Mapping[str, Any]], short_base_url: str) -> lis
     return found
 
 
-def enqueue(sqs: Any, queue_url: str, found: list[Delivery]) -> None:
+def enqueue(sqs: SQSClient, queue_url: str, found: list[Delivery]) -> None:
     for start in range(0, len(found), 10):
         chunk = found[start : start + 10]
         answer = sqs.send_message_batch(
@@ -184,116 +187,13 @@ def enqueue(sqs: Any, queue_url: str, found: list[Delivery]) -> None:
 
 # -- queue -> receiver --------------------------------------------------------------------
 
-# (url, body, headers, addresses) -> HTTP status; raises on transport errors. `addresses`
-# are the checked IPs to connect to; None (the local stage only) connects by name.
-Poster = Callable[[str, bytes, dict[str, str], Sequence[str] | None], int]
-
-
-def _dial(addresses: Sequence[str], port: int, timeout: float | None) -> socket.socket:
-    """TCP to the first of `addresses` that answers (socket.create_connection's walk over
-    a resolver's answer, but over addresses already checked: nothing is resolved here)."""
-    last: OSError = OSError("no address to connect to")
-    for address in addresses:
-        try:
-            return socket.create_connection((address, port), timeout)
-        except OSError as error:
-            last = error
-    raise last
-
-
-class PinnedHTTPConnection(http.client.HTTPConnection):
-    """Plain HTTP for `host`, dialling one of `addresses` instead of resolving `host`."""
-
-    def __init__(self, host: str, port: int, addresses: Sequence[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.addresses = list(addresses)
-
-    def connect(self) -> None:
-        self.sock = _dial(self.addresses, self.port, self.timeout)
-
-
-class PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS for `host`, dialling one of `addresses`: TLS gets server_hostname=`host`, so
-    SNI and certificate verification (the context's, hostname checking on) are for the
-    URL's host, not the address. http.client writes Host: host[:port] as usual."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        addresses: Sequence[str],
-        timeout: float,
-        context: ssl.SSLContext,
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.addresses = list(addresses)
-        self.tls = context
-
-    def connect(self) -> None:
-        sock = _dial(self.addresses, self.port, self.timeout)
-        try:
-            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-
-
-def post(
-    url: str, body: bytes, headers: dict[str, str], addresses: Sequence[str] | None = None
-) -> int:
-    """POST with a short timeout and no redirects; the HTTP status (raises on network
-    errors). With `addresses` the connection goes to one of them, never to a fresh lookup
-    of the URL's host; certificates are verified with the default context either way."""
-    parts = urlsplit(url)
-    scheme, host = parts.scheme.lower(), parts.hostname
-    if scheme not in ("https", "http") or not host:
-        raise ValueError("webhook_url must be an http(s) URL with a host")
-    port = parts.port or (443 if scheme == "https" else 80)
-    connection: http.client.HTTPConnection
-    if scheme == "https":
-        context = ssl.create_default_context()
-        context.set_alpn_protocols(["http/1.1"])
-        if addresses is None:
-            connection = http.client.HTTPSConnection(
-                host, port, timeout=TIMEOUT_SECONDS, context=context
-            )
-        else:
-            connection = PinnedHTTPSConnection(host, port, addresses, TIMEOUT_SECONDS, context)
-    elif addresses is None:
-        connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
-    else:
-        connection = PinnedHTTPConnection(host, port, addresses, TIMEOUT_SECONDS)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        connection.request("POST", target, body=body, headers=headers)
-        return int(connection.getresponse().status)  # 3xx included: redirects not followed
-    finally:
-        connection.close()
-
-
-def failure_class(failure: BaseException) -> str:
-    """What a failed POST is recorded (and shown to the link's owner) as: a generic class,
-    never the exception's text, which names addresses and ports (a port-scan oracle)."""
-    if isinstance(failure, TimeoutError):
-        return "timed out"
-    if isinstance(failure, ssl.SSLError):  # certificate verification included
-        return "TLS error"
-    if isinstance(failure, OSError):
-        return "connection failed"
-    if isinstance(failure, http.client.HTTPException):
-        return "invalid HTTP response"
-    if isinstance(failure, ValueError):
-        return "invalid webhook URL"
-    return "delivery failed"
-
 
 @dataclass
 class WebhookSender:
     """Delivers queued click webhooks. Handed its collaborators (tests pass others)."""
 
     secrets: Callable[[str], str | None]  # key_id -> webhook secret (KeyStore.webhook_secret)
-    dynamodb: Any
-    links_table: str
+    links: LinkStore  # where a given-up delivery is recorded, on its link
     poster: Poster = post
     clock: Callable[[], float] = time.time
     allow_private: bool = False  # the local stage only: receivers on private addresses
@@ -349,28 +249,13 @@ class WebhookSender:
         return [str(address) for address in found] if found else None
 
     def _record(self, delivery: Delivery, error: str) -> None:
-        gone = self.dynamodb.exceptions.ConditionalCheckFailedException
-        with contextlib.suppress(gone):  # the link is gone; nothing to record on
-            self.dynamodb.update_item(
-                TableName=self.links_table,
-                Key={"pk": {"S": f"link#{delivery.code}"}, "sk": {"S": "link"}},
-                UpdateExpression=(
-                    "SET webhook_failures = if_not_exists(webhook_failures, :zero) + :one, "
-                    "last_webhook_error = :error, last_webhook_error_at = :at"
-                ),
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                    ":error": {"S": error},
-                    ":at": {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))},
-                },
-            )
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+        self.links.record_webhook_failure(delivery.code, error, at)
 
 
-def deliver_batch(sender: WebhookSender, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """SQS records (Lambda's shape) -> {"batchItemFailures": [...]} for the retries."""
-    failures = []
+def deliver_batch(sender: WebhookSender, records: Iterable[Mapping[str, Any]]) -> BatchAnswer:
+    """SQS records (Lambda's shape) -> the partial batch answer naming the retries."""
+    failures: list[str] = []
     for record in records:
         attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
@@ -379,5 +264,5 @@ def deliver_batch(sender: WebhookSender, records: Iterable[Mapping[str, Any]]) -
             log.error("unreadable notify message dropped", extra={"error": str(error)})
             continue
         if not sender.deliver(delivery, attempt):
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+            failures.append(record["messageId"])
+    return batch_item_failures(failures)

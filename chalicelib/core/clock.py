@@ -1,4 +1,5 @@
-"""Time in one format: timezone-aware UTC, ISO 8601 with a Z on the wire."""
+"""Time in one format: timezone-aware UTC, ISO 8601 with a Z on the wire; and the Clock
+a service is handed where it needs the time (tests hand in one they move)."""
 
 from __future__ import annotations
 

@@ -9,12 +9,14 @@ from chalice import Response
 from chalice.app import CloudWatchEvent, DynamoDBEvent, Rate
 
 from chalicelib import wiring
+from chalicelib.core.lambdas import LambdaContext
 from chalicelib.core.settings import links_stream_arn
 from chalicelib.http import Api, calling_key, json_response, no_content
 from chalicelib.links import expiry
 from chalicelib.links import service as links
 
 bp = Api(__name__)
+
 
 @bp.route("/api/links", methods=["POST"])
 def create_link() -> Response:
@@ -48,7 +50,7 @@ def delete_link(code: str) -> Response:
 @bp.schedule(Rate(5, unit=Rate.MINUTES), name="links_sweeper")
 def links_sweeper(event: CloudWatchEvent) -> None:
     # Chalice types the context as a dict; it is Lambda's context object.
-    expiry.sweep(wiring.links(), context=cast(expiry.LambdaContext, event.context))
+    expiry.sweep(wiring.links(), context=cast(LambdaContext, event.context))
 
 
 @bp.on_dynamodb_record(stream_arn=links_stream_arn(), name="links_stream")

@@ -15,7 +15,7 @@
   deletes their objects in one DeleteObjects per page. It goes on until nothing is due or
   the Lambda's time runs low; the next run continues. A campaign's 10,000 links sharing one
   expires_at are therefore gone from S3 in the first run after their expiry. Repair markers
-  (a create whose undo failed, see links.py) are acted on in the same pass. DynamoDB TTL
+  (a create whose undo failed, see creation.py) are acted on in the same pass. DynamoDB TTL
   (expires_at + 1 h) is only the backstop behind it.
 """
 
@@ -23,18 +23,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.core.aws import error_code
+from chalicelib.core.lambdas import LambdaContext
+from chalicelib.links.items import LINK, image_code
 from chalicelib.links.service import LinkService
 
 log = logging.getLogger("linktrail.expiry")
 
-LINK_SORT_KEY = "link"
 SWEEP_PAGE_SIZE = 100  # due markers per Query; one DeleteObjects per page
 # Links retired at once in AWS. A page's links are read in one BatchGetItem, then each is one
 # TransactWriteItems (~10-20 ms in AWS): one thread would retire ~3,000 links in a 60 s
@@ -45,10 +46,6 @@ SWEEP_WORKERS = 8
 # No new page once less of the Lambda's time than this remains (a page takes well under a
 # second in AWS; the margin also covers botocore's retries on a throttled page).
 SWEEP_MARGIN_MS = 10_000
-
-
-class LambdaContext(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
 
 
 def is_ttl_delete(record: dict[str, Any]) -> bool:
@@ -62,11 +59,7 @@ def is_ttl_delete(record: dict[str, Any]) -> bool:
 def _removed_link(record: dict[str, Any]) -> str | None:
     if record.get("eventName") != "REMOVE":
         return None
-    keys = record.get("dynamodb", {}).get("Keys", {})
-    pk = keys.get("pk", {}).get("S", "")
-    if keys.get("sk", {}).get("S") == LINK_SORT_KEY and pk.startswith("link#"):
-        return str(pk.removeprefix("link#"))
-    return None
+    return image_code(record.get("dynamodb", {}).get("Keys", {}), LINK)
 
 
 def removed_link_codes(records: Iterable[dict[str, Any]]) -> list[str]:
@@ -89,7 +82,7 @@ def _spent_link(record: dict[str, Any]) -> str | None:
     if record.get("eventName") != "MODIFY":
         return None
     image = record.get("dynamodb", {}).get("NewImage") or {}
-    if image.get("sk", {}).get("S") != LINK_SORT_KEY or "code" not in image:
+    if image.get("sk", {}).get("S") != LINK or "code" not in image:
         return None
     max_clicks = image.get("max_clicks", {}).get("N")
     human = image.get("human_clicks", {}).get("N")
@@ -128,7 +121,7 @@ def on_links_stream(records: list[dict[str, Any]], links: LinkService) -> None:
         log.info("max_clicks reached", extra={"codes": spent, "retired": retired})
     if not removed:
         return
-    at = time.time()
+    at = links.now()
     buried = 0
     for record in removed:
         old_image = record.get("dynamodb", {}).get("OldImage")
@@ -169,7 +162,7 @@ def sweep(
     Each page's retired links lose their objects here at once: their tombstones mean the
     codes never come back, so nothing can be resurrected (the stream handler deletes them
     again, idempotently, and is the backstop if this DeleteObjects fails)."""
-    at = int(time.time()) if at_epoch is None else at_epoch
+    at = int(links.now()) if at_epoch is None else at_epoch
     if workers is None:
         workers = 1 if links.settings.is_local else SWEEP_WORKERS
     retired = repaired = failed = pages = 0
@@ -241,5 +234,5 @@ def _act_on(
 def _error_of(error: Exception) -> dict[str, str]:
     """An AWS error's code for the log (its message may quote request values)."""
     if isinstance(error, ClientError):
-        return {"error": str(error.response.get("Error", {}).get("Code", "ClientError"))}
+        return {"error": error_code(error, "ClientError")}
     return {"error": type(error).__name__}

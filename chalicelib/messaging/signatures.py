@@ -16,7 +16,7 @@ import hmac
 import math
 from typing import Any
 
-from chalicelib.core.clock import now
+from chalicelib.core.clock import Clock, now
 from chalicelib.core.problems import Problem
 
 # A token signed longer ago than this is a replay (or far too late) and refused.
@@ -33,8 +33,11 @@ class WebhookRefused(Problem):
                          headers={"WWW-Authenticate": 'Bearer realm="vonage-webhooks"'})
 
 
-def verify(authorization: str | None, raw_body: bytes, secret: str) -> dict[str, Any]:
-    """The token's claims when the request is signed with `secret` over `raw_body`."""
+def verify(
+    authorization: str | None, raw_body: bytes, secret: str, clock: Clock = now
+) -> dict[str, Any]:
+    """The token's claims when the request is signed with `secret` over `raw_body`, no
+    older (nor further ahead) than `clock` allows."""
     if not secret:
         raise WebhookRefused("Webhook signature secret is not configured.")
     scheme, _, token = (authorization or "").partition(" ")
@@ -54,7 +57,7 @@ def verify(authorization: str | None, raw_body: bytes, secret: str) -> dict[str,
         )
     except jwt.PyJWTError as error:
         raise WebhookRefused(f"The webhook token is not valid ({type(error).__name__}).") from None
-    _check_issued_at(claims.get("iat"))
+    _check_issued_at(claims.get("iat"), clock().timestamp())
     claimed = claims.get("payload_hash")
     actual = hashlib.sha256(raw_body).hexdigest()
     if not isinstance(claimed, str) or not hmac.compare_digest(
@@ -64,10 +67,10 @@ def verify(authorization: str | None, raw_body: bytes, secret: str) -> dict[str,
     return claims
 
 
-def _check_issued_at(iat: object) -> None:
+def _check_issued_at(iat: object, at_epoch: float) -> None:
     if isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat):
         raise WebhookRefused("The webhook token's iat must be a number (epoch seconds).")
-    age = now().timestamp() - iat
+    age = at_epoch - iat
     if age > MAX_AGE_SECONDS:
         raise WebhookRefused(f"The webhook token is older than {MAX_AGE_SECONDS} s (iat); "
                              "replayed or delayed requests are refused.")

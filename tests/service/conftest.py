@@ -12,7 +12,8 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.campaigns.service import CampaignService
-from chalicelib.messaging import texting as messaging
+from chalicelib.messaging.texting import Texting
+from chalicelib.messaging.vonage import VonageSender
 from chalicelib.tracking import stitch
 from local import stitch_sink
 from tests.support.clock import FakeClock
@@ -25,23 +26,31 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     (quota days, Retry-After, stall limits), moved forward by the test."""
     frozen = FakeClock(datetime.now(UTC).replace(microsecond=0))
     monkeypatch.setattr("moto.sqs.models.unix_time_millis", frozen.sqs_ms)
-    monkeypatch.setattr(wiring, "campaigns", campaigns_on(frozen))
-    # Texting takes no clock: its quota days read messaging's own `now`.
-    monkeypatch.setattr(messaging, "now", frozen.now)
+    texting, campaigns = services_on(frozen)
+    monkeypatch.setattr(wiring, "texting", texting)
+    monkeypatch.setattr(wiring, "campaigns", campaigns)
     return frozen
 
 
-def campaigns_on(clock: FakeClock) -> Callable[[], CampaignService]:
-    """wiring.campaigns, building the service on `clock`. Cached the way wiring caches its
-    own, so wiring.reset() (set_env) rebuilds it with the new settings."""
+def services_on(
+    clock: FakeClock,
+) -> tuple[Callable[[], Texting], Callable[[], CampaignService]]:
+    """wiring.texting and wiring.campaigns, building the services on `clock`. Cached the way
+    wiring caches its own; wiring.reset() (set_env) clears them too, so they are rebuilt with
+    the new settings."""
+
+    @lru_cache(maxsize=1)
+    def texting() -> Texting:
+        settings = wiring.settings()
+        return Texting(wiring.dynamodb(), settings, VonageSender(settings), clock=clock)
 
     @lru_cache(maxsize=1)
     def campaigns() -> CampaignService:
         return CampaignService(
-            wiring.links(), wiring.dynamodb(), wiring.sqs(), wiring.texting(), clock=clock
+            wiring.links(), wiring.dynamodb(), wiring.sqs(), texting(), clock=clock
         )
 
-    return campaigns
+    return texting, campaigns
 
 
 @pytest.fixture

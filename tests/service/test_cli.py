@@ -186,7 +186,7 @@ def stored_links(count: int) -> list[str]:
     service = wiring.links()
     requests = []
     for n in range(count):
-        item = service._new_item(links.NewLink(url=f"https://example.com/{n}"), f"list{n:04d}", "k")
+        item = service.item_for(links.NewLink(url=f"https://example.com/{n}"), f"list{n:04d}", "k")
         requests.append({"PutRequest": {"Item": links.to_item(item)}})
     for start in range(0, count, 25):
         wiring.dynamodb().batch_write_item(

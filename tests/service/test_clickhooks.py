@@ -22,6 +22,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.clicks import webhooks as clickhooks
 from chalicelib.core import urlsafety
+from chalicelib.links.store import LinkStore
 from edge.edge_click import ClickCounter, EdgeConfig
 from tests.support.edge import BROWSER, WHATSAPP, event, get_link, put_link
 
@@ -222,7 +223,9 @@ def test_unreachable_receiver_is_a_failed_attempt(aws, key):
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     put_link(dynamodb, aws["LINKS_TABLE"], "hook3", key_id=key.api_key.key_id)
     sender = clickhooks.WebhookSender(
-        wiring.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"], allow_private=True
+        wiring.key_store().webhook_secret,
+        LinkStore(dynamodb, aws["LINKS_TABLE"]),
+        allow_private=True,
     )
     delivery = clickhooks.Delivery("hook3", key.api_key.key_id, "http://127.0.0.1:9/x", "{}")
     assert sender.deliver(delivery, attempt=1) is False
@@ -275,7 +278,7 @@ def test_private_host_at_send_time_gets_no_post_and_no_retry(aws, key, host):
     for hook in receiver(key.webhook_secret, fail_first=0):
         url = hook.url.replace("127.0.0.1", host)
         sender = clickhooks.WebhookSender(
-            wiring.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
+            wiring.key_store().webhook_secret, LinkStore(dynamodb, aws["LINKS_TABLE"])
         )
         assert sender.deliver(clickhooks.Delivery("rebind", key.api_key.key_id, url, "{}"), 1)
         assert hook.attempts == []
@@ -305,8 +308,7 @@ def test_send_time_check_asks_the_resolver_about_the_url_host(aws, key):
     for hook in receiver(key.webhook_secret, fail_first=0):
         sender = clickhooks.WebhookSender(
             wiring.key_store().webhook_secret,
-            dynamodb,
-            aws["LINKS_TABLE"],
+            LinkStore(dynamodb, aws["LINKS_TABLE"]),
             resolver=pinned_to_loopback(asked),
         )
         url = hook.url.replace("127.0.0.1", "hooks.example.test") + "?src=lt"
@@ -355,7 +357,7 @@ def test_rebinding_after_the_check_reaches_nothing(aws, key, monkeypatch):
         f"https://rebind.attacker.test:{port}/hook", field="webhook_url", allow_private=False
     )
     sender = clickhooks.WebhookSender(
-        wiring.key_store().webhook_secret, dynamodb, aws["LINKS_TABLE"]
+        wiring.key_store().webhook_secret, LinkStore(dynamodb, aws["LINKS_TABLE"])
     )
     delivery = clickhooks.Delivery("rebind2", key.api_key.key_id, url, "{}")
     try:
@@ -428,8 +430,7 @@ def test_https_to_the_checked_address_verifies_the_urls_host(
     for hook in receiver(key.webhook_secret, fail_first=0, tls=server_tls):
         sender = clickhooks.WebhookSender(
             wiring.key_store().webhook_secret,
-            dynamodb,
-            aws["LINKS_TABLE"],
+            LinkStore(dynamodb, aws["LINKS_TABLE"]),
             resolver=pinned_to_loopback(asked),
         )
         port = hook.server_address[1]

@@ -62,7 +62,7 @@ def create_due(service: Any, count: int, due: int, prefix: str = "") -> list[str
     ]
 
 
-def streamless_links_service(aws: dict[str, str]) -> Any:
+def streamless_links_service(aws: dict[str, str], client: Any = None) -> Any:
     """A LinkService on a copy of the links table (same keys and indexes) without a stream.
 
     moto keeps every stream record and deep-copies the table, records included, on every
@@ -87,7 +87,7 @@ def streamless_links_service(aws: dict[str, str]) -> Any:
         ],
     )
     settings = replace(wiring.settings(), links_table=name)
-    return links.LinkService(OneCallAtATime(wiring.dynamodb()), wiring.s3(), settings)
+    return links.LinkService(client or OneCallAtATime(wiring.dynamodb()), wiring.s3(), settings)
 
 
 class OneCallAtATime:
@@ -118,6 +118,7 @@ def load_due(service: Any, count: int, due: int) -> list[str]:
     loaded in batches: one transaction per link would double this test's time on moto."""
     from chalicelib import wiring
     from chalicelib.links import service as links
+    from chalicelib.links.items import expiry_marker
 
     settings = service.settings
     requests: list[dict[str, Any]] = []
@@ -125,9 +126,10 @@ def load_due(service: Any, count: int, due: int) -> list[str]:
     for _ in range(count):
         code = links.generate_code()
         new = links.NewLink(url="https://example.com/", expires_at=due)
-        item = service._new_item(new, code, "k")
+        item = service.item_for(new, code, "k")
         requests += [{"PutRequest": {"Item": links.to_item(item)}}]
-        requests += [{"PutRequest": {"Item": service._marker(item)}}]
+        marker = expiry_marker(code, due)
+        requests += [{"PutRequest": {"Item": links.to_item(marker)}}]
         wiring.s3().put_object(Bucket=settings.redirect_bucket, Key=code, Body=b"")
         codes.append(code)
     for start in range(0, len(requests), 25):
@@ -151,7 +153,8 @@ def test_one_run_retires_every_due_link_page_after_page(aws):
     from chalicelib.links import expiry
     from chalicelib.links.service import NewLink
 
-    service = streamless_links_service(aws)
+    one_at_a_time = OneCallAtATime(wiring.dynamodb())
+    service = streamless_links_service(aws, one_at_a_time)
     due = int(time.time()) + 30
     codes = load_due(service, 250, due)
     service.create(NewLink(url="https://example.com/", code="later", expires_at=due + 999), "k")
@@ -165,7 +168,7 @@ def test_one_run_retires_every_due_link_page_after_page(aws):
     assert 250 // 25 <= calls["dynamodb.Query"] <= pages + 4  # + an empty last page a shard
     assert 250 // 25 <= calls["dynamodb.BatchGetItem"] <= pages
     assert 250 // 25 <= s3["s3.DeleteObjects"] + s3["s3.DeleteObject"] <= pages
-    assert len(service._ddb.threads) > 1  # the retirements really ran concurrently
+    assert len(one_at_a_time.threads) > 1  # the retirements really ran concurrently
     found = table_kinds(service)
     assert found.count("tombstone") == 250
     assert [k for k in found if k != "tombstone"] == ["expiry", "link"]  # the later link's

@@ -370,13 +370,14 @@ def test_delete_stops_the_redirect_and_keeps_a_tombstone(client, auth_headers, a
     assert [(link["code"], link["status"]) for link in listed] == [("gone-soon", "deleted")]
 
 
-def test_generated_codes_retry_on_collision(aws, monkeypatch):
+def test_generated_codes_retry_on_collision(aws):
     from chalicelib.links import service as links
 
-    service = wiring.links()
-    service.create(links.NewLink(url="https://example.com/", code="Taken12"), "k")
     drawn = iter(["Taken12", "Taken12", "Fresh34"])
-    monkeypatch.setattr(links, "generate_code", lambda: next(drawn))
+    service = links.LinkService(
+        wiring.dynamodb(), wiring.s3(), wiring.settings(), codes=lambda: next(drawn)
+    )
+    service.create(links.NewLink(url="https://example.com/", code="Taken12"), "k")
     item = service.create(links.NewLink(url="https://example.com/2"), "k")
     assert item["code"] == "Fresh34"
     assert sorted(redirect_objects(aws)) == ["Fresh34", "Taken12"]

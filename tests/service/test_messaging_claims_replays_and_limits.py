@@ -41,13 +41,18 @@ class DyingSender:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """messaging's clock alone, frozen at the test's start and moved forward by the test."""
+def clock(texting: Any, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The app's Texting, built by the test with a frozen clock the test moves forward."""
     from chalicelib.core.clock import now
     from chalicelib.messaging import texting as messaging
+    from chalicelib.messaging.vonage import VonageSender
 
     fake_clock = FakeClock(now())
-    monkeypatch.setattr(messaging, "now", fake_clock)
+    settings = wiring.settings()
+    timed = messaging.Texting(
+        wiring.dynamodb(), settings, VonageSender(settings), clock=fake_clock
+    )
+    monkeypatch.setattr(wiring, "texting", lambda: timed)
     return fake_clock
 
 
@@ -225,7 +230,7 @@ def test_a_replayed_receipt_is_refused_too(texting: Any, client: Any) -> None:
 SECRET = "a-signature-secret-of-32-bytes-or-more"
 
 
-def test_verify_checks_age_against_its_own_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_checks_age_against_its_own_clock() -> None:
     from chalicelib.core.clock import now
     from chalicelib.messaging import signatures as webhook_auth
 
@@ -233,12 +238,12 @@ def test_verify_checks_age_against_its_own_clock(monkeypatch: pytest.MonkeyPatch
     token = jwt.encode({"iat": int(time.time()), "payload_hash": hashlib.sha256(raw).hexdigest()},
                        SECRET, algorithm="HS256")
     assert webhook_auth.verify(f"Bearer {token}", raw, SECRET)["iat"] > 0
-    monkeypatch.setattr(webhook_auth, "now", lambda: now() + timedelta(seconds=302))
+    later = lambda: now() + timedelta(seconds=302)  # noqa: E731
     with pytest.raises(webhook_auth.WebhookRefused):
-        webhook_auth.verify(f"Bearer {token}", raw, SECRET)
-    monkeypatch.setattr(webhook_auth, "now", lambda: now() - timedelta(seconds=62))
+        webhook_auth.verify(f"Bearer {token}", raw, SECRET, clock=later)
+    earlier = lambda: now() - timedelta(seconds=62)  # noqa: E731
     with pytest.raises(webhook_auth.WebhookRefused):
-        webhook_auth.verify(f"Bearer {token}", raw, SECRET)
+        webhook_auth.verify(f"Bearer {token}", raw, SECRET, clock=earlier)
 
 
 def test_the_fakes_receipts_carry_a_fresh_iat_and_verify(texting: Any) -> None:

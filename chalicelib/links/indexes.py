@@ -1,0 +1,100 @@
+"""The reads over the links table's indexes: one page of links and tombstones newest
+first (gsi1 "links", or gsi2 for one campaign), and the expiry markers due by a moment
+(gsi1 "expiry#<shard>"). See items.py for the index layout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.links.items import EXPIRY_SHARDS, LIST_PARTITION, due_by, from_item
+from chalicelib.links.model import ListQuery, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+
+LIST_READS = 10  # Queries per page at most, when a tag filter skips most items
+
+
+class LinkIndexes:
+    """Queries on the links table's indexes. Handed its client and the table's name."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._ddb = dynamodb
+        self._table = table
+
+    def page(self, query: ListQuery) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of links and tombstones (plain values), newest first, and the cursor
+        of the next page (None on the last)."""
+        if query.campaign_id:
+            index, partition = "gsi2", f"campaign#{query.campaign_id}"
+        else:
+            index, partition = "gsi1", LIST_PARTITION
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{index}pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+            "ScanIndexForward": False,
+            "Limit": query.limit,
+        }
+        if query.cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(query.cursor, index, partition)
+        if query.tag:
+            # A filtered Query: reads the partition newest first and keeps tagged links.
+            # Read cost grows with the untagged links skipped; pages stay bounded below.
+            kwargs["FilterExpression"] = "contains(tags, :tag)"
+            kwargs["ExpressionAttributeValues"][":tag"] = {"S": query.tag}
+            kwargs["Limit"] = max(query.limit, 100)
+        keys = ("pk", "sk", f"{index}pk", f"{index}sk")
+        found, next_key = self._read_page(kwargs, query.limit, keys)
+        return [from_item(i) for i in found], encode_cursor(next_key) if next_key else None
+
+    def _read_page(
+        self, kwargs: dict[str, Any], limit: int, keys: tuple[str, ...]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        found: list[dict[str, Any]] = []
+        next_key: dict[str, Any] | None = None
+        for _ in range(LIST_READS):
+            page = self._ddb.query(**kwargs)
+            items = page.get("Items", [])
+            for position, raw in enumerate(items):
+                found.append(dict(raw))
+                if len(found) == limit:
+                    more = position < len(items) - 1 or "LastEvaluatedKey" in page
+                    next_key = {k: raw[k] for k in keys} if more else None
+                    break
+            else:
+                next_key = dict(page["LastEvaluatedKey"]) if "LastEvaluatedKey" in page else None
+            if len(found) == limit or next_key is None:
+                break
+            kwargs["ExclusiveStartKey"] = next_key
+        return found, next_key
+
+    def due_markers(self, at_epoch: int, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of expiry markers (plain values) due by `at_epoch`: Queries on the sparse
+        marker index, never a Scan, oldest first within a shard, the shards in turn. Each
+        page continues where that shard's last one ended, so a marker that cannot be acted
+        on now (a link clicked while it was retired) is not met again in the same sweep."""
+        start_keys: dict[int, dict[str, Any] | None] = dict.fromkeys(range(EXPIRY_SHARDS))
+        while start_keys:
+            for shard, start_key in list(start_keys.items()):
+                query: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": "gsi1",
+                    "KeyConditionExpression": "gsi1pk = :p AND gsi1sk <= :due",
+                    "ExpressionAttributeValues": {
+                        ":p": {"S": f"expiry#{shard}"},
+                        ":due": {"S": due_by(at_epoch)},
+                    },
+                    "Limit": page_size,
+                }
+                if start_key is not None:
+                    query["ExclusiveStartKey"] = start_key
+                answer = self._ddb.query(**query)
+                if answer.get("LastEvaluatedKey"):
+                    start_keys[shard] = dict(answer["LastEvaluatedKey"])
+                else:
+                    del start_keys[shard]
+                if answer.get("Items"):
+                    yield [from_item(item) for item in answer["Items"]]
