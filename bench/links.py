@@ -33,7 +33,7 @@ def figures() -> list[Figure]:
     from chalice.test import Client
 
     from chalicelib import wiring
-    from chalicelib.links import service as links
+    from chalicelib.links import model as links_model
 
     with emulated_aws():
         token = wiring.key_store().create("bench").token
@@ -42,7 +42,7 @@ def figures() -> list[Figure]:
 
         per_creation: list[int] = []
         for index in range(CREATIONS):
-            new = links.NewLink(
+            new = links_model.NewLink(
                 url="https://example.com/",
                 expires_at=None if index % 2 else 4_102_444_800 - 10**9,
             )

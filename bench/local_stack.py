@@ -105,7 +105,7 @@ def prefill(count: int, start: int) -> None:
     every other one), written with BatchWriteItem."""
     from chalicelib import wiring
     from chalicelib.links import items
-    from chalicelib.links import service as links
+    from chalicelib.links import model as links_model
     from chalicelib.links.items import to_item
 
     service = wiring.links()
@@ -113,7 +113,7 @@ def prefill(count: int, start: int) -> None:
     ddb = wiring.dynamodb()
     requests: list[dict[str, Any]] = []
     for index in range(start, start + count):
-        new = links.NewLink(
+        new = links_model.NewLink(
             url=f"https://example.com/{index}",
             expires_at=int(time.time()) + EXPIRY_SECONDS if index % 2 else None,
         )

@@ -21,13 +21,8 @@ from chalicelib.core import phones
 from chalicelib.core.clock import Clock, now
 from chalicelib.core.payloads import reject_unknown_fields
 from chalicelib.core.problems import BadRequest, Problem
-from chalicelib.links.service import (
-    CODE_ALPHABET,
-    LinkService,
-    parse_expiry,
-    parse_url,
-    parse_webhook_url,
-)
+from chalicelib.links.model import CODE_ALPHABET, parse_expiry, parse_url, parse_webhook_url
+from chalicelib.links.service import LinkService
 
 MAX_RECIPIENTS = 10_000
 MAX_BODY_BYTES = 2 * 1024 * 1024  # 10,000 recipients with refs fit with room to spare

@@ -15,17 +15,13 @@ from typing import Any
 
 from chalicelib.campaigns.chunks import Throttled, retry_after_of
 from chalicelib.campaigns.model import CampaignItem, CampaignRecipient
-from chalicelib.campaigns.store import CampaignStore
+from chalicelib.campaigns.store import CampaignStore, RecipientClaim
 from chalicelib.core import phones
 from chalicelib.core.clock import Clock, epoch_now, iso
 from chalicelib.core.problems import Problem
-from chalicelib.links.service import (
-    LinkService,
-    NewLink,
-    RecipientClaim,
-    RecipientClaimed,
-    Texter,
-)
+from chalicelib.links.model import NewLink
+from chalicelib.links.service import LinkService, Texter
+from chalicelib.links.store import StepRefused
 
 log = logging.getLogger("linktrail.campaigns")
 
@@ -60,7 +56,7 @@ class RecipientSender:
         """The recipient's link, made now or by an earlier delivery; None when it gets no
         text (abandoned, or its link ended)."""
         campaign_id = campaign["campaign_id"]
-        claim = RecipientClaim(campaign_id, index, recipient.ref)
+        claim = self._store.recipient_claim(campaign_id, index, recipient.ref)
         new = NewLink(
             url=campaign["url"],
             expires_at=campaign.get("expires_at"),
@@ -69,8 +65,8 @@ class RecipientSender:
             ref=recipient.ref,
         )
         try:
-            return self._links.create(new, campaign["key_id"], recipient=claim)
-        except RecipientClaimed:
+            return self._links.create(new, campaign["key_id"], step=claim)
+        except StepRefused:  # the claim exists: the recipient has its link
             return self._claimed_link(campaign, claim, recipient)
 
     def _claimed_link(

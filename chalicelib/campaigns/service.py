@@ -56,7 +56,7 @@ class CampaignService:
         self._clock = clock
         self._store = CampaignStore(dynamodb, table)
         self._queue = ChunkQueue(sqs, links.settings.campaign_queue_url)
-        self._stats = CampaignStats(dynamodb, table, clock)
+        self._stats = CampaignStats(links.indexes, clock)
         self._worker = CampaignWorker(
             self._store,
             self._queue,

@@ -1,20 +1,16 @@
-"""A campaign's statistics: its links and tombstones on gsi2 ("campaign#<id>") counted by
-message status and clicks, plus the abandoned recipients recorded on the campaign item."""
+"""A campaign's statistics: its links and tombstones (read through links' indexes) counted
+by message status and clicks, plus the abandoned recipients recorded on the campaign item."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
+from typing import Any
 
 from chalicelib.campaigns.model import ABANDONED, CampaignItem
 from chalicelib.core.clock import Clock, from_epoch, iso
-from chalicelib.links.service import from_item
+from chalicelib.links.indexes import CampaignLinkSummary, LinkIndexes
 
-if TYPE_CHECKING:
-    from types_boto3_dynamodb.client import DynamoDBClient
-    from types_boto3_dynamodb.type_defs import QueryInputTypeDef
-
-# messaging's message.status values (see chalicelib/messaging/texting.py)
+# messaging's message.status values (see chalicelib/messaging/message.py)
 SENT = frozenset({"accepted", "submitted", "delivered", "read", "rejected", "undeliverable"})
 DELIVERED = frozenset({"delivered", "read"})
 FAILED = frozenset({"rejected", "undeliverable", "send_failed"})
@@ -33,57 +29,25 @@ COUNTERS = (
 )
 
 
-class LinkMessageStatus(TypedDict):
-    status: NotRequired[str]
-
-
-class CampaignLinkRow(TypedDict):
-    """What statistics read of a campaign's link or tombstone (the query's projection)."""
-
-    sk: str  # "link" or "tombstone"
-    code: str
-    human_clicks: NotRequired[int]
-    message: NotRequired[LinkMessageStatus | None]
-
-
 class CampaignStats:
-    """Statistics of campaigns, handed the DynamoDB client, the links table and the clock
-    (a campaign is "throttled" while its `waiting_until` is ahead)."""
+    """Statistics of campaigns, handed the links' index reads and the clock (a campaign is
+    "throttled" while its `waiting_until` is ahead)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str, clock: Clock) -> None:
-        self._ddb = dynamodb
-        self._table = table
+    def __init__(self, links: LinkIndexes, clock: Clock) -> None:
+        self._links = links
         self._clock = clock
 
     def answer(self, campaign: CampaignItem) -> dict[str, Any]:
         """GET /api/campaigns/{id}'s answer."""
         unlinked = len(campaign.get("abandoned") or [])
         counts = count(
-            self._links_and_tombstones(campaign["campaign_id"]),
+            self._links.campaign_links(campaign["campaign_id"]),
             abandoned_codes=set(campaign.get("abandoned_codes") or []),
         )
         counts["abandoned"] += unlinked
         counts["failed"] += counts["abandoned"]
         status = self._status(campaign, counts, unlinked)
         return _answer(campaign, counts, status)
-
-    def _links_and_tombstones(self, campaign_id: str) -> Iterator[CampaignLinkRow]:
-        query: QueryInputTypeDef = {
-            "TableName": self._table,
-            "IndexName": "gsi2",
-            "KeyConditionExpression": "gsi2pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": f"campaign#{campaign_id}"}},
-            "ProjectionExpression": "sk, code, human_clicks, #m.#s",
-            "ExpressionAttributeNames": {"#m": "message", "#s": "status"},
-        }
-        while True:
-            page = self._ddb.query(**query)
-            for raw in page.get("Items", []):
-                # The projection above: links' items carry these attributes.
-                yield cast(CampaignLinkRow, from_item(raw))
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _status(self, campaign: CampaignItem, counts: dict[str, int], unlinked: int) -> str:
         waiting_until = int(campaign.get("waiting_until", 0))
@@ -98,7 +62,7 @@ class CampaignStats:
         return "sending"
 
 
-def count(rows: Iterator[CampaignLinkRow], abandoned_codes: set[str]) -> dict[str, int]:
+def count(rows: Iterator[CampaignLinkSummary], abandoned_codes: set[str]) -> dict[str, int]:
     """The counters over a campaign's links and tombstones; `abandoned_codes`: links whose
     recipient the campaign gave up on before texting them."""
     counts = dict.fromkeys(COUNTERS, 0)

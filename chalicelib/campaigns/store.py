@@ -5,10 +5,11 @@ mark on recipient claims."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from chalicelib.campaigns.model import ABANDONED, CampaignItem, campaign_key
-from chalicelib.links.service import RecipientClaim, from_item, to_item
+from chalicelib.links.items import from_item, to_item
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -26,12 +27,41 @@ class ClaimItem(TypedDict):
     abandoned_at: NotRequired[str]
 
 
+@dataclass(frozen=True)
+class RecipientClaim:
+    """A recipient's claim, put in the same transaction as its link (a creation step links
+    carries): at most one link per recipient, whatever the queue redelivers."""
+
+    table: str
+    campaign_id: str
+    index: int
+    ref: str | None
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"campaign#{self.campaign_id}"},
+            "sk": {"S": f"recipient#{self.index:05d}"},
+        }
+
+    def put(self, code: str, created_at: str) -> dict[str, Any]:
+        claim = to_item({"code": code, "ref": self.ref, "created_at": created_at})
+        return {
+            "TableName": self.table,
+            "Item": {**self.key, **claim},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+
 class CampaignStore:
     """Campaign items and their recipients' claims, handed the DynamoDB client and table."""
 
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._ddb = dynamodb
         self._table = table
+
+    def recipient_claim(self, campaign_id: str, index: int, ref: str | None) -> RecipientClaim:
+        return RecipientClaim(self._table, campaign_id, index, ref)
 
     def create(self, item: CampaignItem) -> None:
         self._ddb.put_item(

@@ -39,7 +39,6 @@ from chalicelib.campaigns.recipients import RecipientSender
 from chalicelib.campaigns.store import CampaignStore
 from chalicelib.core.clock import Clock, epoch_now, iso
 from chalicelib.core.lambdas import BatchAnswer, LambdaContext, batch_item_failures
-from chalicelib.links.service import RecipientClaim
 
 log = logging.getLogger("linktrail.campaigns")
 
@@ -226,7 +225,7 @@ class CampaignWorker:
         codes: list[str] = []
         moment = iso(self._clock())
         for offset, recipient in enumerate(chunk.recipients[index - chunk.start :]):
-            claim = RecipientClaim(campaign_id, index + offset, recipient.ref)
+            claim = self._store.recipient_claim(campaign_id, index + offset, recipient.ref)
             code = self._store.abandon_claim(claim, moment)
             if code is None:
                 unlinked.append(claim.index)

@@ -12,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.core.lambdas import LambdaContext
 from chalicelib.core.settings import links_stream_arn
 from chalicelib.http import Api, calling_key, json_response, no_content
-from chalicelib.links import expiry
+from chalicelib.links import expiry, model
 from chalicelib.links import service as links
 
 bp = Api(__name__)
@@ -27,7 +27,7 @@ def create_link() -> Response:
 
 @bp.route("/api/links", methods=["GET"])
 def list_links() -> Response:
-    query = links.parse_list_query(bp.request.query_params)
+    query = model.parse_list_query(bp.request.query_params)
     return json_response(wiring.links().page(query))
 
 

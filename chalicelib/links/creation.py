@@ -32,7 +32,7 @@ from chalicelib.links.items import (
 )
 from chalicelib.links.model import CODE_ATTEMPTS, NewLink
 from chalicelib.links.redirects import Redirects
-from chalicelib.links.store import CodeTaken, LinkStore, RecipientClaim, StoreBusy
+from chalicelib.links.store import CodeTaken, CreationStep, LinkStore, StoreBusy
 
 log = logging.getLogger("linktrail.links")
 
@@ -54,11 +54,11 @@ class LinkCreation:
         self._codes = codes
 
     def create(
-        self, new: NewLink, key_id: str, *, recipient: RecipientClaim | None = None
+        self, new: NewLink, key_id: str, *, step: CreationStep | None = None
     ) -> dict[str, Any]:
         """Store the link and its redirect object; the stored item (plain values).
 
-        Raises Conflict (custom code taken), RecipientClaimed, or Unavailable (S3 failed,
+        Raises Conflict (custom code taken), StepRefused, or Unavailable (S3 failed,
         nothing left behind)."""
         attempts = 1 if new.code else CODE_ATTEMPTS
         for _ in range(attempts):
@@ -66,14 +66,14 @@ class LinkCreation:
             item = self.new_item(new, code, key_id)
             marker = expiry_marker(code, item["expires_at"]) if "expires_at" in item else None
             try:
-                self._store.insert(item, marker, recipient)
+                self._store.insert(item, marker, step)
             except StoreBusy:
                 raise Unavailable("The link store is busy; try again.", retry_after=1) from None
             except CodeTaken:
                 if new.code:
                     raise Conflict(f"code {code!r} is taken.", field="code") from None
                 continue
-            self._put_redirect_or_undo(item, recipient)
+            self._put_redirect_or_undo(item, step)
             return dict(item)
         raise Unavailable("No free code was found; try again.", retry_after=1)
 
@@ -106,11 +106,11 @@ class LinkCreation:
             item["gsi2sk"] = f"{created_at}#{code}"
         return item
 
-    def _put_redirect_or_undo(self, item: LinkItem, recipient: RecipientClaim | None) -> None:
+    def _put_redirect_or_undo(self, item: LinkItem, step: CreationStep | None) -> None:
         try:
             self._redirects.put(item["code"], item["long_url"])
         except (ClientError, BotoCoreError) as error:
-            if self._undo_create(item, recipient):
+            if self._undo_create(item, step):
                 detail = "The redirect could not be stored; nothing was created. Try again."
             else:
                 detail = (
@@ -119,15 +119,15 @@ class LinkCreation:
                 )
             raise Unavailable(detail, retry_after=2) from error
 
-    def _undo_create(self, item: LinkItem, recipient: RecipientClaim | None) -> bool:
+    def _undo_create(self, item: LinkItem, step: CreationStep | None) -> bool:
         """Remove what the create transaction wrote, retrying briefly. True when removed;
         otherwise the link is left for a repair (see the module docstring) and logged."""
         code = item["code"]
-        failure = _attempt(lambda: self._store.remove_inserted(code, recipient))
+        failure = _attempt(lambda: self._store.remove_inserted(code, step))
         if failure is None:
             return True
-        repair = "the campaign chunk's redelivery puts the object back"
-        if recipient is None:
+        repair = "the step's owner puts the object back (a campaign chunk's redelivery)"
+        if step is None:
             marker = repair_marker(code, int(self._clock().timestamp()), item["created_at"])
             marked = _attempt(lambda: self._store.put_marker(marker))
             repair = (

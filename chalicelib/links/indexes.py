@@ -5,13 +5,26 @@ first (gsi1 "links", or gsi2 for one campaign), and the expiry markers due by a 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from chalicelib.links.items import EXPIRY_SHARDS, LIST_PARTITION, due_by, from_item
 from chalicelib.links.model import ListQuery, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
+
+class MessageStatus(TypedDict):
+    status: NotRequired[str]
+
+
+class CampaignLinkSummary(TypedDict):
+    """What a campaign's statistics read of one of its links or tombstones."""
+
+    sk: str  # "link" or "tombstone"
+    code: str
+    human_clicks: NotRequired[int]
+    message: NotRequired[MessageStatus | None]
+
 
 LIST_READS = 10  # Queries per page at most, when a tag filter skips most items
 
@@ -22,6 +35,26 @@ class LinkIndexes:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._ddb = dynamodb
         self._table = table
+
+    def campaign_links(self, campaign_id: str) -> Iterator[CampaignLinkSummary]:
+        """Every link and tombstone of a campaign (gsi2), as much of each as its
+        statistics count: kind, code, human clicks and the message's status."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": "gsi2pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"campaign#{campaign_id}"}},
+            "ProjectionExpression": "sk, code, human_clicks, #m.#s",
+            "ExpressionAttributeNames": {"#m": "message", "#s": "status"},
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            for raw in page.get("Items", []):
+                # The projection above: link items and tombstones carry these attributes.
+                yield cast(CampaignLinkSummary, from_item(raw))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def page(self, query: ListQuery) -> tuple[list[dict[str, Any]], str | None]:
         """One page of links and tombstones (plain values), newest first, and the cursor

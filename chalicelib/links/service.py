@@ -22,64 +22,31 @@ from chalicelib.links.items import (
     TTL_GRACE_SECONDS,
     LinkItem,
     expiry_marker,
-    from_item,
-    to_item,
 )
 from chalicelib.links.model import (
-    CODE_ALPHABET,
-    RESERVED_CODES,
     LinkPatch,
     ListQuery,
     NewLink,
     generate_code,
-    parse_expiry,
     parse_link_patch,
-    parse_list_query,
     parse_new_link,
-    parse_url,
-    parse_webhook_url,
     require_link_shape,
 )
 from chalicelib.links.redirects import Redirects
 from chalicelib.links.store import (
+    CreationStep,
     LinkChanged,
     LinkStore,
     MessageUpdate,
-    RecipientClaim,
-    RecipientClaimed,
 )
 from chalicelib.links.tombstones import TombstoneStore
-from chalicelib.links.views import public_message, public_view
+from chalicelib.links.views import public_view
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
     from types_boto3_s3.client import S3Client
 
 # Names other features import from here (campaigns); their homes are the modules above.
-__all__ = [
-    "CODE_ALPHABET",
-    "RESERVED_CODES",
-    "LinkPatch",
-    "LinkService",
-    "ListQuery",
-    "NewLink",
-    "RecipientClaim",
-    "RecipientClaimed",
-    "Texter",
-    "create_link",
-    "from_item",
-    "generate_code",
-    "parse_expiry",
-    "parse_link_patch",
-    "parse_list_query",
-    "parse_new_link",
-    "parse_url",
-    "parse_webhook_url",
-    "patch_link",
-    "public_message",
-    "to_item",
-]
-
 RETIRE_ATTEMPTS = 3  # reads and conditional retirements of a link clicked meanwhile
 
 
@@ -126,13 +93,13 @@ class LinkService:
     # creation
 
     def create(
-        self, new: NewLink, key_id: str, *, recipient: RecipientClaim | None = None
+        self, new: NewLink, key_id: str, *, step: CreationStep | None = None
     ) -> dict[str, Any]:
         """Store the link and its redirect object; the stored item (plain values).
 
-        Raises Conflict (custom code taken), RecipientClaimed, or Unavailable (S3 failed,
+        Raises Conflict (custom code taken), StepRefused, or Unavailable (S3 failed,
         nothing left behind)."""
-        return self._creation.create(new, key_id, recipient=recipient)
+        return self._creation.create(new, key_id, step=step)
 
     def item_for(self, new: NewLink, code: str, key_id: str) -> LinkItem:
         """The item `create` would store for `new` under `code` (bulk loaders write it

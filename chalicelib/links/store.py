@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from botocore.exceptions import ClientError
 
@@ -37,7 +37,7 @@ from chalicelib.links.items import (
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
-    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from types_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 BATCH_GET = 100  # BatchGetItem takes at most 100 keys
 
@@ -46,8 +46,8 @@ class CodeTaken(Exception):
     """The code belongs to a live link or a tombstone."""
 
 
-class RecipientClaimed(Exception):
-    """A campaign recipient already has its link (a redelivered queue message)."""
+class StepRefused(Exception):
+    """The condition of a creation's extra step failed (see CreationStep)."""
 
 
 class StoreBusy(Exception):
@@ -62,21 +62,18 @@ class NoSuchLink(Exception):
     """The code has no live link."""
 
 
-@dataclass(frozen=True)
-class RecipientClaim:
-    """Put alongside a campaign link, in the same transaction: at most one link per
-    recipient, whatever the queue redelivers."""
-
-    campaign_id: str
-    index: int
-    ref: str | None
+class CreationStep(Protocol):
+    """A write another feature adds to a link's creation transaction, all or nothing with
+    the link (campaigns: a recipient's claim). Its owner builds it; links only carries it,
+    and deletes it again when it undoes the creation."""
 
     @property
-    def key(self) -> dict[str, Any]:
-        return {
-            "pk": {"S": f"campaign#{self.campaign_id}"},
-            "sk": {"S": f"recipient#{self.index:05d}"},
-        }
+    def key(self) -> dict[str, Any]: ...
+
+    def put(self, code: str, created_at: str) -> dict[str, Any]:
+        """The conditional Put (TransactWriteItems' shape) for the link `code`; when its
+        condition fails the creation raises StepRefused."""
+        ...
 
 
 Outcome = Literal["applied", "stale", "missing"]
@@ -122,10 +119,10 @@ class LinkStore:
     # creating
 
     def insert(
-        self, item: LinkItem, marker: ExpiryMarker | None, recipient: RecipientClaim | None
+        self, item: LinkItem, marker: ExpiryMarker | None, step: CreationStep | None
     ) -> None:
-        """Write a new link (with its marker and recipient claim) unless the code is taken.
-        Raises CodeTaken, RecipientClaimed or StoreBusy."""
+        """Write a new link (with its marker and the caller's extra step) unless the code is
+        taken. Raises CodeTaken, StepRefused or StoreBusy."""
         code = item["code"]
         actions: list[TransactWriteItemTypeDef] = [
             {
@@ -145,35 +142,26 @@ class LinkStore:
         ]
         if marker is not None:
             actions.append({"Put": {"TableName": self._table, "Item": to_item(marker)}})
-        if recipient is not None:
-            claim = to_item({"code": code, "ref": recipient.ref, "created_at": item["created_at"]})
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {**recipient.key, **claim},
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
+        if step is not None:
+            actions.append({"Put": cast("PutTypeDef", step.put(code, item["created_at"]))})
         try:
             self._ddb.transact_write_items(TransactItems=actions)
         except self._ddb.exceptions.TransactionCanceledException as error:
             reasons = cancellation_codes(error)
-            if recipient is not None and reasons[-1] == "ConditionalCheckFailed":
-                raise RecipientClaimed(recipient.key["sk"]["S"]) from None
+            if step is not None and reasons[-1] == "ConditionalCheckFailed":
+                raise StepRefused() from None
             if "ConditionalCheckFailed" not in reasons:
                 raise StoreBusy() from None
             raise CodeTaken(code) from None
 
-    def remove_inserted(self, code: str, recipient: RecipientClaim | None) -> None:
+    def remove_inserted(self, code: str, step: CreationStep | None) -> None:
         """Remove what insert wrote (AWS errors propagate: the caller retries)."""
         undo: list[TransactWriteItemTypeDef] = [
             {"Delete": {"TableName": self._table, "Key": link_key(code)}},
             {"Delete": {"TableName": self._table, "Key": link_key(code, EXPIRY)}},
         ]
-        if recipient is not None:
-            undo.append({"Delete": {"TableName": self._table, "Key": recipient.key}})
+        if step is not None:
+            undo.append({"Delete": {"TableName": self._table, "Key": step.key}})
         self._ddb.transact_write_items(TransactItems=undo)
 
     def put_marker(self, marker: ExpiryMarker) -> None:

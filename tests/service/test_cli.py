@@ -181,13 +181,15 @@ def stored_links(count: int) -> list[str]:
     """`count` link items as create() writes them, loaded in batches (the list reads only
     the items; one transaction per link makes moto slow as the table grows)."""
     from chalicelib import wiring
-    from chalicelib.links import service as links
+    from chalicelib.links import items as links_items
+    from chalicelib.links import model as links_model
 
     service = wiring.links()
     requests = []
     for n in range(count):
-        item = service.item_for(links.NewLink(url=f"https://example.com/{n}"), f"list{n:04d}", "k")
-        requests.append({"PutRequest": {"Item": links.to_item(item)}})
+        new = links_model.NewLink(url=f"https://example.com/{n}")
+        item = service.item_for(new, f"list{n:04d}", "k")
+        requests.append({"PutRequest": {"Item": links_items.to_item(item)}})
     for start in range(0, count, 25):
         wiring.dynamodb().batch_write_item(
             RequestItems={wiring.settings().links_table: requests[start : start + 25]}

@@ -52,7 +52,7 @@ def test_sweeper_expires_a_link_and_get_says_expired(client, auth_headers, aws):
 def create_due(service: Any, count: int, due: int, prefix: str = "") -> list[str]:
     """`count` links expiring at `due`, created one by one (a campaign's links share one
     expires_at). With a prefix, custom codes starting with it: all in one expiry shard."""
-    from chalicelib.links.service import NewLink
+    from chalicelib.links.model import NewLink
 
     return [
         str(service.create(NewLink(url="https://example.com/", code=code, expires_at=due), "k")[
@@ -117,19 +117,20 @@ def load_due(service: Any, count: int, due: int) -> list[str]:
     """The items create() writes for `count` links (link, expiry marker) and their objects,
     loaded in batches: one transaction per link would double this test's time on moto."""
     from chalicelib import wiring
-    from chalicelib.links import service as links
+    from chalicelib.links import items as links_items
+    from chalicelib.links import model as links_model
     from chalicelib.links.items import expiry_marker
 
     settings = service.settings
     requests: list[dict[str, Any]] = []
     codes = []
     for _ in range(count):
-        code = links.generate_code()
-        new = links.NewLink(url="https://example.com/", expires_at=due)
+        code = links_model.generate_code()
+        new = links_model.NewLink(url="https://example.com/", expires_at=due)
         item = service.item_for(new, code, "k")
-        requests += [{"PutRequest": {"Item": links.to_item(item)}}]
+        requests += [{"PutRequest": {"Item": links_items.to_item(item)}}]
         marker = expiry_marker(code, due)
-        requests += [{"PutRequest": {"Item": links.to_item(marker)}}]
+        requests += [{"PutRequest": {"Item": links_items.to_item(marker)}}]
         wiring.s3().put_object(Bucket=settings.redirect_bucket, Key=code, Body=b"")
         codes.append(code)
     for start in range(0, len(requests), 25):
@@ -151,7 +152,7 @@ def test_one_run_retires_every_due_link_page_after_page(aws):
     from bench.core import count_aws_calls
     from chalicelib import wiring
     from chalicelib.links import expiry
-    from chalicelib.links.service import NewLink
+    from chalicelib.links.model import NewLink
 
     one_at_a_time = OneCallAtATime(wiring.dynamodb())
     service = streamless_links_service(aws, one_at_a_time)

@@ -225,13 +225,14 @@ def test_s3_failure_through_the_service_with_a_missing_bucket(aws):
 
     from chalicelib import wiring
     from chalicelib.core.problems import Unavailable
+    from chalicelib.links import model as links_model
     from chalicelib.links import service as links
 
     settings = replace(wiring.settings(), redirect_bucket="linktrail-no-such-bucket")
     service = links.LinkService(wiring.dynamodb(), wiring.s3(), settings)
     with pytest.raises(Unavailable):
         service.create(
-            links.NewLink(url="https://example.com/", code="orphan", expires_at=None), "k"
+            links_model.NewLink(url="https://example.com/", code="orphan", expires_at=None), "k"
         )
     assert link_items(aws) == []
     assert redirect_objects(aws) == []
@@ -371,14 +372,15 @@ def test_delete_stops_the_redirect_and_keeps_a_tombstone(client, auth_headers, a
 
 
 def test_generated_codes_retry_on_collision(aws):
+    from chalicelib.links import model as links_model
     from chalicelib.links import service as links
 
     drawn = iter(["Taken12", "Taken12", "Fresh34"])
     service = links.LinkService(
         wiring.dynamodb(), wiring.s3(), wiring.settings(), codes=lambda: next(drawn)
     )
-    service.create(links.NewLink(url="https://example.com/", code="Taken12"), "k")
-    item = service.create(links.NewLink(url="https://example.com/2"), "k")
+    service.create(links_model.NewLink(url="https://example.com/", code="Taken12"), "k")
+    item = service.create(links_model.NewLink(url="https://example.com/2"), "k")
     assert item["code"] == "Fresh34"
     assert sorted(redirect_objects(aws)) == ["Fresh34", "Taken12"]
 

@@ -69,6 +69,7 @@ def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
     from chalicelib import wiring
     from chalicelib.core.problems import Unavailable
     from chalicelib.links import expiry
+    from chalicelib.links import model as links_model
     from chalicelib.links import service as links
 
     broken = links.LinkService(
@@ -77,9 +78,9 @@ def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
         replace(wiring.settings(), redirect_bucket="linktrail-no-such-bucket"),
     )
     with pytest.raises(Unavailable):  # S3 fails: the items are removed, no tombstone
-        broken.create(links.NewLink(url="https://example.com/first", code="reused"), "k")
+        broken.create(links_model.NewLink(url="https://example.com/first", code="reused"), "k")
     service = wiring.links()
-    service.create(links.NewLink(url="https://example.com/second", code="reused"), "k")
+    service.create(links_model.NewLink(url="https://example.com/second", code="reused"), "k")
     assert redirect_objects(aws) == ["reused"]
 
     removals = link_removals(aws)  # the undo's REMOVE arrives after the re-creation
@@ -286,16 +287,17 @@ def test_redelivered_chunk_does_not_resurrect_a_retired_links_object(aws, vonage
 
 def test_patch_rollback_keeps_a_newer_patchs_url(aws):
     from chalicelib import wiring
+    from chalicelib.links import model as links_model
     from chalicelib.links import service as links
 
     service = wiring.links()
-    service.create(links.NewLink(url="https://example.com/old", code="patched"), "k")
+    service.create(links_model.NewLink(url="https://example.com/old", code="patched"), "k")
 
     class NewerPatchInBetween(links.LinkService):
         """Its bucket is missing (S3 fails for real); just before, another PATCH lands."""
 
         def put_redirect(self, code: str, long_url: str) -> None:
-            service.patch(code, links.LinkPatch(url="https://example.com/newer"))
+            service.patch(code, links_model.LinkPatch(url="https://example.com/newer"))
             super().put_redirect(code, long_url)
 
     broken = NewerPatchInBetween(
@@ -306,7 +308,7 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
     from chalicelib.core.problems import Unavailable
 
     with pytest.raises(Unavailable):
-        broken.patch("patched", links.LinkPatch(url="https://example.com/mine"))
+        broken.patch("patched", links_model.LinkPatch(url="https://example.com/mine"))
     assert service.get("patched")["url"] == "https://example.com/newer"
     head = boto3.client("s3").head_object(Bucket=aws["REDIRECT_BUCKET"], Key="patched")
     assert head["WebsiteRedirectLocation"] == "https://example.com/newer"
@@ -314,7 +316,7 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
     # Without a competitor the rollback still restores the URL; a gone link stays gone.
     plain = links.LinkService(wiring.dynamodb(), wiring.s3(), broken.settings)
     with pytest.raises(Unavailable):
-        plain.patch("patched", links.LinkPatch(url="https://example.com/again"))
+        plain.patch("patched", links_model.LinkPatch(url="https://example.com/again"))
     assert service.get("patched")["url"] == "https://example.com/newer"
 
 
@@ -323,10 +325,10 @@ def test_patch_rollback_keeps_a_newer_patchs_url(aws):
 
 def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
     from chalicelib.links import expiry
-    from chalicelib.links import service as links
+    from chalicelib.links import model as links_model
 
     service = wiring.links()
-    service.create(links.NewLink(url="https://example.com/", code="twice", max_clicks=2), "k")
+    service.create(links_model.NewLink(url="https://example.com/", code="twice", max_clicks=2), "k")
 
     def click() -> list[dict[str, Any]]:
         boto3.client("dynamodb").update_item(  # what the edge function writes
@@ -434,11 +436,13 @@ def test_webhook_urls_to_private_hosts_are_refused_outside_the_local_stage(aws, 
     from chalicelib.campaigns import service as campaigns
     from chalicelib.core.clock import now
     from chalicelib.core.problems import BadRequest
+    from chalicelib.links import model as links_model
     from chalicelib.links import service as links
 
     deployed = replace(wiring.settings(), stage="prod", vonage_application_id="app")
     with pytest.raises(BadRequest) as refused:
-        links.parse_new_link({"url": "https://example.com/", "webhook_url": url}, deployed, now())
+        body = {"url": "https://example.com/", "webhook_url": url}
+        links_model.parse_new_link(body, deployed, now())
     assert refused.value.field == "webhook_url"
     service = links.LinkService(wiring.dynamodb(), wiring.s3(), deployed)
     with pytest.raises(BadRequest) as refused:
@@ -573,7 +577,7 @@ def test_repair_marker_leaves_a_link_created_again_alone(aws):
     from chalicelib import wiring
     from chalicelib.core.problems import Unavailable
     from chalicelib.links import expiry
-    from chalicelib.links import service as links
+    from chalicelib.links import model as links_model
 
     service = wiring.links()
     with (
@@ -581,12 +585,12 @@ def test_repair_marker_leaves_a_link_created_again_alone(aws):
         failing(wiring.dynamodb(), "TransactWriteItems", after=1, times=3),
         pytest.raises(Unavailable),
     ):
-        service.create(links.NewLink(url="https://example.com/first", code="comeback"), "k")
+        service.create(links_model.NewLink(url="https://example.com/first", code="comeback"), "k")
     boto3.client("dynamodb").delete_item(
         TableName=aws["LINKS_TABLE"], Key={"pk": {"S": "link#comeback"}, "sk": {"S": "link"}}
     )
     time.sleep(0.002)  # a created_at of its own (milliseconds)
-    service.create(links.NewLink(url="https://example.com/again", code="comeback"), "k")
+    service.create(links_model.NewLink(url="https://example.com/again", code="comeback"), "k")
     assert kinds(aws) == ["expiry", "link"]  # the repair marker is still there
     assert expiry.sweep(wiring.links()) == 0
     assert kinds(aws) == ["link"] and redirect_objects(aws) == ["comeback"]
@@ -624,7 +628,7 @@ def test_every_first_path_segment_the_app_serves_is_reserved():
     from chalice import Chalice
 
     from app import app
-    from chalicelib.links.service import RESERVED_CODES
+    from chalicelib.links.model import RESERVED_CODES
     from local import routes
 
     local_app = Chalice(app_name="linktrail-local-routes")
@@ -638,14 +642,14 @@ def test_every_first_path_segment_the_app_serves_is_reserved():
 def test_generated_codes_that_spell_a_reserved_word_are_drawn_again(aws, monkeypatch):
     import secrets
 
-    from chalicelib.links import service as links
+    from chalicelib.links import model as links_model
 
     letters = iter("HealthzjOuRnEyFresh42")  # two 7-letter reserved words, then a code
     monkeypatch.setattr(secrets, "choice", lambda alphabet: next(letters))
-    created = wiring.links().create(links.NewLink(url="https://example.com/"), "k")
+    created = wiring.links().create(links_model.NewLink(url="https://example.com/"), "k")
     assert created["code"] == "Fresh42"
     assert redirect_objects(aws) == ["Fresh42"]
-    assert {"healthz", "journey", "expired", "favicon"} <= links.RESERVED_CODES
+    assert {"healthz", "journey", "expired", "favicon"} <= links_model.RESERVED_CODES
 
 
 # --- a receipt applied while the link is being retired ends up on its tombstone
@@ -654,10 +658,13 @@ def test_generated_codes_that_spell_a_reserved_word_are_drawn_again(aws, monkeyp
 @pytest.mark.parametrize("retire", ["delete", "expire"])
 def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retire):
     from chalicelib import wiring
+    from chalicelib.links import items as links_items
+    from chalicelib.links import model as links_model
     from chalicelib.links import service as links
+    from chalicelib.links import views as links_views
     from chalicelib.messaging import texting as messaging
 
-    wiring.links().create(links.NewLink(url="https://example.com/", code="texted"), "k")
+    wiring.links().create(links_model.NewLink(url="https://example.com/", code="texted"), "k")
     boto3.client("dynamodb").update_item(  # the message as an accepted send leaves it
         TableName=aws["LINKS_TABLE"],
         Key={"pk": {"S": "link#texted"}, "sk": {"S": "link"}},
@@ -701,5 +708,5 @@ def test_a_receipt_landing_during_retirement_is_kept_on_the_tombstone(aws, retir
     assert ended["message"]["M"]["status"]["S"] == "delivered"
     # A priced message retires too, its price exact (24 digits: no float on the way).
     assert ended["message"]["M"]["price"] == {"N": "123456789012.123456789012"}
-    shown = links.public_message(links.from_item(ended)["message"])
+    shown = links_views.public_message(links_items.from_item(ended)["message"])
     assert shown["price"] == "123456789012.123456789012"

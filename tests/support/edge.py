@@ -64,7 +64,7 @@ def event(
 def put_tombstone(
     dynamodb: Any, table: str, code: str, status: str = "expired", **extra: str
 ) -> None:
-    """What retiring a link leaves (chalicelib.links.tombstone): no link item, no S3 object."""
+    """What retiring a link leaves (links.items.tombstone): no link item, no S3 object."""
     item: dict[str, Any] = {
         "pk": {"S": f"link#{code}"},
         "sk": {"S": "tombstone"},
