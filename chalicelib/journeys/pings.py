@@ -9,12 +9,13 @@ IP nor the user agent is ever stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from chalicelib.core import bots
+from chalicelib.core.clock import Clock
 from chalicelib.core.problems import Problem
 from chalicelib.journeys.hops import HopStore, NewHop
 from chalicelib.journeys.inputs import client_ip, lower_keys, opted_out, site_url
@@ -23,7 +24,6 @@ from chalicelib.journeys.visitors import Visitor, visitor_hash
 
 MAX_PING_BODY_BYTES = 1024
 
-Clock = Callable[[], datetime]
 
 
 class PingOutcome(Enum):

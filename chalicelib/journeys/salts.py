@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib.core.clock import iso, now
+from chalicelib.core.clock import Clock, iso, now
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 SALT_BYTES = 32
 SALT_PARTITION = "salt"
 
-Clock = Callable[[], datetime]
 
 
 def day_start(day: date) -> datetime:

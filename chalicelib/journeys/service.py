@@ -10,12 +10,12 @@ demo site is the app, so the two agree).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core.clock import now
+from chalicelib.core.clock import Clock, now
 from chalicelib.journeys.flows import MAX_FLOW_HOPS, Flows, FlowsAnswer
 from chalicelib.journeys.hops import Hop, HopStore
 from chalicelib.journeys.inputs import (
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 # /journey shows a visitor's latest this many hops (a read with a bound).
 MAX_OWN_HOPS = 500
 
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class CreationStep(Protocol):
         ...
 
 
-Outcome = Literal["applied", "stale", "missing"]
+UpdateOutcome = Literal["applied", "stale", "missing"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class UpdateResult:
     """applied; stale (the item is there, the condition said no; `old` is the item as it
     is); or missing (no such item: the condition's path checks keep one from being made)."""
 
-    outcome: Outcome
+    outcome: UpdateOutcome
     old: dict[str, Any] | None = None
 
 

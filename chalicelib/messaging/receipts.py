@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib.core import phones
 from chalicelib.links.items import LINK, TOMBSTONE
-from chalicelib.links.store import LinkStore, MessageUpdate, Outcome
+from chalicelib.links.store import LinkStore, MessageUpdate, UpdateOutcome
 from chalicelib.messaging.message import RANKS, RECEIPT_STATUSES
 from chalicelib.messaging.optouts import OptOuts
 
@@ -119,7 +119,7 @@ def apply_receipt(links: LinkStore, payload: dict[str, Any], received_at: str) -
     return _told(receipt, kind, outcome)
 
 
-def _told(receipt: Receipt, kind: str, outcome: Outcome) -> str:
+def _told(receipt: Receipt, kind: str, outcome: UpdateOutcome) -> str:
     if outcome == "missing":
         log.warning(
             "receipt for unknown client_ref code=%s status=%s", receipt.code, receipt.status

@@ -5,10 +5,10 @@ Destinations (whichever is configured):
   secret "stitch-token". Tables `events` and `identities`, a declared schema, key_names
   ["message_id"] so a retried row upserts instead of duplicating, sequence = received_at
   (ms). Requests hold at most 20,000 records and 20 MB.
-- Incoming Webhook (seed 2's choice): the secret URL "stitch-webhook-url"; JSON arrays of
+- Incoming Webhook: the secret URL "stitch-webhook-url"; JSON arrays of
   rows, each with `table_name`; everything lands in Stitch's one table, `data`. There
   are no key_names or sequence: rows upsert by message_id only if the integration was
-  created with Primary Key `message_id`; with seed 2's blank key loading is append-only
+  created with Primary Key `message_id`; with a blank key loading is append-only
   and a retried request (e.g. after a timeout when Stitch had stored it) duplicates its
   rows. Without a sequence the last row to arrive wins, not the newest identity link.
 

@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.clock import FakeClock
 from tests.support.paths import ROOT as PROJECT_DIR
 from tests.support.stack import free_ports
 
@@ -379,26 +380,13 @@ def test_an_open_iterator_keeps_reading_after_a_cancelled_transaction() -> None:
 # --- bounded streams --------------------------------------------------------------------
 
 
-class Clock:
-    """The time moto stamps stream records with, and our horizon reads: moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Clock, Any, Any]]:
+def clocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeClock, Any, Any]]:
     """moto with our patches and a hand-moved clock; yields (clock, dynamodb, streams)."""
     from moto import mock_aws
     from moto.dynamodb.models import table as moto_table
 
-    clock = Clock()
+    clock = FakeClock(datetime(2026, 1, 1, 12, 0))
     monkeypatch.setattr(moto_table, "utcnow", clock)
     with implementation("ours"), mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -422,19 +410,19 @@ def read(streams: Any, arn: str, shard_id: str, kind: str, sequence: str | None 
 
 
 def test_records_older_than_a_day_are_trimmed_and_iterators_stay_valid(
-    clocked: tuple[Clock, Any, Any],
+    clocked: tuple[FakeClock, Any, Any],
 ) -> None:
     clock, ddb, streams = clocked
     arn, shard_id = shard_of(ddb, streams)
     for pk in ("r0", "r1"):
         ddb.put_item(TableName="b", Item=key(pk))
-    clock.advance(hours=23)
+    clock.advance(82800)
     ddb.put_item(TableName="b", Item=key("r2"))
     kept = read(streams, arn, shard_id, "TRIM_HORIZON")
     assert [pk for pk, _ in kept] == ["r0", "r1", "r2"]  # none a day old yet
     sequence = {pk: number for pk, number in kept}
 
-    clock.advance(hours=2)  # r0 and r1 are 25 hours old, r2 2 hours
+    clock.advance(7200)  # r0 and r1 are 25 hours old, r2 2 hours
     ddb.put_item(TableName="b", Item=key("r3"))
     after_trim = read(streams, arn, shard_id, "TRIM_HORIZON")
     assert [pk for pk, _ in after_trim] == ["r2", "r3"]
@@ -451,7 +439,7 @@ def test_records_older_than_a_day_are_trimmed_and_iterators_stay_valid(
     ]
 
 
-def test_a_pump_carries_on_across_trims(clocked: tuple[Clock, Any, Any]) -> None:
+def test_a_pump_carries_on_across_trims(clocked: tuple[FakeClock, Any, Any]) -> None:
     """local/pumps.py takes an AFTER_SEQUENCE_NUMBER iterator at each poll; a day of
     records written every ten minutes keeps the shard at a day's worth."""
     from moto.core import DEFAULT_ACCOUNT_ID
@@ -474,28 +462,28 @@ def test_a_pump_carries_on_across_trims(clocked: tuple[Clock, Any, Any]) -> None
         ddb.put_item(TableName="b", Item=key(written[-1]))
         if step % 7 == 0:
             pump.poll()
-        clock.advance(minutes=10)
+        clock.advance(600)
         assert len(shard.items) <= 6 * 24 + 1
     while pump.poll():
         pass
     assert seen == written  # every record once, in order, across the trims
     # A pump that sleeps through a day reads on from the oldest record kept.
     ddb.put_item(TableName="b", Item=key("slept-through"))
-    clock.advance(hours=25)
+    clock.advance(90000)
     ddb.put_item(TableName="b", Item=key("woken"))
     assert pump.poll() == 1
     assert seen[-1] == "woken"
 
 
 def test_a_cancelled_transaction_that_trims_undoes_only_its_own_records(
-    clocked: tuple[Clock, Any, Any],
+    clocked: tuple[FakeClock, Any, Any],
 ) -> None:
     clock, ddb, streams = clocked
     arn, shard_id = shard_of(ddb, streams)
     ddb.put_item(TableName="b", Item=key("old"))
-    clock.advance(hours=25)
+    clock.advance(90000)
     ddb.put_item(TableName="b", Item=key("kept"))
-    clock.advance(hours=1)  # "kept" is 1 hour old; "old" goes at the next append
+    clock.advance(3600)  # "kept" is 1 hour old; "old" goes at the next append
     with pytest.raises(ddb.exceptions.TransactionCanceledException):
         ddb.transact_write_items(
             TransactItems=[put("b", key("new")), put("b", key("kept"), ABSENT)]
@@ -504,7 +492,7 @@ def test_a_cancelled_transaction_that_trims_undoes_only_its_own_records(
     assert [pk for pk, _ in read(streams, arn, shard_id, "TRIM_HORIZON")] == ["kept", "next"]
 
 
-def test_shard_iterators_expire_after_fifteen_minutes(clocked: tuple[Clock, Any, Any]) -> None:
+def test_shard_iterators_expire_after_fifteen_minutes(clocked: tuple[FakeClock, Any, Any]) -> None:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodbstreams.models import dynamodbstreams_backends
 
@@ -520,9 +508,9 @@ def test_shard_iterators_expire_after_fifteen_minutes(clocked: tuple[Clock, Any,
         )
 
     old = iterator()
-    clock.advance(minutes=14)
+    clock.advance(840)
     assert streams.get_records(ShardIterator=old)["Records"] == []  # still valid
-    clock.advance(minutes=2)
+    clock.advance(120)
     for _ in range(100):
         fresh = iterator()
     # The 100 fresh ones and the one get_records handed out at 14 minutes: `old` is gone.

@@ -560,7 +560,7 @@ def test_webhook_mode_forwards_through_transient_failures_without_duplicates(
 def test_webhook_without_a_primary_key_stores_a_retried_row_twice(
     client: Any, webhook_env: dict[str, str], sink: stitch_sink.Sink
 ) -> None:
-    """Why the README asks for Primary Key message_id: seed 2's blank key makes loading
+    """Why the README asks for Primary Key message_id: a blank Primary Key makes loading
     append-only, and a retry after a lost answer duplicates the row."""
     sink.faults.script = ["timeout"]
     sink.faults.timeout_seconds = 1.5
