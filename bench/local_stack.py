@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,43 +30,6 @@ SMALL, LARGE = 100, 10_000
 SAMPLES = 30  # timed creations at each size (after WARMUP untimed ones)
 WARMUP = 3
 EXPIRY_SECONDS = 30 * 86_400  # the links that have an expiry: in a month
-
-
-@contextlib.contextmanager
-def emulator_server() -> Iterator[str]:
-    """`python -m local.emulator` on a free port, as the stack starts it; its endpoint."""
-    from local.stack import EMULATOR_CREDENTIALS, emulator_command
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        emulator_command(port),
-        cwd=ROOT,
-        env={**env, **EMULATOR_CREDENTIALS},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # still busy with a request: no need to wait
-            process.kill()
-            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -148,8 +109,9 @@ def figures(samples: int = SAMPLES) -> list[Figure]:
     from chalice.test import Client
 
     from chalicelib import wiring
+    from local.stack import emulator_alone
 
-    with emulator_server() as endpoint, provisioned(endpoint):
+    with emulator_alone(ROOT) as endpoint, provisioned(endpoint):
         token = wiring.key_store().create("bench").token
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         from app import app

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -117,6 +117,42 @@ def _state_secret(path: Path) -> str:
 def emulator_command(port: int) -> list[str]:
     """moto's server behind local.emulator, which takes DynamoDB requests one at a time."""
     return [sys.executable, "-m", "local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+
+
+@contextlib.contextmanager
+def emulator_alone(cwd: Path) -> Iterator[str]:
+    """The emulator by itself, as the stack starts it, on a free port (tests and the
+    benchmark of a growing table use it); yields its endpoint and stops it afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        emulator_command(port),
+        cwd=cwd,
+        env={**env, **EMULATOR_CREDENTIALS},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still busy with a request: no need to wait
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _module_exists(name: str) -> bool:

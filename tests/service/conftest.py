@@ -16,7 +16,9 @@ from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
 from chalicelib.tracking import stitch
 from local import stitch_sink
+from local.stack import emulator_alone
 from tests.support.clock import FakeClock
+from tests.support.paths import ROOT
 from tests.support.tracking import TOKEN
 
 
@@ -51,6 +53,13 @@ def services_on(
         )
 
     return texting, campaigns
+
+
+@pytest.fixture
+def emulator() -> Iterator[str]:
+    """The emulator server alone, as the stack starts it, on a free port: its endpoint."""
+    with emulator_alone(ROOT) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

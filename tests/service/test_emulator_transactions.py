@@ -10,11 +10,7 @@ concurrent writers."""
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +21,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.clock import FakeClock
-from tests.support.paths import ROOT as PROJECT_DIR
-from tests.support.stack import free_ports
 
 IMPLEMENTATIONS = ["moto", "ours"]
 
@@ -522,36 +516,6 @@ def test_shard_iterators_expire_after_fifteen_minutes(clocked: tuple[FakeClock, 
 
 
 # --- through the emulator server --------------------------------------------------------
-
-
-@pytest.fixture
-def emulator() -> Iterator[str]:
-    """The emulator as the stack starts it, on a free port; yields its endpoint."""
-    from local.stack import EMULATOR_CREDENTIALS, emulator_command
-
-    [port] = free_ports(1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        emulator_command(port),
-        cwd=PROJECT_DIR,
-        env={**env, **EMULATOR_CREDENTIALS},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "no emulator"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_concurrent_transactions_through_the_server_lose_nothing(emulator: str) -> None:

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -26,36 +22,6 @@ PROJECT_DIR = ROOT
 
 
 # --- the emulator -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def emulator() -> Iterator[str]:
-    """The emulator as the stack starts it, on a free port; yields its endpoint."""
-    from local.stack import EMULATOR_CREDENTIALS, emulator_command
-
-    [port] = free_ports(1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        emulator_command(port),
-        cwd=PROJECT_DIR,
-        env={**env, **EMULATOR_CREDENTIALS},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "no emulator"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_cancelled_transaction_loses_no_concurrent_write(emulator: str) -> None:
