@@ -72,7 +72,7 @@ def drain(client: Any, queue_url: str, batch_size: int) -> int:
     sqs = wiring.sqs()
     invocations = 0
     while True:
-        gathered: list[dict[str, Any]] = []
+        gathered: list[Any] = []
         while len(gathered) < batch_size:
             answer = sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=min(10, batch_size - len(gathered)),

@@ -9,7 +9,7 @@ build any service with fakes instead.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from chalicelib.campaigns.service import CampaignService
 from chalicelib.clicks.webhooks import WebhookSender
@@ -27,21 +27,26 @@ from chalicelib.tracking.forwarder import Forwarder
 from chalicelib.tracking.forwarder import forwarder as build_forwarder
 from chalicelib.tracking.identity import IdentityStore
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_s3.client import S3Client
+    from types_boto3_sqs.client import SQSClient
+
 
 def settings() -> Settings:
     return get_settings()
 
 
-def dynamodb() -> Any:
-    return aws.client("dynamodb")
+def dynamodb() -> DynamoDBClient:
+    return cast("DynamoDBClient", aws.client("dynamodb"))
 
 
-def s3() -> Any:
-    return aws.client("s3")
+def s3() -> S3Client:
+    return cast("S3Client", aws.client("s3"))
 
 
-def sqs() -> Any:
-    return aws.client("sqs")
+def sqs() -> SQSClient:
+    return cast("SQSClient", aws.client("sqs"))
 
 
 @lru_cache(maxsize=1)
