@@ -1,9 +1,10 @@
 """The one route helper every blueprint uses: views that may raise `Problem`, JSON and
-HTML answers, body parsing, and the API key that called an /api route.
+HTML answers, body parsing, the role each /api route needs, and the API key that called
+it.
 
 Errors leave as RFC 9457 problem details, whoever raised them: a view's `Problem`,
 Chalice's own errors (malformed JSON, wrong Content-Type, an unhandled exception) and
-the API key check, which the HTTP middleware runs before any /api view.
+the API key and role checks, which the HTTP middleware runs before any /api view.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chalice.app import Request
 from chalicelib.core import logs, payloads
 from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, Problem
 from chalicelib.system.keys import ApiKey
+from chalicelib.system.roles import Role, covers
 
 View = Callable[..., Response]
 Middleware = Callable[[Request, Callable[[Request], Response]], Response]
@@ -57,11 +59,24 @@ def no_content(headers: Mapping[str, str] | None = None) -> Response:
     return Response(body="", status_code=204, headers={**(headers or {})})
 
 
-class Api(Blueprint):
-    """A Chalice blueprint whose views may raise `Problem`, answered as problem details."""
+# The role each /api route needs, by (method, route path as Chalice matched it). Filled
+# by `Api.route`; an /api route missing here needs `admin`, so forgetting fails closed.
+ROUTE_ROLES: dict[tuple[str, str], Role] = {}
 
-    def route(self, path: str, **kwargs: Any) -> Callable[[View], View]:
+
+def required_role(method: str, route_path: str) -> Role:
+    return ROUTE_ROLES.get((method.upper(), route_path), "admin")
+
+
+class Api(Blueprint):
+    """A Chalice blueprint whose views may raise `Problem`, answered as problem details.
+    /api routes say which key role they need: `@bp.route(path, role="read")`."""
+
+    def route(self, path: str, role: Role | None = None, **kwargs: Any) -> Callable[[View], View]:
         register = super().route(path, **kwargs)
+        if role is not None:
+            for method in kwargs.get("methods", ["GET"]):
+                ROUTE_ROLES[(method.upper(), path)] = role
 
         def decorator(view: View) -> View:
             @functools.wraps(view)
@@ -102,8 +117,8 @@ def calling_key() -> ApiKey:
 
 
 def problems_and_keys(keys: Callable[[], Authenticator]) -> Middleware:
-    """The HTTP middleware: a correlation id per request, an API key on every /api path,
-    and problem details for every error Chalice itself answers."""
+    """The HTTP middleware: a correlation id per request, an API key whose role covers the
+    route on every /api path, and problem details for every error Chalice itself answers."""
 
     def middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
         token = logs.correlation_id.set(request_id(event))
@@ -111,7 +126,7 @@ def problems_and_keys(keys: Callable[[], Authenticator]) -> Middleware:
         try:
             if event.path.startswith("/api/"):
                 try:
-                    _calling_key.set(keys().authenticate(event.headers.get("authorization")))
+                    _calling_key.set(authorised_key(keys(), event))
                 except Problem as problem:
                     return problem_response(problem)
             return as_problem(get_response(event))
@@ -119,6 +134,21 @@ def problems_and_keys(keys: Callable[[], Authenticator]) -> Middleware:
             logs.correlation_id.reset(token)
 
     return middleware
+
+
+def authorised_key(keys: Authenticator, event: Request) -> ApiKey:
+    """The request's API key (401 without a valid one), if its role covers the route's
+    (403 if not). `event.path` is the route's path as declared, parameters unfilled."""
+    key = keys.authenticate(event.headers.get("authorization"))
+    needed = required_role(event.method, event.path)
+    if not covers(key.role, needed):
+        raise Problem(
+            403,
+            f"This API key's role, {key.role}, does not cover {event.method} {event.path}"
+            f" (it needs {needed}).",
+            extra={"role": key.role, "required_role": needed},
+        )
+    return key
 
 
 def request_id(event: Request) -> str:

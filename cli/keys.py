@@ -67,7 +67,7 @@ def _keys_action(args: argparse.Namespace, out: TextIO) -> int:
             "`make deploy STAGE=...` has recorded its tables in .chalice/config.json"
         )
     if args.keys_action == "create":
-        created = store.create(args.name)
+        created = store.create(args.name, role=args.role)
         print(
             json.dumps(
                 {
@@ -84,7 +84,8 @@ def _keys_action(args: argparse.Namespace, out: TextIO) -> int:
         for key in store.list():
             shown = key.to_public()
             print(
-                f"{shown['key_id']}  {shown['status']:8}  {shown['created_at']}  {shown['name']}",
+                f"{shown['key_id']}  {shown['status']:8}  {shown['role']:12}  {shown['created_at']}"
+                f"  {shown['name']}",
                 file=out,
             )
     else:

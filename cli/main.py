@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from chalicelib.core.problems import Problem
+from chalicelib.system.roles import ROLES
 from cli.api import Api, CliError, describe_problem, resolve_key
 from cli.campaigns import campaign_command
 from cli.links import links_command
@@ -49,6 +50,12 @@ def add_keys_commands(commands: Any) -> None:
     keys_actions = keys.add_subparsers(dest="keys_action", required=True)
     create_key = keys_actions.add_parser("create")
     create_key.add_argument("--name", required=True)
+    create_key.add_argument(
+        "--role",
+        default="admin",
+        choices=ROLES,
+        help="what the key may do (default admin: the first key must be able to make others)",
+    )
     create_key.add_argument("--stage", help="load this Chalice stage's environment (e.g. local)")
     list_keys = keys_actions.add_parser("list")
     list_keys.add_argument("--stage")

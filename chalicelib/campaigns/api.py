@@ -18,13 +18,13 @@ bp = Api(__name__)
 CAMPAIGN_QUEUE = os.environ.get("CAMPAIGN_QUEUE", "linktrail-local-campaigns")
 
 
-@bp.route("/api/campaigns", methods=["POST"])
+@bp.route("/api/campaigns", methods=["POST"], role="links:write")
 def start_campaign() -> Response:
     body = bp.json_body(MAX_BODY_BYTES)
     return json_response(wiring.campaigns().start(body, calling_key().key_id), 202)
 
 
-@bp.route("/api/campaigns/{campaign_id}", methods=["GET"])
+@bp.route("/api/campaigns/{campaign_id}", methods=["GET"], role="read")
 def campaign_stats(campaign_id: str) -> Response:
     return json_response(wiring.campaigns().stats(campaign_id))
 

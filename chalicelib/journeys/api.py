@@ -57,6 +57,6 @@ def salts_sweeper(event: CloudWatchEvent) -> None:
     wiring.journeys().salts.delete_expired()
 
 
-@bp.route("/api/journeys", methods=["GET"])
+@bp.route("/api/journeys", methods=["GET"], role="read")
 def journey_flows() -> Response:
     return json_response(wiring.journeys().flows(bp.request.query_params or {}))

@@ -18,30 +18,30 @@ from chalicelib.links import service as links
 bp = Api(__name__)
 
 
-@bp.route("/api/links", methods=["POST"])
+@bp.route("/api/links", methods=["POST"], role="links:write")
 def create_link() -> Response:
     body = bp.json_body()
     link = links.create_link(body, calling_key().key_id, wiring.links(), wiring.texting())
     return json_response(link, 201, {"Location": f"/api/links/{link['code']}"})
 
 
-@bp.route("/api/links", methods=["GET"])
+@bp.route("/api/links", methods=["GET"], role="read")
 def list_links() -> Response:
     query = model.parse_list_query(bp.request.query_params)
     return json_response(wiring.links().page(query))
 
 
-@bp.route("/api/links/{code}", methods=["GET"])
+@bp.route("/api/links/{code}", methods=["GET"], role="read")
 def get_link(code: str) -> Response:
     return json_response(wiring.links().get(code))
 
 
-@bp.route("/api/links/{code}", methods=["PATCH"])
+@bp.route("/api/links/{code}", methods=["PATCH"], role="links:write")
 def patch_link(code: str) -> Response:
     return json_response(links.patch_link(code, bp.json_body(), wiring.links()))
 
 
-@bp.route("/api/links/{code}", methods=["DELETE"])
+@bp.route("/api/links/{code}", methods=["DELETE"], role="links:write")
 def delete_link(code: str) -> Response:
     wiring.links().delete(code)
     return no_content()

@@ -11,7 +11,7 @@ from chalicelib.http import Api, calling_key, json_response, no_content
 bp = Api(__name__)
 
 
-@bp.route("/api/links/{code}/resend", methods=["POST"])
+@bp.route("/api/links/{code}/resend", methods=["POST"], role="links:write")
 def resend_message(code: str) -> Response:
     answer = wiring.texting().resend(code, key_id=calling_key().key_id)
     return json_response({"code": code, "message": answer})

@@ -1,12 +1,15 @@
-"""GET /healthz (every component's state) and GET /api/keys (the keys, never their secrets)."""
+"""GET /healthz (every component's state) and /api/keys: the keys (never their secrets),
+and a new key with a role (its secret shown once)."""
 
 from __future__ import annotations
 
 from chalice import Response
 
 from chalicelib import wiring
+from chalicelib.core.problems import Problem
 from chalicelib.http import Api, json_response
 from chalicelib.system import health
+from chalicelib.system.roles import ROLES
 
 bp = Api(__name__)
 
@@ -21,6 +24,21 @@ def healthz() -> Response:
     return json_response(body, 200 if healthy else 503)
 
 
-@bp.route("/api/keys", methods=["GET"])
+@bp.route("/api/keys", methods=["GET"], role="admin")
 def list_keys() -> Response:
     return json_response({"keys": [k.to_public() for k in wiring.key_store().list()]})
+
+
+@bp.route("/api/keys", methods=["POST"], role="admin")
+def create_key() -> Response:
+    body = bp.json_body()
+    name, role = body.get("name"), body.get("role")
+    if not isinstance(name, str):
+        raise Problem(400, "name is required: the key's label", field="name")
+    if not isinstance(role, str):
+        # No default over HTTP: a key made by another key says what it is for.
+        raise Problem(400, f"role is required: one of {', '.join(ROLES)}", field="role")
+    created = wiring.key_store().create(name, role=role)
+    shown = {**created.api_key.to_public(), "key": created.token,
+             "webhook_secret": created.webhook_secret}
+    return json_response(shown, 201, {"Cache-Control": "no-store"})

@@ -1,8 +1,10 @@
 """API keys: created, listed and revoked by operators; checked on every /api route.
 
 A key reads `lt_<key_id>_<secret>`. Only SHA-256(secret) is stored, under the key id, so
-a lookup is one GetItem and the comparison is constant-time. Each key also gets a
-webhook signing secret (click webhooks are signed with it), shown once at creation.
+a lookup is one GetItem and the comparison is constant-time. A key id that does not exist
+costs the same hashing and comparison (against a dummy hash), so the answer's timing does
+not tell which key ids exist. Each key has a role (`roles.py`) and a webhook signing
+secret (click webhooks are signed with it), shown once at creation.
 
 Checks are done by the app, not by an API Gateway authorizer: one error format for free,
 the same behaviour under `chalice local`, and a revoked key stops working at once (the
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import iso, now
 from chalicelib.core.problems import Problem, Unauthorized
+from chalicelib.system.roles import DEFAULT_ROLE, Role, parse_role
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -35,6 +38,10 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# What an unknown key id's secret is compared with: the same work as a known id's check.
+_DUMMY_HASH = _hash(secrets.token_urlsafe(32))
+
+
 def _item_key(key_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"apikey#{key_id}"}, "sk": {"S": "apikey"}}
 
@@ -45,6 +52,7 @@ class ApiKey:
     name: str
     created_at: str
     revoked_at: str | None = None
+    role: Role = DEFAULT_ROLE
 
     @property
     def active(self) -> bool:
@@ -54,6 +62,7 @@ class ApiKey:
         return {
             "key_id": self.key_id,
             "name": self.name,
+            "role": self.role,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
             "status": "active" if self.active else "revoked",
@@ -80,10 +89,18 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def create(
-        self, name: str, token: str | None = None, webhook_secret: str | None = None
+        self,
+        name: str,
+        token: str | None = None,
+        webhook_secret: str | None = None,
+        role: str = DEFAULT_ROLE,
     ) -> NewKey:
         if not NAME_PATTERN.match(name):
             raise Problem(400, "name: 1-64 letters, digits, spaces, '.', '_' or '-'", field="name")
+        try:
+            key_role = parse_role(role)
+        except ValueError as error:
+            raise Problem(400, str(error), field="role") from None
         if token is None:
             key_id = "".join(secrets.choice(_ALPHABET) for _ in range(12))
             token = f"lt_{key_id}_{secrets.token_urlsafe(32)}"
@@ -104,13 +121,14 @@ class KeyStore:
                 "gsi1sk": {"S": f"{created_at}#{key_id}"},
                 "key_id": {"S": key_id},
                 "name": {"S": name},
+                "role": {"S": key_role},
                 "secret_hash": {"S": _hash(secret)},
                 "webhook_secret": {"S": webhook_secret},
                 "created_at": {"S": created_at},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
-        return NewKey(ApiKey(key_id, name, created_at), token, webhook_secret)
+        return NewKey(ApiKey(key_id, name, created_at, role=key_role), token, webhook_secret)
 
     def list(self) -> list[ApiKey]:
         keys: list[ApiKey] = []
@@ -153,12 +171,9 @@ class KeyStore:
             raise Unauthorized("The Authorization header must be 'Bearer <API key>'.")
         key_id, secret = match.groups()
         found = self._lookup(key_id)
-        if found is None:
-            # Compare anyway so unknown ids and wrong secrets take the same time.
-            hmac.compare_digest(_hash(secret), _hash(""))
-            raise Unauthorized("Unknown or revoked API key.")
-        api_key, secret_hash = found
-        if not hmac.compare_digest(_hash(secret), secret_hash) or not api_key.active:
+        api_key, secret_hash = found if found is not None else (None, _DUMMY_HASH)
+        matches = hmac.compare_digest(_hash(secret), secret_hash)
+        if api_key is None or not matches or not api_key.active:
             raise Unauthorized("Unknown or revoked API key.")
         return api_key
 
@@ -190,9 +205,11 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 def _from_item(item: dict[str, Any]) -> ApiKey:
     revoked = item.get("revoked_at")
+    role = item.get("role")
     return ApiKey(
         key_id=item["key_id"]["S"],
         name=item["name"]["S"],
         created_at=item["created_at"]["S"],
         revoked_at=revoked["S"] if revoked else None,
+        role=parse_role(role["S"]) if role else DEFAULT_ROLE,
     )

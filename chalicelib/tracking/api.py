@@ -41,7 +41,7 @@ def collect_events() -> Response:
     return json_response({"accepted": len(ids), "message_ids": ids}, 202, headers)
 
 
-@bp.route("/api/users/{user_id}", methods=["DELETE"])
+@bp.route("/api/users/{user_id}", methods=["DELETE"], role="events:erase")
 def erase_user(user_id: str) -> Response:
     removed = identity.erase_user(wiring.identities(), wiring.event_queue(), user_id, iso(now()))
     body = {"user_id": user_id, "identity_links_removed": removed, "deletion_record": "queued"}
