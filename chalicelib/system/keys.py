@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 KEY_PATTERN = re.compile(r"^lt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})\Z")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 ._-]{1,64}\Z")
 _LIST_PARTITION = "apikey"
+_CACHE_LIMIT = 10_000
 
 
 def _hash(secret: str) -> str:
@@ -85,7 +86,7 @@ class KeyStore:
         self._ddb = dynamodb
         self._table = table
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, ApiKey, str]] = {}
+        self._cache: dict[str, tuple[float, tuple[ApiKey, str] | None]] = {}
         self._lock = threading.Lock()
 
     def create(
@@ -185,18 +186,20 @@ class KeyStore:
         return item["webhook_secret"]["S"] if item else None
 
     def _lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
+        # Unknown ids are cached like known ones: were only known ids cached, a repeated
+        # wrong secret would answer faster than an unknown id, telling which ids exist.
         if self._cache_seconds > 0:
             with self._lock:
                 cached = self._cache.get(key_id)
             if cached and cached[0] > time.monotonic():
-                return cached[1], cached[2]
+                return cached[1]
         item = self._ddb.get_item(TableName=self._table, Key=_item_key(key_id)).get("Item")
-        if item is None:
-            return None
-        result = (_from_item(item), item["secret_hash"]["S"])
+        result = (_from_item(item), item["secret_hash"]["S"]) if item is not None else None
         if self._cache_seconds > 0:
             with self._lock:
-                self._cache[key_id] = (time.monotonic() + self._cache_seconds, *result)
+                if len(self._cache) >= _CACHE_LIMIT:  # random ids must not grow it forever
+                    self._cache.clear()
+                self._cache[key_id] = (time.monotonic() + self._cache_seconds, result)
         return result
 
 

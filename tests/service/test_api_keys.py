@@ -196,3 +196,24 @@ def test_the_cli_creates_keys_with_a_role_and_lists_it(aws: dict[str, str]) -> N
     with pytest.raises(SystemExit) as usage:
         cli.main(["keys", "create", "--name", "x", "--role", "root"], err=io.StringIO())
     assert usage.value.code == 2
+
+
+def test_with_a_cache_an_unknown_key_id_is_looked_up_as_often_as_a_known_one(
+    aws: dict[str, str],
+) -> None:
+    from chalicelib.system.keys import KeyStore
+
+    dynamodb = boto3.client("dynamodb")
+    lookups: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb.GetItem", lambda params, **_: lookups.append(str(params))
+    )
+    store = KeyStore(dynamodb, aws["APP_TABLE"], cache_seconds=30.0)
+    _, key_id, secret = store.create("cached").token.split("_", 2)
+    for token in (f"lt_{key_id}_{'x' * 43}", f"lt_{'Z' * 12}_{secret}"):
+        lookups.clear()
+        for _ in range(3):
+            with pytest.raises(Exception) as refused:
+                store.authenticate(f"Bearer {token}")
+            assert getattr(refused.value, "status", None) == 401
+        assert len(lookups) == 1, token
