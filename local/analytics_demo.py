@@ -4,11 +4,16 @@ It loads the real `analytics` 0.8.19 build from node_modules (installed by `npm 
 committed) and the collector plugin the README shows: the plugin posts each payload to
 /events as text/plain with navigator.sendBeacon (no CORS preflight, survives unload).
 `?manual=1` skips the automatic page() call (the browser test drives the calls itself).
+The identify button passes the user_hash the site's server computes for 'demo-user' (as
+the page of a real site would render it), so the demo's link is verified.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from chalicelib.core.settings import get_settings
+from chalicelib.tracking.proof import SECRET_NAME, user_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "node_modules" / "analytics" / "dist" / "analytics.min.js"
@@ -65,15 +70,21 @@ if (!/[?&]manual=1/.test(location.search)) { analytics.page(); }
 <p>Each button sends one event to <code>/events</code>; see them with
 <code>python -m local.stitch_sink --show</code>.</p>
 <button onclick="analytics.track('Demo Button Clicked', {button: 'track'})">track</button>
-<button onclick="analytics.identify('demo-user', {plan: 'trial'})">identify</button>
+<button onclick="analytics.identify('demo-user', {plan: 'trial'}, {userHash: '__USER_HASH__'})">
+identify</button>
 <button onclick="analytics.page()">page</button>
 </body>
 </html>
 """
 
 
+DEMO_USER = "demo-user"
+
+
 def page() -> str:
-    return _PAGE.replace("__PLUGIN__", COLLECTOR_PLUGIN)
+    secret = get_settings().secret(SECRET_NAME).reveal().encode()
+    return (_PAGE.replace("__PLUGIN__", COLLECTOR_PLUGIN)
+            .replace("__USER_HASH__", user_hash(secret, DEMO_USER)))
 
 
 def script() -> str:

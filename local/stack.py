@@ -293,7 +293,10 @@ class Stack:
 
     def _feature_env(self) -> dict[str, str]:
         """Local credentials of the fakes: generated once, kept in the state directory."""
-        extra: dict[str, str] = {"JOURNEY_PEPPER": _state_secret(self.state_dir / "journey-pepper")}
+        extra: dict[str, str] = {
+            "JOURNEY_PEPPER": _state_secret(self.state_dir / "journey-pepper"),
+            "IDENTITY_SECRET": _state_secret(self.state_dir / "identity-secret"),
+        }
         if _module_exists("local.vonage_fake"):
             vonage_fake = importlib.import_module("local.vonage_fake")
             extra.update(vonage_fake.local_credentials(self.state_dir))

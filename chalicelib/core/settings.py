@@ -23,6 +23,7 @@ LOCAL_SECRET_ENV: dict[str, str] = {
     "stitch-token": "STITCH_TOKEN",
     "stitch-webhook-url": "STITCH_WEBHOOK_URL",
     "journey-pepper": "JOURNEY_PEPPER",
+    "identity-secret": "IDENTITY_SECRET",
 }
 
 
@@ -71,6 +72,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw in {"1", "true", "yes", "on"}
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed` (the first when unset)."""
+    raw = env.get(name, "").strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 SecretLoader = Callable[[str], str]
 
 
@@ -115,6 +124,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     stitch_api_url: str = "https://api.stitchdata.com"
     stitch_timeout_seconds: int = 10
+    # identify/alias links: "verified" (a user_hash or a server source) or "unverified"
+    identity_trust: str = "verified"
     # API keys: seconds a key check may be served from memory (0 = revoke at once)
     api_key_cache_seconds: int = 0
     # local stack
@@ -173,6 +184,7 @@ class Settings:
             cors_origins=_csv(env.get("CORS_ORIGINS", "")),
             stitch_api_url=env.get("STITCH_API_URL", cls.stitch_api_url).rstrip("/"),
             stitch_timeout_seconds=_int(env, "STITCH_TIMEOUT_SECONDS", cls.stitch_timeout_seconds),
+            identity_trust=_choice(env, "IDENTITY_TRUST", ("verified", "unverified")),
             api_key_cache_seconds=_int(
                 env, "API_KEY_CACHE_SECONDS", 0 if stage == LOCAL_STAGE else 30
             ),

@@ -12,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.core.clock import iso, now
 from chalicelib.core.lambdas import BatchAnswer, batch_item_failures
 from chalicelib.http import Api, json_response, no_content
-from chalicelib.tracking import collector, cors, identity
+from chalicelib.tracking import collector, cors, erasure
 from chalicelib.tracking.records import QueueRecord
 
 bp = Api(__name__)
@@ -35,15 +35,16 @@ def collect_events() -> Response:
     request = bp.request
     headers = wiring.origin_policy().for_request(request.headers)
     with cors.headers_on_problems(headers):
+        # A browser holds no secret key: its identify calls link only with a user_hash.
         ids = collector.collect(wiring.event_queue(), request.raw_body,
                                 request.headers.get("content-type"),
-                                request.headers.get("user-agent"))
+                                request.headers.get("user-agent"), server_source=False)
     return json_response({"accepted": len(ids), "message_ids": ids}, 202, headers)
 
 
 @bp.route("/api/users/{user_id}", methods=["DELETE"], role="events:erase")
 def erase_user(user_id: str) -> Response:
-    removed = identity.erase_user(wiring.identities(), wiring.event_queue(), user_id, iso(now()))
+    removed = erasure.erase_user(wiring.identities(), wiring.event_queue(), user_id, iso(now()))
     body = {"user_id": user_id, "identity_links_removed": removed, "deletion_record": "queued"}
     return json_response(body, 202)
 

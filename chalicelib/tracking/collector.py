@@ -28,7 +28,14 @@ from chalicelib.core.payloads import parse_json_object
 from chalicelib.core.problems import BadRequest, Problem
 from chalicelib.core.useragents import families
 from chalicelib.tracking.event_queue import EventQueue, QueuedEvent, queue_bodies
-from chalicelib.tracking.validation import Invalid, check, from_epoch_ms, instant, path
+from chalicelib.tracking.validation import (
+    Invalid,
+    check,
+    from_epoch_ms,
+    instant,
+    path,
+    user_hash_of,
+)
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -72,6 +79,7 @@ def normalise_request(
     user_agent: str | None,
     received_at: datetime | None = None,
     batched: bool = True,
+    server_source: bool = False,
 ) -> list[QueuedEvent]:
     """Every message validated and normalised, or one problem naming each bad message."""
     received = iso(received_at or now())
@@ -95,7 +103,8 @@ def normalise_request(
         found = list(check(message, index, batched))
         errors.extend(found)
         if not found:
-            normalised.append(normalise(message, received_at=received, agent=agent))
+            normalised.append(normalise(message, received_at=received, agent=agent,
+                                        server_source=server_source))
     if errors:
         raise _problem(400, errors, len(messages))
     return normalised
@@ -126,7 +135,11 @@ def _size(message: Any) -> int | None:
 
 
 def normalise(
-    message: Mapping[str, Any], *, received_at: str, agent: Mapping[str, str]
+    message: Mapping[str, Any],
+    *,
+    received_at: str,
+    agent: Mapping[str, str],
+    server_source: bool = False,
 ) -> QueuedEvent:
     """One canonical, Segment-shaped event (snake_case) from a checked message."""
     kind = str(message["type"])
@@ -146,6 +159,8 @@ def normalise(
         "anonymous_id": message.get("anonymousId") or None,
         "user_id": message.get("userId") or None,
         "previous_id": message.get("previousId") or None,
+        "user_hash": user_hash_of(message) if kind in ("identify", "alias") else None,
+        "server_source": server_source,
         "properties": properties if kind in ("page", "track") else {},
         "traits": dict(message.get("traits") or {}) if kind == "identify" else {},
         "timestamp": iso(timestamp) if timestamp else received_at,
@@ -230,10 +245,17 @@ def collect(
     raw: bytes | str | None,
     content_type: str | None,
     user_agent: str | None,
+    *,
+    server_source: bool = False,
 ) -> list[str]:
-    """The /events service: parse, check, normalise, queue. Returns the message ids."""
+    """The /events service: parse, check, normalise, queue. Returns the message ids.
+
+    `server_source` says the request came from a server that proved a secret key, so its
+    identify calls link without a user_hash (proof.py). /events is open to browsers and
+    passes False; a server collector with write keys is the caller that may pass True."""
     messages, batched = parse_request(raw, content_type)
-    events = normalise_request(messages, user_agent=user_agent, batched=batched)
+    events = normalise_request(messages, user_agent=user_agent, batched=batched,
+                               server_source=server_source)
     queue.put(queue_bodies(events))
     return [event["message_id"] for event in events]
 

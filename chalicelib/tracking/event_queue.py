@@ -48,6 +48,10 @@ class QueuedEvent(TypedDict):
     anonymous_id: str | None
     user_id: str | None
     previous_id: str | None
+    # The identify's proof (proof.py): the site server's HMAC of user_id, and whether the
+    # event came from an authenticated server source. Neither is forwarded as a column.
+    user_hash: str | None
+    server_source: bool
     properties: dict[str, Any]
     traits: dict[str, Any]
     timestamp: str

@@ -41,9 +41,11 @@ from chalicelib.tracking.event_queue import ErasureMessage
 from chalicelib.tracking.identity import (
     IdentityLink,
     IdentityStore,
+    LinkOutcome,
     links_in,
     permanent,
 )
+from chalicelib.tracking.proof import SECRET_NAME, TRUST_UNVERIFIED, LinkProof
 from chalicelib.tracking.records import QueuedRow, QueueRecord, queued_rows
 from chalicelib.tracking.rows import (
     EVENTS_TABLE,
@@ -114,7 +116,8 @@ class Forwarder:
     """One queue handler invocation: records in, failed SQS message ids out.
 
     `max_receives` is the events queue's maxReceiveCount: a message that fails on that
-    receive is dead-lettered here with Stitch's error (None: leave it to the redrive)."""
+    receive is dead-lettered here with Stitch's error (None: leave it to the redrive).
+    `proof` decides which identify and alias events may link (none, by default)."""
 
     def __init__(
         self,
@@ -122,12 +125,15 @@ class Forwarder:
         sender: Sender,
         dead_letters: DeadLetters,
         max_receives: int | None = None,
+        proof: LinkProof | None = None,
     ) -> None:
         self._identities = identities
         self._sender = sender
         self._dead_letters = dead_letters
         self._max_receives = max_receives
+        self._proof = proof or LinkProof()
         self.last_outcome = DeliveryOutcome()
+        self.link_outcomes: dict[str, int] = {}  # since this process started, by kind
 
     def forward(self, records: Iterable[QueueRecord]) -> list[str]:
         records = list(records)
@@ -171,26 +177,44 @@ class Forwarder:
             self._dead_letter_whole(batch, origin, None, why)
 
     def _record_links(self, batch: Batch) -> None:
-        """Write the identity links. Only those actually written are forwarded and used
-        for resolution: a link older than the stored one, or to a user erased since, is
-        dropped. One write per link, so a failure stays with the message that asked."""
-        for link in links_in(queued.event for queued in batch.events):
+        """Write the proven identity links. Only those actually written are forwarded and
+        used for resolution: a claim on an anonymous id linked to another user (recorded
+        as a conflict) or a link to a user erased since is dropped. One write per link, so
+        a failure stays with the message that asked."""
+        links, unproven = links_in((queued.event for queued in batch.events), self._proof)
+        self._count("unproven", unproven)
+        for link in links:
             origin = batch.link_sources[link.message_id][0]
             if batch.withheld(origin):
                 continue
             try:
-                batch.links.extend(self._identities.record([link]))
+                outcome = self._identities.link(link)
             except Exception as error:
-                failure = StoreFailure.of(error, "identity link")
-                if permanent(error):
-                    log.error("DynamoDB refused queue message %s's identity link for good, "
-                              "dead-lettered: %s", origin, failure.detail)
-                    self._dead_letter_whole(batch, origin, failure.status, failure.detail)
-                else:
-                    log.warning("identity link of queue message %s not written, the message "
-                                "will be retried: %s", origin, failure.detail)
-                    batch.store_failures[origin] = failure
+                self._link_failed(batch, origin, error)
+                continue
+            self._count(outcome.value)
+            if outcome is LinkOutcome.WRITTEN:
+                batch.links.append(link)
+            elif outcome is LinkOutcome.CONFLICT:
+                log.warning("identity conflict: queue message %s claims an anonymous id "
+                            "linked to another user; the first link stays (conflict item "
+                            "recorded, %d so far)", origin, self.link_outcomes["conflict"])
         batch.events = [queued for queued in batch.events if not batch.withheld(queued.origin)]
+
+    def _count(self, kind: str, how_many: int = 1) -> None:
+        if how_many:
+            self.link_outcomes[kind] = self.link_outcomes.get(kind, 0) + how_many
+
+    def _link_failed(self, batch: Batch, origin: str, error: Exception) -> None:
+        failure = StoreFailure.of(error, "identity link")
+        if permanent(error):
+            log.error("DynamoDB refused queue message %s's identity link for good, "
+                      "dead-lettered: %s", origin, failure.detail)
+            self._dead_letter_whole(batch, origin, failure.status, failure.detail)
+        else:
+            log.warning("identity link of queue message %s not written, the message "
+                        "will be retried: %s", origin, failure.detail)
+            batch.store_failures[origin] = failure
 
     def _resolve(self, batch: Batch) -> None:
         """Anonymous-only events' rows get the user their anonymous id is linked to."""
@@ -334,6 +358,10 @@ def forwarder(settings: Settings, dynamodb: DynamoDBClient, sqs: SQSClient) -> F
         Sender(destination(settings, timeout=float(settings.stitch_timeout_seconds))),
         DeadLetters(sqs, settings.events_dlq_url),
         max_receives(sqs, settings.events_queue_url),
+        LinkProof(
+            settings.secret(SECRET_NAME).reveal().encode(),
+            trust_unverified=settings.identity_trust == TRUST_UNVERIFIED,
+        ),
     )
     _FORWARDERS.clear()
     _FORWARDERS[id(settings)] = (settings, built)

@@ -1,25 +1,32 @@
 """Identity links: which user an anonymous visitor turned out to be.
 
-An identify (anonymousId + userId) or an alias (previousId -> userId) writes one item in
-the app table:
+A proven identify (anonymousId + userId) or alias (previousId -> userId) writes, in one
+transaction (proof.py says which calls are proven):
 
-    pk "anon#<anonymous_id>", sk "identity",
-    gsi1pk "user#<user_id>", gsi1sk "anon#<anonymous_id>"   (erasure finds a user's links)
-    anonymous_id, user_id, linked_at (ISO), message_id
+    the link     pk "anon#<anonymous_id>", sk "identity",
+                 gsi1pk "user#<user_id>", gsi1sk "anon#<anonymous_id>"
+                 anonymous_id, user_id, linked_at (ISO), message_id
+    its history  pk "user#<user_id>", sk "anon#<anonymous_id>", same attributes: the
+                 user's anonymous ids, kept until the user is erased, so erasure finds
+                 every link that ever resolved to the user, even one since replaced
 
-linked_at is the server's received_at, never the client's `timestamp`: a client-chosen
-(e.g. far-future) date would let anyone relink someone else's anonymous id and pin it.
-The latest link per anonymous id wins (a conditional put on linked_at), so a redelivered
-old identify never overwrites a newer one.
+linked_at is the server's received_at, never the client's `timestamp`. The first link of
+an anonymous id stays: a later call naming another user never relinks it (a conditional
+put), it records a conflict instead, which erasure of either user removes:
 
-Erasure (DELETE /api/users/{id}) first writes a marker, pk "user#<user_id>", sk "erased",
-erased_at (ISO), kept without TTL (a queued message may be redriven from the DLQ days
-later). A link to that user received at or before erased_at is skipped, atomically with
-its put (a transaction's ConditionCheck), and not forwarded: an identify still queued or
-redelivered after the erasure does not bring the link back. An identify received after
-the erasure is a new link. The forwarder writes links and resolves
-anonymous-only events in batches (one BatchGetItem per 100 ids); the app table's gsi1 is
-shared with other features (API keys use gsi1pk "apikey").
+    a conflict   pk "anon#<anonymous_id>", sk "conflict#<message_id>",
+                 gsi1pk "user#<claimed user_id>", gsi1sk "conflict#<message_id>"
+                 anonymous_id, claimed_user_id, received_at, message_id
+
+A call naming the user already linked changes nothing (a redelivery, a second login).
+
+Erasure (erasure.py) first writes a marker, pk "user#<user_id>", sk "erased", erased_at
+(ISO), kept without TTL (a queued message may be redriven from the DLQ days later). A
+link to that user received at or before erased_at is skipped, atomically with its put (a
+transaction's ConditionCheck), and not forwarded. An identify received after the erasure
+is a new link. The forwarder resolves anonymous-only events in batches (one BatchGetItem
+per 100 ids); the app table's gsi1 is shared with other features (API keys use gsi1pk
+"apikey").
 
 Every key above is built from an id, and DynamoDB limits keys in UTF-8 bytes (a sort key
 1,024, a partition key 2,048): /events and erasure refuse ids over validation.MAX_ID_BYTES,
@@ -30,17 +37,17 @@ good anyway (`permanent`) is the data's fault; the forwarder dead-letters that m
 
 from __future__ import annotations
 
+import enum
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ParamValidationError
 
 from chalicelib.core.aws import error_code
-from chalicelib.core.problems import BadRequest
-from chalicelib.tracking.event_queue import EventQueue, QueuedEvent, erasure_body
-from chalicelib.tracking.validation import ID_RULE, is_id
+from chalicelib.tracking.event_queue import QueuedEvent
+from chalicelib.tracking.proof import LinkProof
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
 
 SORT_KEY = "identity"
 ERASED_SORT_KEY = "erased"
+CONFLICT_PREFIX = "conflict#"
 _BATCH_GET_KEYS = 100
 _BATCH_WRITE_ITEMS = 25
 
@@ -58,6 +66,13 @@ class IdentityLink:
     user_id: str
     linked_at: str
     message_id: str
+
+
+class LinkOutcome(enum.Enum):
+    WRITTEN = "written"
+    ALREADY_LINKED = "already linked"  # to this same user: nothing changes
+    CONFLICT = "conflict"  # linked to another user: kept, the claim recorded
+    ERASED = "erased"  # the user was erased after the call was received
 
 
 # DynamoDB's key limits, in UTF-8 bytes (index keys included).
@@ -101,14 +116,23 @@ def _key(anonymous_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"anon#{anonymous_id}"}, "sk": {"S": SORT_KEY}}
 
 
+def _history_key(user_id: str, anonymous_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"user#{user_id}"}, "sk": {"S": f"anon#{anonymous_id}"}}
+
+
 def _erased_key(user_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"user#{user_id}"}, "sk": {"S": ERASED_SORT_KEY}}
 
 
-def links_in(events: Iterable[QueuedEvent]) -> list[IdentityLink]:
-    """The links that identify and alias events assert, latest per anonymous id.
-    An event's received_at (the server's clock) dates its link."""
-    latest: dict[str, IdentityLink] = {}
+def links_in(
+    events: Iterable[QueuedEvent], proof: LinkProof
+) -> tuple[list[IdentityLink], int]:
+    """The links that proven identify and alias events assert, in the order received
+    (the first link of an anonymous id is the one kept), and how many such events had no
+    proof. An event's received_at (the server's clock) dates its link."""
+    links: list[IdentityLink] = []
+    seen: set[tuple[str, str]] = set()
+    unproven = 0
     for event in events:
         if event.get("type") == "identify":
             anonymous_id, user_id = event.get("anonymous_id"), event.get("user_id")
@@ -118,11 +142,16 @@ def links_in(events: Iterable[QueuedEvent]) -> list[IdentityLink]:
             continue
         if not anonymous_id or not user_id or anonymous_id == user_id:
             continue
-        link = IdentityLink(anonymous_id, user_id, event["received_at"], event["message_id"])
-        known = latest.get(anonymous_id)
-        if known is None or known.linked_at <= link.linked_at:
-            latest[anonymous_id] = link  # same instant (one request): the later one wins
-    return list(latest.values())
+        if not proof.proves(event):
+            unproven += 1
+            continue
+        if (anonymous_id, user_id) not in seen:
+            seen.add((anonymous_id, user_id))
+            links.append(
+                IdentityLink(anonymous_id, user_id, event["received_at"], event["message_id"])
+            )
+    links.sort(key=lambda link: link.linked_at)  # stable: one request keeps its order
+    return links, unproven
 
 
 class IdentityStore:
@@ -139,32 +168,66 @@ class IdentityStore:
         self._sleep = sleep
 
     def record(self, links: Iterable[IdentityLink]) -> list[IdentityLink]:
-        """Write each link unless a newer one for the same anonymous id is stored or its
-        user was erased after it was received. Returns the links written."""
-        written: list[IdentityLink] = []
-        for link in links:
-            try:
-                self._ddb.transact_write_items(TransactItems=self._link_write(link))
-            except self._ddb.exceptions.TransactionCanceledException as cancelled:
-                reasons = cancelled.response.get("CancellationReasons", [])
-                codes = {r.get("Code", "None") for r in reasons}
-                if not reasons or not codes <= {"None", "ConditionalCheckFailed"}:
-                    raise  # a conflict or throttling: the queue message is retried
-                continue  # the user was erased, or a newer link is already stored
-            written.append(link)
-        return written
+        """Write each link (`link`); returns the links written."""
+        return [link for link in links if self.link(link) is LinkOutcome.WRITTEN]
+
+    def link(self, link: IdentityLink) -> LinkOutcome:
+        """Write the link and its history unless the anonymous id is linked already or
+        its user was erased after the call was received; a claim on an anonymous id
+        linked to another user is recorded as a conflict."""
+        try:
+            self._ddb.transact_write_items(TransactItems=self._link_write(link))
+        except self._ddb.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            codes = [r.get("Code", "None") for r in reasons]
+            if len(codes) < 2 or not set(codes) <= {"None", "ConditionalCheckFailed"}:
+                raise  # a conflict or throttling: the queue message is retried
+            if codes[0] == "ConditionalCheckFailed":
+                return LinkOutcome.ERASED
+            if self.linked_user(link.anonymous_id) == link.user_id:
+                return LinkOutcome.ALREADY_LINKED
+            self._record_conflict(link)
+            return LinkOutcome.CONFLICT
+        return LinkOutcome.WRITTEN
+
+    def linked_user(self, anonymous_id: str) -> str | None:
+        answer = self._ddb.get_item(
+            TableName=self._table, Key=_key(anonymous_id), ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return item["user_id"]["S"] if item else None
+
+    def _record_conflict(self, link: IdentityLink) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"anon#{link.anonymous_id}"},
+                "sk": {"S": f"{CONFLICT_PREFIX}{link.message_id}"},
+                "gsi1pk": {"S": f"user#{link.user_id}"},
+                "gsi1sk": {"S": f"{CONFLICT_PREFIX}{link.message_id}"},
+                "anonymous_id": {"S": link.anonymous_id},
+                "claimed_user_id": {"S": link.user_id},
+                "received_at": {"S": link.linked_at},
+                "message_id": {"S": link.message_id},
+            },
+        )
 
     def _link_write(self, link: IdentityLink) -> list[TransactWriteItemTypeDef]:
-        """The link's put, unless a newer link is stored, atomically with the check that
-        its user was not erased after it was received."""
-        at = {":at": {"S": link.linked_at}}
+        """The link's put, unless the anonymous id is linked already, with its history
+        item, atomically with the check that its user was not erased after the call."""
+        attributes = {
+            "anonymous_id": {"S": link.anonymous_id},
+            "user_id": {"S": link.user_id},
+            "linked_at": {"S": link.linked_at},
+            "message_id": {"S": link.message_id},
+        }
         return [
             {
                 "ConditionCheck": {
                     "TableName": self._table,
                     "Key": _erased_key(link.user_id),
                     "ConditionExpression": "attribute_not_exists(pk) OR erased_at < :at",
-                    "ExpressionAttributeValues": at,
+                    "ExpressionAttributeValues": {":at": {"S": link.linked_at}},
                 }
             },
             {
@@ -174,13 +237,15 @@ class IdentityStore:
                         **_key(link.anonymous_id),
                         "gsi1pk": {"S": f"user#{link.user_id}"},
                         "gsi1sk": {"S": f"anon#{link.anonymous_id}"},
-                        "anonymous_id": {"S": link.anonymous_id},
-                        "user_id": {"S": link.user_id},
-                        "linked_at": {"S": link.linked_at},
-                        "message_id": {"S": link.message_id},
+                        **attributes,
                     },
-                    "ConditionExpression": "attribute_not_exists(pk) OR linked_at <= :at",
-                    "ExpressionAttributeValues": at,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**_history_key(link.user_id, link.anonymous_id), **attributes},
                 }
             },
         ]
@@ -216,40 +281,61 @@ class IdentityStore:
                 raise RuntimeError("DynamoDB left identity lookups unprocessed")
         return resolved
 
-    def links_of(self, user_id: str) -> list[IdentityLink]:
-        """Every link to `user_id` (gsi1)."""
-        links: list[IdentityLink] = []
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :user AND begins_with(gsi1sk, :anon)",
-            "ExpressionAttributeValues": {
-                ":user": {"S": f"user#{user_id}"},
-                ":anon": {"S": "anon#"},
-            },
-        }
+    # --- erasure: every item that names the user ----------------------------------------
+
+    def erasure_of(self, user_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+        """The anonymous ids ever linked to `user_id` (its history and its current links)
+        and the keys of every item erasing the user removes: those links (whoever they
+        resolve to now), the history, and the conflicts naming the user or claiming one
+        of those anonymous ids."""
+        anonymous_ids: set[str] = set()
+        keys: list[dict[str, Any]] = []
+        for item in self._query(
+            KeyConditionExpression="pk = :user AND begins_with(sk, :anon)",
+            ExpressionAttributeValues={":user": {"S": f"user#{user_id}"}, ":anon": {"S": "anon#"}},
+        ):
+            anonymous_ids.add(item["sk"]["S"].removeprefix("anon#"))
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+        for item in self._query(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :user",
+            ExpressionAttributeValues={":user": {"S": f"user#{user_id}"}},
+        ):
+            if item["sk"]["S"] == SORT_KEY:
+                anonymous_ids.add(item["pk"]["S"].removeprefix("anon#"))
+            elif item["sk"]["S"].startswith(CONFLICT_PREFIX):
+                keys.append({"pk": item["pk"], "sk": item["sk"]})
+        for anonymous_id in sorted(anonymous_ids):
+            keys.append(_key(anonymous_id))
+            keys.extend(
+                {"pk": item["pk"], "sk": item["sk"]}
+                for item in self._query(
+                    KeyConditionExpression="pk = :anon AND begins_with(sk, :conflict)",
+                    ExpressionAttributeValues={
+                        ":anon": {"S": f"anon#{anonymous_id}"},
+                        ":conflict": {"S": CONFLICT_PREFIX},
+                    },
+                )
+            )
+        return sorted(anonymous_ids), keys
+
+    def _query(self, **query: Any) -> Iterator[dict[str, Any]]:
+        query["TableName"] = self._table
         while True:
             answer = self._ddb.query(**query)
-            for item in answer.get("Items", []):
-                links.append(
-                    IdentityLink(
-                        item["anonymous_id"]["S"],
-                        item["user_id"]["S"],
-                        item.get("linked_at", {}).get("S", ""),
-                        item.get("message_id", {}).get("S", ""),
-                    )
-                )
+            yield from answer.get("Items", [])
             if "LastEvaluatedKey" not in answer:
-                return links
+                return
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def remove(self, links: Iterable[IdentityLink]) -> int:
-        """Delete these links (BatchWriteItem, 25 a call); returns how many."""
-        keys = [_key(link.anonymous_id) for link in links]
-        for start in range(0, len(keys), _BATCH_WRITE_ITEMS):
+    def remove(self, keys: Iterable[dict[str, Any]]) -> None:
+        """Delete these items (BatchWriteItem, 25 a call; a key named twice once)."""
+        unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
+        for start in range(0, len(unique), _BATCH_WRITE_ITEMS):
             request: dict[str, Any] = {
                 self._table: [
-                    {"DeleteRequest": {"Key": k}} for k in keys[start : start + _BATCH_WRITE_ITEMS]
+                    {"DeleteRequest": {"Key": k}}
+                    for k in unique[start : start + _BATCH_WRITE_ITEMS]
                 ]
             }
             for attempt in range(8):
@@ -260,20 +346,3 @@ class IdentityStore:
                 self._sleep(min(0.05 * 2**attempt, 1.0))
             else:
                 raise RuntimeError("DynamoDB left identity deletions unprocessed")
-        return len(keys)
-
-
-def erase_user(store: IdentityStore, queue: EventQueue, user_id: str, requested_at: str) -> int:
-    """Remove `user_id`'s identity links and queue the deletion record for the warehouse.
-
-    The erased marker is written first, so no identify still in the queue can add a link
-    after they were listed. The record is queued before the links are removed: if
-    removing them then fails, a repeated request finds them again; the other order could
-    lose the record.
-    """
-    if not is_id(user_id):
-        raise BadRequest(f"user_id {ID_RULE}.", field="user_id")
-    store.mark_erased(user_id, requested_at)
-    links = store.links_of(user_id)
-    queue.put([erasure_body(user_id, [link.anonymous_id for link in links], requested_at)])
-    return store.remove(links)

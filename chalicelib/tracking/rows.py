@@ -3,7 +3,8 @@
 `events` holds one flat row per event (properties and traits as JSON text, the context
 spread into columns); `resolved_user_id` is user_id, else the user the anonymous id was
 linked to when forwarded. `identities` holds one row per anonymous id (message_id
-"identity:<anonymous_id>", latest link wins by sequence); erasure upserts those rows with
+"identity:<anonymous_id>", its first link: a later claim is a conflict, never forwarded;
+newest sequence wins should the same link come twice); erasure upserts those rows with
 deleted=true and adds one "erasure:<user_id>" row.
 """
 

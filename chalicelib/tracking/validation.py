@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.tracking.proof import is_user_hash
+
 TYPES = frozenset({"page", "track", "identify", "alias"})
 MAX_ID_CHARS = 256
 # Ids become DynamoDB keys: "anon#<id>" is an identity item's pk and its gsi1sk, "user#<id>"
@@ -81,6 +83,26 @@ def _identity_problems(message: Mapping[str, Any]) -> _Problems:
             yield "userId", "an alias message needs a userId"
     if kind == "identify" and not ids["userId"] and not message.get("traits"):
         yield "userId", "an identify message needs a userId or traits"
+    for name, value in _user_hashes(message):
+        if not is_user_hash(value):
+            yield name, "must be the user id's HMAC-SHA256 in hex (64 characters)"
+
+
+def _user_hashes(message: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The user_hash a message carries: `userHash`, or `options.userHash` (what the
+    analytics library's identify(userId, traits, options) sends)."""
+    if message.get("userHash") is not None:
+        yield "userHash", message["userHash"]
+    options = message.get("options")
+    if isinstance(options, dict) and options.get("userHash") is not None:
+        yield "options.userHash", options["userHash"]
+
+
+def user_hash_of(message: Mapping[str, Any]) -> str | None:
+    """The message's user_hash, lower-cased (checked already), or None."""
+    for _, value in _user_hashes(message):
+        return str(value).lower()
+    return None
 
 
 def _shape_problems(message: Mapping[str, Any]) -> _Problems:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.tracking.proof import user_hash
+
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -83,13 +85,15 @@ def test_analytics_js_events_reach_the_warehouse_resolved(local_stack: Any) -> N
             # can tie them to the user afterwards.
             wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 2)
             before = visitor_events(db, anonymous_id)
+            # The user_hash the site's server would render into its page.
+            proof = user_hash(local_stack.env["IDENTITY_SECRET"].encode(), USER)
             page.evaluate(
-                """async (user) => {
+                """async ([user, userHash]) => {
                     const analytics = window.linktrailAnalytics;
-                    await analytics.identify(user, {plan: 'pro'});
+                    await analytics.identify(user, {plan: 'pro'}, {userHash: userHash});
                     await analytics.track('Upgraded', {plan: 'pro'});
                 }""",
-                USER,
+                [USER, proof],
             )
             wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 4
                        and bool(visitor_links(db, anonymous_id)))

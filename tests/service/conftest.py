@@ -19,7 +19,7 @@ from local import stitch_sink
 from local.stack import emulator_alone
 from tests.support.clock import FakeClock
 from tests.support.paths import ROOT
-from tests.support.tracking import TOKEN
+from tests.support.tracking import IDENTITY_SECRET, TOKEN
 
 
 @pytest.fixture
@@ -87,6 +87,7 @@ def app_env(aws: dict[str, str], sink: stitch_sink.Sink,
     monkeypatch.setenv("STITCH_API_URL", sink.url)
     monkeypatch.setenv("STITCH_TOKEN", TOKEN)
     monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("IDENTITY_SECRET", IDENTITY_SECRET)
     wiring.reset()
     assert wiring.settings().is_local
     return aws
@@ -99,6 +100,7 @@ def webhook_env(aws: dict[str, str], sink: stitch_sink.Sink,
     monkeypatch.setenv("STITCH_TOKEN", "")
     monkeypatch.setenv("STITCH_WEBHOOK_URL", sink.webhook_url)
     monkeypatch.setenv("STITCH_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("IDENTITY_SECRET", IDENTITY_SECRET)
     wiring.reset()
     assert isinstance(stitch.destination(wiring.settings()), stitch.Webhook)
     return aws

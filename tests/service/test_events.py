@@ -368,14 +368,17 @@ def test_erasure_needs_an_api_key(client: Any, aws: dict[str, str]) -> None:
     assert queued(aws) == []
 
 
-def test_newer_identity_link_wins(aws: dict[str, str]) -> None:
+def test_the_first_identity_link_stays(aws: dict[str, str]) -> None:
     from chalicelib import wiring
-    from chalicelib.tracking.identity import IdentityLink, IdentityStore
+    from chalicelib.tracking.identity import IdentityLink, IdentityStore, LinkOutcome
 
     store = IdentityStore(wiring.dynamodb(), aws["APP_TABLE"])
-    store.record([IdentityLink("anon-1", "new-user", "2026-02-01T00:00:00.000Z", "m2")])
-    store.record([IdentityLink("anon-1", "old-user", "2026-01-01T00:00:00.000Z", "m1")])
-    assert store.resolve(["anon-1", "unknown"]) == {"anon-1": "new-user"}
+    first = IdentityLink("anon-1", "first-user", "2026-01-01T00:00:00.000Z", "m1")
+    assert store.link(first) is LinkOutcome.WRITTEN
+    later = IdentityLink("anon-1", "other-user", "2026-02-01T00:00:00.000Z", "m2")
+    assert store.link(later) is LinkOutcome.CONFLICT
+    assert store.link(first) is LinkOutcome.ALREADY_LINKED
+    assert store.resolve(["anon-1", "unknown"]) == {"anon-1": "first-user"}
 
 
 # --- limits: ids in UTF-8 bytes, dates in range (each a 400 naming the field) --------
@@ -466,7 +469,8 @@ def test_erasure_refuses_a_user_id_too_long_in_utf8_bytes(aws: dict[str, str]) -
     path; API Gateway does)."""
     from chalicelib import wiring
     from chalicelib.core.problems import Problem
-    from chalicelib.tracking.identity import IdentityStore, erase_user
+    from chalicelib.tracking.erasure import erase_user
+    from chalicelib.tracking.identity import IdentityStore
 
     store = IdentityStore(wiring.dynamodb(), aws["APP_TABLE"])
     queue = event_queue.EventQueue(wiring.sqs(), aws["EVENTS_QUEUE_URL"])

