@@ -223,6 +223,13 @@ class ShortDomainHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._visit()
 
+    @property
+    def target(self) -> str:
+        """The request target as sent. http.server collapses a leading `//` in self.path
+        (against open redirects of its own); CloudFront passes it to the function as is."""
+        words = self.requestline.split()
+        return words[1] if len(words) >= 2 else self.path
+
     def _visit(self) -> None:
         if self.path == "/__health":
             self._send(200, {"Content-Type": "text/plain"}, b"ok\n")
@@ -231,7 +238,7 @@ class ShortDomainHandler(BaseHTTPRequestHandler):
             # Straight to the bucket's website endpoint, past the edge: the viewer's own
             # headers only, so no CloudFront secret unless the viewer knows it.
             answer = self.server.website.get(
-                self.path.partition("?")[0], dict(self.headers.items())
+                self.target.partition("?")[0], dict(self.headers.items())
             )
             self._send(answer.status, answer.headers, answer.body)
             return
@@ -239,7 +246,7 @@ class ShortDomainHandler(BaseHTTPRequestHandler):
         event = cloudfront_event(
             self.server.event_type,
             self.command,
-            self.path,
+            self.target,
             dict(self.headers.items()),
             self.client_address[0],
             self.headers.get("Host", self.server.url),
