@@ -137,6 +137,25 @@ def website_host(bucket: str, region: str) -> str:
     return f"{bucket}.s3-website-{region}.amazonaws.com"
 
 
+def custom_origin(website: str, origin_headers: Mapping[str, str]) -> dict[str, Any]:
+    """infra/edge.yaml's origin as an origin-request event shows it, custom headers too."""
+    return {
+        "custom": {
+            "customHeaders": {
+                name.lower(): [{"key": name, "value": value}]
+                for name, value in origin_headers.items()
+            },
+            "domainName": website,
+            "keepaliveTimeout": 5,
+            "path": "",
+            "port": 80,
+            "protocol": "http",
+            "readTimeout": 30,
+            "sslProtocols": ["TLSv1.2"],
+        }
+    }
+
+
 def cloudfront_event(
     event_type: str,
     method: str,
@@ -181,21 +200,7 @@ def cloudfront_event(
         cf_headers["via"] = [
             {"key": "Via", "value": f"2.0 {uuid.uuid4().hex}.cloudfront.net (CloudFront)"}
         ]
-        request["origin"] = {
-            "custom": {
-                "customHeaders": {
-                    name.lower(): [{"key": name, "value": value}]
-                    for name, value in (origin_headers or {}).items()
-                },
-                "domainName": website,
-                "keepaliveTimeout": 5,
-                "path": "",
-                "port": 80,
-                "protocol": "http",
-                "readTimeout": 30,
-                "sslProtocols": ["TLSv1.2"],
-            }
-        }
+        request["origin"] = custom_origin(website, origin_headers or {})
     return {
         "Records": [
             {
