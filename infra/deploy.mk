@@ -4,13 +4,15 @@
 #   make deploy STAGE=dev [REGION=eu-west-1] [CLICK_MODE=first-click]
 #               [EVERY_CLICK_TRIGGER=origin-request]   (per-country counts; see edge/README.md)
 #               [SHORT_DOMAIN=go.example.com SHORT_DOMAIN_CERT=arn:aws:acm:us-east-1:...]
+#               [ROTATE_ORIGIN_SECRET=1]   new Referer secret between CloudFront and S3
 #   make deploy-plan STAGE=dev      print the chain, touch nothing
 #   make record-resources STAGE=dev write stack outputs into .chalice/config.json
 STACK_ARGS = --stage $(STAGE) $(if $(REGION),--region $(REGION))
 DEPLOY_ARGS = $(STACK_ARGS) $(if $(CLICK_MODE),--click-mode $(CLICK_MODE)) \
   $(if $(EVERY_CLICK_TRIGGER),--every-click-trigger $(EVERY_CLICK_TRIGGER)) \
   $(if $(SHORT_DOMAIN),--alias $(SHORT_DOMAIN)) \
-  $(if $(SHORT_DOMAIN_CERT),--certificate-arn $(SHORT_DOMAIN_CERT))
+  $(if $(SHORT_DOMAIN_CERT),--certificate-arn $(SHORT_DOMAIN_CERT)) \
+  $(if $(ROTATE_ORIGIN_SECRET),--rotate-origin-secret)
 
 .PHONY: deploy deploy-plan record-resources
 

@@ -1,13 +1,18 @@
 """`make deploy STAGE=dev`: put linktrail into your AWS account, in order.
 
     python -m infra.deploy --stage dev [--region eu-west-1] [--click-mode first-click]
-                           [--every-click-trigger origin-request]
+                           [--every-click-trigger origin-request] [--rotate-origin-secret]
                            [--alias go.example.com --certificate-arn arn:...] [--dry-run]
 
-1. data stack (app region)  2. record resources  3. chalice deploy  4. SQS partial batch
-failures  5. api stack (gateway responses) + new API deployment  6. make edge  7. upload
-the edge zip (us-east-1 artifacts bucket)  8. edge stack (us-east-1)  9. record resources
-again  10. chalice deploy again if the environment changed.
+1. origin secret (SSM)  2. data stack (app region)  3. record resources  4. chalice deploy
+5. SQS partial batch failures  6. api stack (gateway responses) + new API deployment
+7. make edge  8. upload the edge zip (us-east-1 artifacts bucket)  9. edge stack
+(us-east-1)  10. retire the previous origin secret (after a rotation)  11. record
+resources again  12. chalice deploy again if the environment changed.
+
+The origin secret is the Referer CloudFront sends the S3 website endpoint, whose bucket
+policy answers nothing else. A rotation keeps the old value accepted until the edge stack
+sends the new one, so no click fails while CloudFront moves.
 
 Only boto3 and the chalice CLI are needed (no aws CLI). `--dry-run` prints the plan and
 touches nothing: tests run that, never the real thing.
@@ -16,9 +21,11 @@ touches nothing: tests run that, never the real thing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -285,6 +292,64 @@ def upload_edge_package(s3: Any, bucket: str, package: bytes) -> str:
     return key
 
 
+# --- the origin secret ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OriginSecrets:
+    """The Referer CloudFront sends the website endpoint, and during a rotation the one it
+    sent before, which the bucket policy accepts until the edge stack has moved."""
+
+    current: str
+    previous: str
+
+    @property
+    def rotating(self) -> bool:
+        return self.current != self.previous
+
+    def data_parameters(self) -> dict[str, str]:
+        return {"OriginSecret": self.current, "PreviousOriginSecret": self.previous}
+
+
+class OriginSecretStore:
+    """The secret as a SecureString at <SsmPrefix>origin-referer; a rotation's old value
+    waits at origin-referer-previous until the edge stack sends the new one, so a deploy
+    that fails half way is finished by the next one without refusing CloudFront."""
+
+    def __init__(self, ssm: Any, stage: str) -> None:
+        self.ssm = ssm
+        self.name = f"/linktrail/{stage}/{resources.ORIGIN_REFERER_PARAMETER}"
+        self.previous_name = self.name + "-previous"
+
+    def _get(self, name: str) -> str | None:
+        try:
+            answer = self.ssm.get_parameter(Name=name, WithDecryption=True)
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+        return str(answer["Parameter"]["Value"])
+
+    def _put(self, name: str, value: str) -> None:
+        self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+    def load(self, rotate: bool, log: Callable[[str], None] = print) -> OriginSecrets:
+        current, previous = self._get(self.name), self._get(self.previous_name)
+        if current and previous:
+            log(f"{self.name}: finishing the rotation a previous deploy started")
+            return OriginSecrets(current, previous)
+        if current and not rotate:
+            return OriginSecrets(current, current)
+        new = secrets.token_urlsafe(32)
+        if current:
+            self._put(self.previous_name, current)
+        self._put(self.name, new)
+        log(f"{self.name}: {'rotated' if current else 'generated'}")
+        return OriginSecrets(new, current or new)
+
+    def retire_previous(self) -> None:
+        with contextlib.suppress(self.ssm.exceptions.ParameterNotFound):
+            self.ssm.delete_parameter(Name=self.previous_name)
+
+
 # --- the chain --------------------------------------------------------------------------
 
 
@@ -303,6 +368,7 @@ class Deployment:
     every_click_trigger: str = "viewer-request"  # origin-request: per-country counts
     alias: str = ""
     certificate_arn: str = ""
+    rotate_origin_secret: bool = False
     project: Path = PROJECT_ROOT
     log: Callable[[str], None] = print
     _session: Any = field(default=None, repr=False)
@@ -310,6 +376,7 @@ class Deployment:
     _edge_bucket: str = ""
     _edge_key: str = ""
     _env_changed: bool = False
+    _origin: OriginSecrets | None = field(default=None, repr=False)
 
     # -- plan ---------------------------------------------------------------------------
 
@@ -317,10 +384,16 @@ class Deployment:
         s, region = self.stage, self.region or "<your default region>"
         config = f".chalice/config.json stages.{s}.environment_variables"
         deployed = f".chalice/deployed/{s}.json"
+        secret = f"/linktrail/{s}/{resources.ORIGIN_REFERER_PARAMETER}"
         return [
+            Step("origin secret",
+                 f"{secret} from SSM (SecureString), generated if missing"
+                 + ("; rotated: a new value, the old one accepted until step 10"
+                    if self.rotate_origin_secret else ""), self.origin_secret),
             Step("data stack",
                  f"{record_resources.data_stack_name(s)} in {region}: create or update "
-                 "infra/data.yaml, wait", self.data_stack),
+                 "infra/data.yaml, wait; the redirect bucket answers only requests whose "
+                 f"Referer is {secret}", self.data_stack),
             Step("expired page",
                  "put infra/expired.html in the redirect bucket (its website error document)",
                  self.expired_page),
@@ -340,7 +413,12 @@ class Deployment:
             Step("edge stack",
                  f"{record_resources.edge_stack_name(s)} in {EDGE_REGION}: Lambda@Edge "
                  f"({self.click_mode}{self.trigger_note()}) + CloudFront"
-                 + (f" at {self.alias}" if self.alias else "") + ", wait", self.edge_stack),
+                 + (f" at {self.alias}" if self.alias else "")
+                 + f", wait; CloudFront sends {secret} to the website endpoint as its Referer "
+                 "origin custom header", self.edge_stack),
+            Step("retire previous origin secret",
+                 "only after a rotation: the data stack again with the new secret alone, "
+                 f"then delete {secret}-previous", self.retire_origin_secret),
             Step("record resources again", f"+ SHORT_BASE_URL, PUBLIC_BASE_URL -> {config}",
                  self.record_again),
             Step("chalice deploy again", f"chalice deploy --stage {s}, only if the "
@@ -393,14 +471,35 @@ class Deployment:
             raise SystemExit(f"{path} is missing: chalice deploy did not finish")
         return dict(json.loads(path.read_text()))
 
+    def origin_secrets(self) -> OriginSecrets:
+        if self._origin is None:
+            raise SystemExit("the origin secret step has not run")
+        return self._origin
+
+    def origin_secret(self) -> None:
+        store = OriginSecretStore(self.client("ssm"), self.stage)
+        self._origin = store.load(self.rotate_origin_secret, self.log)
+
     def data_stack(self) -> None:
         self._data_outputs = deploy_stack(
             self.client("cloudformation"),
             record_resources.data_stack_name(self.stage),
             resources.DATA_TEMPLATE.read_text(),
-            {"Stage": self.stage},
+            {"Stage": self.stage, **self.origin_secrets().data_parameters()},
             log=self.log,
         )
+
+    def retire_origin_secret(self) -> None:
+        origin = self.origin_secrets()
+        store = OriginSecretStore(self.client("ssm"), self.stage)
+        if not origin.rotating:
+            store.retire_previous()  # left over if a rotation failed before it began
+            self.log("no rotation under way; nothing to retire")
+            return
+        self._origin = OriginSecrets(origin.current, origin.current)
+        self.data_stack()  # CloudFront sends the new value now: the old one stops working
+        store.retire_previous()
+        self.log("previous origin secret retired")
 
     def expired_page(self) -> None:
         bucket = self.data_outputs()["RedirectBucketName"]
@@ -476,6 +575,7 @@ class Deployment:
                 "EveryClickTrigger": self.every_click_trigger,
                 "LinksTableArn": data["LinksTableArn"],
                 "RedirectWebsiteHost": data["RedirectBucketWebsiteHost"],
+                "OriginSecret": self.origin_secrets().current,
                 "Alias": self.alias,
                 "CertificateArn": self.certificate_arn,
             },
@@ -509,6 +609,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="short domain for CloudFront (needs --certificate-arn)")
     parser.add_argument("--certificate-arn", default="",
                         help="ACM certificate in us-east-1 for --alias")
+    parser.add_argument("--rotate-origin-secret", action="store_true",
+                        help="a new Referer secret between CloudFront and the bucket")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
     args = parser.parse_args(argv)
     if bool(args.alias) != bool(args.certificate_arn):
@@ -520,6 +622,7 @@ def main(argv: list[str] | None = None) -> None:
         every_click_trigger=args.every_click_trigger,
         alias=args.alias,
         certificate_arn=args.certificate_arn,
+        rotate_origin_secret=args.rotate_origin_secret,
     )
     if args.dry_run:
         deployment.print_plan()

@@ -58,3 +58,33 @@ def upload_expired_page(s3: Any, bucket: str) -> None:
         ContentType="text/html; charset=utf-8",
         CacheControl="no-store",
     )
+
+
+# The Referer CloudFront sends the website endpoint (infra/edge.yaml), which the bucket
+# policy requires (infra/data.yaml); kept in SSM under the SsmPrefix output.
+ORIGIN_REFERER_PARAMETER = "origin-referer"
+ORIGIN_REFERER_HEADER = "Referer"
+
+
+def redirect_bucket_policy(bucket: str, parameters: Mapping[str, str]) -> dict[str, Any]:
+    """data.yaml's RedirectBucketPolicy document for `bucket`, its Refs resolved from
+    `parameters`: what the local bootstrap applies (the emulator's CloudFormation skips
+    bucket policies), so the local S3 stand-in enforces the template AWS gets."""
+    from cfnlint.decode.cfn_yaml import loads
+
+    template = loads(DATA_TEMPLATE.read_text())
+    document = template["Resources"]["RedirectBucketPolicy"]["Properties"]["PolicyDocument"]
+    arn = f"arn:aws:s3:::{bucket}"
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Ref"}:
+                return parameters[node["Ref"]]
+            if set(node) == {"Fn::Sub"}:
+                return str(node["Fn::Sub"]).replace("${RedirectBucket.Arn}", arn)
+            return {str(key): resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return dict(resolve(document))

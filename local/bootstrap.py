@@ -3,6 +3,8 @@ uses, then apply through the API what the emulator ignores in the template."""
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +25,24 @@ def provision(
     """Deploy the data stack to whatever endpoint boto3 is pointed at; return app env."""
     session = boto3.session.Session(region_name=region)
     cloudformation = session.client("cloudformation")
+    # A fresh secret per start, as `make deploy --rotate-origin-secret` would make one.
+    origin_secret = secrets.token_urlsafe(32)
+    parameters = {
+        "Stage": stage,
+        "OriginSecret": origin_secret,
+        "PreviousOriginSecret": origin_secret,
+    }
     cloudformation.create_stack(
         StackName=STACK_NAME,
         TemplateBody=resources.DATA_TEMPLATE.read_text(),
-        Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
     )
     outputs = _wait_for_outputs(cloudformation)
     env = resources.env_from_outputs(outputs)
     _apply_ignored_properties(session, env, log)
+    _apply_bucket_policy(session, env["REDIRECT_BUCKET"], parameters, log)
+    # The short domain plays CloudFront and sends it as the origin custom header.
+    env["ORIGIN_SECRET"] = origin_secret
     env["STAGE"] = stage
     env["AWS_DEFAULT_REGION"] = region
     return env
@@ -79,6 +91,17 @@ def _apply_ignored_properties(
             QueueUrl=env[name], Attributes={"VisibilityTimeout": LOCAL_VISIBILITY_TIMEOUT}
         )
     log(f"local queues: visibility timeout {LOCAL_VISIBILITY_TIMEOUT}s so retries come quickly")
+
+
+def _apply_bucket_policy(
+    session: Any, bucket: str, parameters: dict[str, str], log: Callable[[str], None]
+) -> None:
+    policy = resources.redirect_bucket_policy(bucket, parameters)
+    session.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    log(
+        "emulator skips AWS::S3::BucketPolicy: applied data.yaml's through the API (the "
+        f"bucket answers only requests with CloudFront's {resources.ORIGIN_REFERER_HEADER})"
+    )
 
 
 def ensure_admin_key(key_file: Path, app_table: str) -> str:

@@ -5,14 +5,17 @@ AWS documents it, and runs through the very same edge handler code
 (edge.edge_click.ClickCounter): every-click at viewer-request (the default) or at
 origin-request (EVERY_CLICK_TRIGGER=origin-request, as infra/edge.yaml's EveryClickTrigger);
 first-click always at origin-request. When the handler passes the request on, this server
-plays the S3 website endpoint against the emulator's bucket: an object's
-WebsiteRedirectLocation -> 301; a missing object -> the bucket's error document
-(expired.html) with 404. There is no cache here, so both triggers see every click.
+plays the S3 website endpoint against the emulator's bucket (local/s3_website.py), adding
+the secret Referer as CloudFront's origin custom header does (ORIGIN_SECRET, made by the
+bootstrap): an object's WebsiteRedirectLocation -> 301; a missing object -> the bucket's
+error document (expired.html) with 404. A request whose Host is the bucket's website
+endpoint name goes straight to that stand-in, as a request to S3 itself would, without the
+secret: 403. There is no cache here, so both triggers see every click.
 
     python -m local.short_domain --port 8001
 
 Environment (the app's, inherited from the local stack): AWS_ENDPOINT_URL, LINKS_TABLE,
-REDIRECT_BUCKET, AWS_DEFAULT_REGION; CLICK_MODE (every|every-click|first|first-click,
+REDIRECT_BUCKET, ORIGIN_SECRET, AWS_DEFAULT_REGION; CLICK_MODE (every|every-click|first|first-click,
 default every); EVERY_CLICK_TRIGGER (viewer-request|origin-request, default viewer-request);
 EDGE_TIME_BUDGET_MS (default 10000: the emulator is far slower than DynamoDB).
 `X-Debug-Country: GB` stands in for CloudFront-Viewer-Country, and like it reaches only
@@ -34,12 +37,12 @@ import uuid
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import boto3
 
 from edge.edge_click import ClickCounter, EdgeConfig, make_client, mode_named
 from infra import resources
+from local.s3_website import Answer, S3Website
 
 DEFAULT_PORT = 8001
 DISTRIBUTION_ID = "ELOCALSHORTDOMAIN"
@@ -110,17 +113,47 @@ class ShortDomain(ThreadingHTTPServer):
         s3: Any,
         bucket: str,
         event_type: str = "viewer-request",
+        origin_secret: str = "",
     ) -> None:
         super().__init__(address, ShortDomainHandler)
         self.counter = counter
-        self.s3 = s3
+        self.website = S3Website(s3, bucket)
         self.bucket = bucket
         self.event_type = event_type
+        # infra/edge.yaml's OriginCustomHeaders: replaces whatever Referer a viewer sent
+        self.origin_headers = {resources.ORIGIN_REFERER_HEADER: origin_secret}
+
+    @property
+    def website_host(self) -> str:
+        return website_host(self.bucket, self.counter.config.region)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+
+def website_host(bucket: str, region: str) -> str:
+    return f"{bucket}.s3-website-{region}.amazonaws.com"
+
+
+def custom_origin(website: str, origin_headers: Mapping[str, str]) -> dict[str, Any]:
+    """infra/edge.yaml's origin as an origin-request event shows it, custom headers too."""
+    return {
+        "custom": {
+            "customHeaders": {
+                name.lower(): [{"key": name, "value": value}]
+                for name, value in origin_headers.items()
+            },
+            "domainName": website,
+            "keepaliveTimeout": 5,
+            "path": "",
+            "port": 80,
+            "protocol": "http",
+            "readTimeout": 30,
+            "sslProtocols": ["TLSv1.2"],
+        }
+    }
 
 
 def cloudfront_event(
@@ -132,11 +165,14 @@ def cloudfront_event(
     host: str,
     bucket: str,
     region: str,
+    origin_headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A viewer-request or origin-request event as CloudFront sends it."""
     if event_type not in TRIGGERS:
         raise ValueError(f"event type must be one of {TRIGGERS}, got {event_type!r}")
-    parts = urlsplit(path)
+    # The request target as sent: CloudFront hands the function the path still
+    # percent-encoded, and a path starting // is a path, not an authority (urlsplit's).
+    uri, _, query = path.partition("?")
     origin = event_type == "origin-request"
     cf_headers: dict[str, list[dict[str, str]]] = {}
     country = ""
@@ -154,28 +190,17 @@ def cloudfront_event(
         "clientIp": client_ip,
         "headers": cf_headers,
         "method": method,
-        "querystring": parts.query,
-        "uri": parts.path or "/",
+        "querystring": query,
+        "uri": uri or "/",
     }
     if origin:
-        website = f"{bucket}.s3-website-{region}.amazonaws.com"
+        website = website_host(bucket, region)
         cf_headers["host"] = [{"key": "Host", "value": website}]
         cf_headers["x-forwarded-for"] = [{"key": "X-Forwarded-For", "value": client_ip}]
         cf_headers["via"] = [
             {"key": "Via", "value": f"2.0 {uuid.uuid4().hex}.cloudfront.net (CloudFront)"}
         ]
-        request["origin"] = {
-            "custom": {
-                "customHeaders": {},
-                "domainName": website,
-                "keepaliveTimeout": 5,
-                "path": "",
-                "port": 80,
-                "protocol": "http",
-                "readTimeout": 30,
-                "sslProtocols": ["TLSv1.2"],
-            }
-        }
+        request["origin"] = custom_origin(website, origin_headers or {})
     return {
         "Records": [
             {
@@ -203,20 +228,36 @@ class ShortDomainHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._visit()
 
+    @property
+    def target(self) -> str:
+        """The request target as sent. http.server collapses a leading `//` in self.path
+        (against open redirects of its own); CloudFront passes it to the function as is."""
+        words = self.requestline.split()
+        return words[1] if len(words) >= 2 else self.path
+
     def _visit(self) -> None:
         if self.path == "/__health":
             self._send(200, {"Content-Type": "text/plain"}, b"ok\n")
+            return
+        if self.headers.get("Host", "").lower() == self.server.website_host:
+            # Straight to the bucket's website endpoint, past the edge: the viewer's own
+            # headers only, so no CloudFront secret unless the viewer knows it.
+            answer = self.server.website.get(
+                self.target.partition("?")[0], dict(self.headers.items())
+            )
+            self._send(answer.status, answer.headers, answer.body)
             return
         counter = self.server.counter
         event = cloudfront_event(
             self.server.event_type,
             self.command,
-            self.path,
+            self.target,
             dict(self.headers.items()),
             self.client_address[0],
             self.headers.get("Host", self.server.url),
             self.server.bucket,
             counter.config.region,
+            self.server.origin_headers,
         )
         try:
             result, click = counter.handle(event)
@@ -225,39 +266,31 @@ class ShortDomainHandler(BaseHTTPRequestHandler):
             self._send(503, {"Content-Type": "text/plain"}, b"edge function error\n")
             return
         if "status" in result:
-            status = int(result["status"])
             headers = {v[0]["key"]: v[0]["value"] for v in result.get("headers", {}).values()}
-            self._send(status, headers, str(result.get("body", "")).encode())
+            answer = Answer(int(result["status"]), headers, str(result.get("body", "")).encode())
         else:
-            status = self._from_s3(result)
-        if click.code:
+            answer = self._from_s3(result)
+        if click.code:  # logged before answering: a client that has its answer has the line
             log.info(
                 "click code=%s visitor=%s outcome=%s status=%s",
                 click.code,
                 click.visitor,
                 click.outcome,
-                status,
+                answer.status,
             )
+        self._send(answer.status, answer.headers, answer.body)
 
-    def _from_s3(self, request: dict[str, Any]) -> int:
-        """The S3 website endpoint: redirect objects answer 301, missing ones 404 + error doc."""
-        key = unquote(request["uri"]).lstrip("/") or resources.WEBSITE_INDEX_DOCUMENT
-        s3 = self.server.s3
-        try:
-            head = s3.head_object(Bucket=self.server.bucket, Key=key)
-        except s3.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "403"):
-                raise
-            page = s3.get_object(Bucket=self.server.bucket, Key=resources.WEBSITE_ERROR_DOCUMENT)
-            self._send(404, {"Content-Type": "text/html; charset=utf-8"}, page["Body"].read())
-            return 404
-        location = head.get("WebsiteRedirectLocation")
-        if location:
-            self._send(301, {"Location": location, "Content-Length": "0"}, b"")
-            return 301
-        body = s3.get_object(Bucket=self.server.bucket, Key=key)["Body"].read()
-        self._send(200, {"Content-Type": head.get("ContentType", "application/octet-stream")}, body)
-        return 200
+    def _from_s3(self, request: dict[str, Any]) -> Answer:
+        """CloudFront to the website endpoint: the origin request policy's headers and the
+        origin custom header (the secret Referer) go along; the viewer's Referer does not."""
+        forwarded = {
+            values[0]["key"]: values[0]["value"]
+            for name, values in request.get("headers", {}).items()
+            if name in FORWARDED_TO_ORIGIN
+        }
+        return self.server.website.get(
+            str(request["uri"]), {**forwarded, **self.server.origin_headers}
+        )
 
     def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.send_response(status)
@@ -289,7 +322,12 @@ def make_server(
     s3_client = (
         s3 if s3 is not None else boto3.session.Session().client("s3", region_name=config.region)
     )
-    return ShortDomain((host, port), counter, s3_client, env["REDIRECT_BUCKET"], trigger)
+    secret = env.get("ORIGIN_SECRET", "")
+    if not secret:
+        raise ValueError("ORIGIN_SECRET is not set: the bucket answers only CloudFront's Referer")
+    return ShortDomain(
+        (host, port), counter, s3_client, env["REDIRECT_BUCKET"], trigger, secret
+    )
 
 
 def serve_in_thread(server: ShortDomain) -> threading.Thread:
@@ -310,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         server = make_server(args.port, host=args.host)
-    except ValueError as error:  # CLICK_MODE / EVERY_CLICK_TRIGGER misspelt
+    except ValueError as error:  # CLICK_MODE / EVERY_CLICK_TRIGGER misspelt, no secret
         print(f"short domain: {error}", file=sys.stderr)
         return 2
     up: dict[str, Any] = {

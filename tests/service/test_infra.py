@@ -246,10 +246,11 @@ def test_deploy_stack_creates_then_finds_nothing_to_update(aws: dict[str, str]) 
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")
     lines: list[str] = []
     body = resources.DATA_TEMPLATE.read_text()
-    first = deploy.deploy_stack(cloudformation, "linktrail-dev-data", body, {"Stage": "dev"},
+    parameters = {"Stage": "dev", **deploy.OriginSecrets("s" * 43, "s" * 43).data_parameters()}
+    first = deploy.deploy_stack(cloudformation, "linktrail-dev-data", body, parameters,
                                 log=lines.append)
     assert first["LinksTableName"] == "linktrail-dev-links"
-    second = deploy.deploy_stack(cloudformation, "linktrail-dev-data", body, {"Stage": "dev"},
+    second = deploy.deploy_stack(cloudformation, "linktrail-dev-data", body, parameters,
                                  log=lines.append)
     assert second == first
     assert lines[0] == "creating linktrail-dev-data"
@@ -512,12 +513,91 @@ def test_deploy_dry_run_prints_the_chain_in_order_and_touches_nothing() -> None:
     steps = [line.split(".", 1)[1].split(":", 1)[0].strip()
              for line in result.stdout.splitlines() if line[:4].strip().rstrip(".").isdigit()]
     assert steps == [
-        "data stack", "expired page", "record resources", "chalice deploy",
+        "origin secret", "data stack", "expired page", "record resources", "chalice deploy",
         "sqs batch failures", "api stack",
-        "edge build", "edge upload", "edge stack", "record resources again",
-        "chalice deploy again",
+        "edge build", "edge upload", "edge stack", "retire previous origin secret",
+        "record resources again", "chalice deploy again",
     ]
+    # the plan says the bucket answers only the secret CloudFront sends
+    assert "answers only requests whose Referer is /linktrail/dev/origin-referer" in result.stdout
+    assert "sends /linktrail/dev/origin-referer to the website endpoint as its Referer" in (
+        result.stdout)
     assert "linktrail-dev-data in eu-west-1" in result.stdout
     assert "linktrail-dev-edge in us-east-1" in result.stdout
     assert "(first-click)" in result.stdout
     assert (ROOT / ".chalice" / "config.json").read_bytes() == config_before
+
+
+# --- the origin answers only CloudFront ---------------------------------------------------
+
+
+def test_redirect_bucket_policy_allows_reads_only_with_the_origin_secret_referer() -> None:
+    data = template("data.yaml")
+    [statement] = data["Resources"]["RedirectBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Allow", "*", "s3:GetObject")
+    assert statement["Condition"] == {"StringEquals": {"aws:Referer": [
+        {"Ref": "OriginSecret"}, {"Ref": "PreviousOriginSecret"}]}}
+    for name in ("OriginSecret", "PreviousOriginSecret"):
+        spec = data["Parameters"][name]
+        assert spec["NoEcho"] is True and spec["MinLength"] >= 32 and "Default" not in spec
+
+
+def test_cloudfront_sends_the_origin_secret_as_the_referer_custom_header() -> None:
+    edge = template("edge.yaml")
+    [origin] = edge["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert origin["OriginCustomHeaders"] == [
+        {"HeaderName": "Referer", "HeaderValue": {"Ref": "OriginSecret"}}]
+    assert edge["Parameters"]["OriginSecret"]["NoEcho"] is True
+
+
+def test_origin_secret_is_generated_once_then_kept_in_ssm(aws: dict[str, str]) -> None:
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    store = deploy.OriginSecretStore(ssm, "dev")
+    first = store.load(rotate=False, log=lambda _line: None)
+    assert first.current == first.previous and len(first.current) >= 32
+    assert store.load(rotate=False, log=lambda _line: None) == first
+    stored = ssm.get_parameter(Name="/linktrail/dev/origin-referer", WithDecryption=True)
+    assert stored["Parameter"]["Type"] == "SecureString"
+    assert stored["Parameter"]["Value"] == first.current
+
+
+def test_one_deploy_rotates_the_origin_secret_without_refusing_cloudfront(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bucket first accepts old and new, CloudFront moves to the new, then the old stops."""
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    old = deploy.OriginSecretStore(ssm, "dev").load(rotate=False, log=lambda _line: None)
+    stacks: list[tuple[str, dict[str, str]]] = []
+
+    def record_stack(cloudformation: Any, name: str, body: str, parameters: Any,
+                     **_: Any) -> dict[str, str]:
+        stacks.append((name, dict(parameters)))
+        return {"LinksTableArn": "arn", "RedirectBucketWebsiteHost": "host"}
+
+    monkeypatch.setattr(deploy, "deploy_stack", record_stack)
+    deployment = deploy.Deployment(stage="dev", region="us-east-1", rotate_origin_secret=True,
+                                   log=lambda _line: None)
+    for step in ("origin_secret", "data_stack", "edge_stack", "retire_origin_secret"):
+        getattr(deployment, step)()
+    new = deployment.origin_secrets().current
+    assert new != old.current
+    assert [(name, p.get("OriginSecret"), p.get("PreviousOriginSecret")) for name, p in stacks] == [
+        ("linktrail-dev-data", new, old.current),
+        ("linktrail-dev-edge", new, None),
+        ("linktrail-dev-data", new, new),
+    ]
+    store = deploy.OriginSecretStore(ssm, "dev")
+    assert store.load(rotate=False, log=lambda _line: None) == deploy.OriginSecrets(new, new)
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name="/linktrail/dev/origin-referer-previous")
+
+
+def test_a_rotation_cut_short_is_finished_by_the_next_deploy(aws: dict[str, str]) -> None:
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    store = deploy.OriginSecretStore(ssm, "dev")
+    old = store.load(rotate=False, log=lambda _line: None).current
+    new = store.load(rotate=True, log=lambda _line: None).current
+    # the deploy stopped before the edge stack: CloudFront may still send the old value
+    assert store.load(rotate=False, log=lambda _line: None) == deploy.OriginSecrets(new, old)

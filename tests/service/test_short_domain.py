@@ -31,13 +31,15 @@ def visit(
     user_agent: str = BROWSER,
     method: str = "GET",
     country: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     host, port = server_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    headers = {"User-Agent": user_agent}
+    headers = {"User-Agent": user_agent, **(extra or {})}
     if country:
         headers["X-Debug-Country"] = country
     try:
+        # the path goes out exactly as written (http.client sends it unchanged)
         connection.request(method, path, headers=headers)
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
@@ -326,3 +328,99 @@ def test_make_dev_refuses_a_misspelt_click_mode_in_one_line(monkeypatch, capsys)
         "argument --click-mode: click mode must be one of every, every-click, first, "
         "first-click, got 'first_click'"
     )
+
+
+# -- the bucket answers only CloudFront; no escaped path reaches a code uncounted ---------
+
+
+def website_host(env: dict[str, str]) -> str:
+    return short_domain.website_host(env["REDIRECT_BUCKET"], "us-east-1")
+
+
+def test_a_request_straight_to_the_buckets_website_endpoint_is_refused(
+    short_url, aws, dynamodb, s3
+):
+    long_url = add_link(dynamodb, s3, aws, "direct1")
+    straight = {"Host": website_host(aws)}
+    for referer in ({}, {"Referer": f"{short_url}/direct1"}, {"Referer": "guess" * 10}):
+        status, headers, body = visit(short_url, "/direct1", extra={**straight, **referer})
+        assert (status, "location" in headers) == (403, False)
+        assert b"AccessDenied" in body
+    # what lets CloudFront through is the secret alone
+    status, headers, _ = visit(
+        short_url, "/direct1", extra={**straight, "Referer": aws["ORIGIN_SECRET"]}
+    )
+    assert (status, headers["location"]) == (301, long_url)
+    assert get_link(dynamodb, aws["LINKS_TABLE"], "direct1")["human_clicks"]["N"] == "0"
+
+
+def test_the_short_domain_sends_the_secret_as_cloudfront_does(aws, dynamodb, s3):
+    """first-click passes every click on to S3: it gets through with the origin header."""
+    long_url = add_link(dynamodb, s3, aws, "pass1")
+    for url in running(aws, mode="first"):
+        status, headers, _ = visit(url, "/pass1", extra={"Referer": "https://elsewhere.test/"})
+        assert (status, headers["location"]) == (301, long_url)
+
+
+def test_origin_event_carries_the_origin_custom_header():
+    event = short_domain.cloudfront_event(
+        "origin-request", "GET", "/abc", {"Referer": "https://viewer.test/"}, "127.0.0.1",
+        "127.0.0.1:8001", "bucket", "us-east-1", {"Referer": "s" * 43},
+    )
+    request = event["Records"][0]["cf"]["request"]
+    assert request["origin"]["custom"]["customHeaders"] == {
+        "referer": [{"key": "Referer", "value": "s" * 43}]
+    }
+    assert "referer" not in request["headers"]  # the viewer's is not forwarded
+
+
+def test_a_path_starting_with_two_slashes_stays_a_path():
+    event = short_domain.cloudfront_event(
+        "viewer-request", "GET", "//abc?x=1", {}, "127.0.0.1", "127.0.0.1:8001", "bucket",
+        "us-east-1",
+    )
+    request = event["Records"][0]["cf"]["request"]
+    assert (request["uri"], request["querystring"]) == ("//abc", "x=1")
+
+
+ESCAPED_SLASHES = ["/%2Fesc1", "/%2fesc1", "//esc1", "/%252Fesc1", "/%2F%2Fesc1", "///esc1",
+                   "/%2F/esc1", "/%5Cesc1", "/.%2Fesc1"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "trigger"),
+    [("every", "viewer-request"), ("every", "origin-request"), ("first", "origin-request")],
+)
+def test_escaped_slashes_before_a_code_are_refused_not_served_uncounted(
+    aws, dynamodb, s3, mode, trigger
+):
+    """CloudFront passes the path on as sent, and S3 decodes it once and drops one slash:
+    `/%2Fesc1` asks for the key `/esc1`, which is no link. Only the code itself (or an
+    escape of its letters, which the edge function counts) redirects."""
+    add_link(dynamodb, s3, aws, "esc1")
+    for url in running(aws, mode=mode, trigger=trigger):
+        for path in ESCAPED_SLASHES:
+            status, headers, _ = visit(url, path)
+            assert (path, status, "location" in headers) == (path, 404, False)
+        assert visit(url, "/%65sc1")[0] in (301, 302)  # `e` escaped: still the code, counted
+    item = get_link(dynamodb, aws["LINKS_TABLE"], "esc1")
+    assert item["human_clicks"]["N"] == ("1" if mode == "every" else "0")
+    if mode == "first":
+        assert "first_click_at" in item
+
+
+def test_escaped_slashes_are_refused_when_the_edge_fails_open(aws, dynamodb, s3):
+    long_url = add_link(dynamodb, s3, aws, "esc2")
+    dead = make_client(
+        EdgeConfig(table=aws["LINKS_TABLE"], region="us-east-1",
+                   endpoint_url="http://127.0.0.1:9", connect_timeout_s=0.2)
+    )
+    for url in running(aws, dynamodb=dead):
+        assert visit(url, "/%2Fesc2")[0] == 404
+        assert visit(url, "/esc2")[1]["location"] == long_url  # fail open: S3's own 301
+
+
+def test_the_short_domain_will_not_start_without_the_origin_secret(aws):
+    env = {**os.environ, **aws, "ORIGIN_SECRET": ""}
+    with pytest.raises(ValueError, match="ORIGIN_SECRET"):
+        short_domain.make_server(0, env=env)

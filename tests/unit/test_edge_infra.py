@@ -182,6 +182,7 @@ def test_deploy_passes_every_declared_parameter_and_the_trigger(monkeypatch, tri
         aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-west-1"
     )  # clients are created, never called: deploy_stack is replaced
     deployment._edge_bucket, deployment._edge_key = "bucket", "edge/edge-click-0123456789ab.zip"
+    deployment._origin = deploy.OriginSecrets("s" * 43, "s" * 43)
     deployment._data_outputs = {
         "LinksTableArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/linktrail-dev-links",
         "RedirectBucketWebsiteHost": "b.s3-website-eu-west-1.amazonaws.com",
@@ -194,6 +195,7 @@ def test_deploy_passes_every_declared_parameter_and_the_trigger(monkeypatch, tri
     assert {name for name, spec in declared.items() if "Default" not in spec} <= set(parameters)
     assert parameters["EveryClickTrigger"] == trigger
     assert parameters["ClickMode"] == "every-click"
+    assert parameters["OriginSecret"] == "s" * 43
     assert f"every-click at {trigger}" in " ".join(s.description for s in deployment.steps())
 
 
