@@ -56,13 +56,13 @@ def clock(texting: Any, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake_clock
 
 
-def die_while_sending(code: str) -> None:
+def die_while_sending(code: str, clock: FakeClock) -> None:
     """An attempt that claims the message and dies calling Vonage: `sending` remains."""
     from chalicelib import wiring
     from chalicelib.messaging import texting as messaging
 
     put_link(code)
-    dying = messaging.Texting(wiring.dynamodb(), wiring.settings(), DyingSender())
+    dying = messaging.Texting(wiring.dynamodb(), wiring.settings(), DyingSender(), clock=clock)
     with pytest.raises(LambdaDied):
         dying.send_for_link(order(), code=code, short_url=f"http://sho.rt/{code}")
     assert message_of(code)["status"] == "sending"
@@ -73,9 +73,9 @@ def test_campaign_redelivery_claims_a_stale_sending_message_again(
 ) -> None:
     from chalicelib.messaging import texting as messaging
 
-    die_while_sending("dead01")
+    die_while_sending("dead01", clock)
     stored = message_of("dead01")
-    expected = int(time.time()) + messaging.CLAIM_SECONDS
+    expected = int(clock().timestamp()) + messaging.CLAIM_SECONDS
     assert abs(int(stored["claim_expires_at"]) - expected) <= 2
     assert messaging.CLAIM_SECONDS >= 2 * 5 + 60  # 2 x Vonage timeout + the Lambda timeout
 
@@ -102,7 +102,7 @@ def test_resend_takes_over_a_stale_sending_message_only(
 ) -> None:
     from chalicelib.messaging import texting as messaging
 
-    die_while_sending("dead02")
+    die_while_sending("dead02", clock)
     fresh = client.http.post("/api/links/dead02/resend", headers=auth_headers, body="{}")
     assert fresh.status_code == 409
     assert fresh.headers["Content-Type"] == "application/problem+json"
@@ -149,7 +149,9 @@ def test_the_dead_attempts_late_outcome_does_not_overwrite_the_new_one(
                                                       short_url="http://sho.rt/slow02"))
             return "late-uuid"
 
-    slow = messaging.Texting(wiring.dynamodb(), wiring.settings(), OutlivesItsClaim())
+    slow = messaging.Texting(
+        wiring.dynamodb(), wiring.settings(), OutlivesItsClaim(), clock=clock
+    )
     slow.send_for_link(order(), code="slow02", short_url="http://sho.rt/slow02")
     assert taken_over["status"] == "accepted"
     stored = message_of("slow02")
