@@ -105,7 +105,8 @@ def event_queue() -> EventQueue:
 
 
 def origin_policy() -> OriginPolicy:
-    return OriginPolicy(settings().cors_origins)
+    current = settings()
+    return OriginPolicy(current.cors_origins, current.public_base_url)
 
 
 def identities() -> IdentityStore:

@@ -26,6 +26,7 @@ from chalice import local as chalice_local
 from chalice.cli.factory import CLIFactory
 
 from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, Problem
+from local.log_lines import printable
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,9 +77,10 @@ class ProblemRequestHandler(chalice_local.ChaliceRequestHandler):
         self._send_http_response(problem.status, headers, problem.body())
 
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stdout.write(
-            f"{self.command} {self.path.split('?')[0]} {args[1] if len(args) > 1 else ''}\n"
-        )
+        # A request the server could not parse may have no command or path yet.
+        command, path = self.command or "-", getattr(self, "path", "-").split("?")[0]
+        detail = args[1] if len(args) > 1 else ""
+        sys.stdout.write(printable(f"{command} {path} {detail}") + "\n")
         sys.stdout.flush()
 
 

@@ -53,6 +53,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from local.log_lines import printable
+
 DEFAULT_PORT = 8004
 MAX_BYTES = 20 * 1024 * 1024
 MAX_RECORDS = 20_000
@@ -375,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
             line = format % args
             if self.server.webhook_token:  # the webhook URL is a secret
                 line = line.replace(self.server.webhook_token, "[token]")
-            sys.stdout.write(f"stitch-sink {self.address_string()} {line}\n")
+            sys.stdout.write(printable(f"stitch-sink {self.address_string()} {line}") + "\n")
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         encoded = json.dumps(body).encode()

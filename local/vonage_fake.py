@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.core.phones import mask
+from local.log_lines import printable
 
 log = logging.getLogger("vonage-fake")
 
@@ -426,7 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a planned hang)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), printable(format % args))
 
 
 class _Server(ThreadingHTTPServer):

@@ -5,7 +5,12 @@ preflights itself and adds `Access-Control-Allow-Origin: <origin>` only for allo
 origins. Other origins get no CORS headers at all. A POST carrying a foreign Origin is
 refused outright (403, nothing queued): the browser would hide the answer anyway, and it
 keeps other sites from filling the warehouse. Requests without an Origin (servers) and
-same-origin pages (the app's own host) need no allowlist entry.
+same-origin pages need no allowlist entry.
+
+"Same origin" means the origin of the app's configured public URL (PUBLIC_BASE_URL):
+scheme, host and port, each compared exactly. The Host header is never consulted: any
+client can send any Host, so a page on http://site:8000 could otherwise claim to be the
+app by sending `Host: site:8000`, and an http page would pass for the https app.
 
 No cookies are involved, so Access-Control-Allow-Credentials is never sent.
 """
@@ -21,6 +26,17 @@ from chalicelib.core.problems import Problem
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_REQUEST_HEADERS = frozenset({"content-type"})
 PREFLIGHT_MAX_AGE_SECONDS = 600
+
+
+def origin_of_url(url: str | None) -> str | None:
+    """The origin (`scheme://host[:port]`) of an absolute http(s) URL, whatever its path."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return canonical_origin(f"{parts.scheme}://{parts.netloc}")
 
 
 def canonical_origin(origin: str | None) -> str | None:
@@ -44,23 +60,23 @@ def canonical_origin(origin: str | None) -> str | None:
 class OriginPolicy:
     """Decides, per request, whether an Origin may use the collector."""
 
-    def __init__(self, allowed_origins: Iterable[str]) -> None:
+    def __init__(self, allowed_origins: Iterable[str], public_url: str | None = None) -> None:
+        """`public_url` is the app's own public URL: pages on its origin are same-origin."""
         self._allowed = {c for c in map(canonical_origin, allowed_origins) if c}
+        own = origin_of_url(public_url)
+        if own is not None:
+            self._allowed.add(own)
 
-    def allows(self, origin: str | None, host: str | None = None) -> bool:
-        """True for allowlisted origins and for the page's own host (same origin)."""
+    def allows(self, origin: str | None) -> bool:
+        """True for allowlisted origins and the app's own origin, matched exactly."""
         found = canonical_origin(origin)
-        if found is None:
-            return False
-        if found in self._allowed:
-            return True
-        return bool(host) and urlsplit(found).netloc == (host or "").lower()
+        return found is not None and found in self._allowed
 
-    def response_headers(self, origin: str | None, host: str | None = None) -> dict[str, str]:
+    def response_headers(self, origin: str | None) -> dict[str, str]:
         """Headers for an actual (non-preflight) response."""
         if origin is None:
             return {}
-        if not self.allows(origin, host):
+        if not self.allows(origin):
             return {"Vary": "Origin"}
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
@@ -69,10 +85,9 @@ class OriginPolicy:
         origin: str | None,
         request_method: str | None,
         request_headers: str | None,
-        host: str | None = None,
     ) -> dict[str, str] | None:
         """Headers answering a preflight, or None when it must be refused."""
-        if not self.allows(origin, host) or origin is None:
+        if origin is None or not self.allows(origin):
             return None
         if (request_method or "").upper() not in ("POST", ""):
             return None
@@ -91,10 +106,10 @@ class OriginPolicy:
 
     def for_request(self, headers: Mapping[str, str]) -> dict[str, str]:
         """CORS headers for a POST with these request headers; a foreign Origin → 403."""
-        origin, host = headers.get("origin"), headers.get("host")
-        if origin is not None and not self.allows(origin, host):
+        origin = headers.get("origin")
+        if origin is not None and not self.allows(origin):
             raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})
-        return self.response_headers(origin, host)
+        return self.response_headers(origin)
 
     def for_preflight(self, headers: Mapping[str, str]) -> dict[str, str]:
         """Headers answering an OPTIONS preflight with these request headers, or 403."""
@@ -102,7 +117,6 @@ class OriginPolicy:
             headers.get("origin"),
             headers.get("access-control-request-method"),
             headers.get("access-control-request-headers"),
-            headers.get("host"),
         )
         if allowed is None:
             raise Problem(403, "This origin may not send events.", headers={"Vary": "Origin"})

@@ -330,10 +330,50 @@ def test_server_to_server_post_without_origin_has_no_cors_headers(
     assert "Access-Control-Allow-Origin" not in answer.headers
 
 
-def test_same_origin_page_needs_no_allowlist_entry(client: Any, aws: dict[str, str]) -> None:
-    answer = post(client, analytics_page(), content_type="text/plain",
-                  Origin="http://127.0.0.1:54321", Host="127.0.0.1:54321")
+APP_URL = "https://links.example.org/api"  # a public URL whose origin is in no allowlist
+
+
+@pytest.fixture
+def public_app(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The app served at APP_URL; its origin, scheme, host and port."""
+    from chalicelib import wiring
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", APP_URL)
+    wiring.reset()
+    return "https://links.example.org"
+
+
+def test_the_apps_own_origin_needs_no_allowlist_entry(client: Any, public_app: str) -> None:
+    answer = post(client, analytics_page(), content_type="text/plain", Origin=public_app)
     assert answer.status_code == 202
+    assert answer.headers["Access-Control-Allow-Origin"] == public_app
+    spelled_out = post(client, analytics_page(), content_type="text/plain",
+                       Origin="https://LINKS.example.org:443")
+    assert spelled_out.status_code == 202  # the same origin, with its default port
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("http://links.example.org", "links.example.org"),  # scheme differs
+        ("https://links.example.org:8443", "links.example.org:8443"),  # port differs
+        ("https://evil.example", "evil.example"),  # Host names the foreign page itself
+        ("https://links.example.org.evil.example", "links.example.org.evil.example"),
+    ],
+    ids=["http-not-https", "other-port", "host-matching-origin", "suffixed-host"],
+)
+def test_same_origin_is_the_public_url_exactly_never_the_host_header(
+    client: Any, aws: dict[str, str], public_app: str, origin: str, host: str
+) -> None:
+    answer = post(client, analytics_page(), content_type="text/plain", Origin=origin, Host=host)
+    assert answer.status_code == 403
+    assert not any(h.lower().startswith("access-control-") for h in answer.headers)
+    preflight = client.http.request(
+        "OPTIONS", "/events",
+        headers={"Origin": origin, "Host": host, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 403
+    assert queued(aws) == []
 
 
 # --- erasure -------------------------------------------------------------------------
