@@ -23,8 +23,8 @@ first (origin-request): records the first human click (if_not_exists) and passes
   request on to S3. Cheaper, but it only sees CloudFront cache misses. Refusals
   (expired, used up, tombstoned) are answered as in every mode.
 
-The time budget covers all of a click's DynamoDB calls: a live link costs one call, a
-retired or unknown code two.
+The time budget covers the whole click, from the bot check to its last DynamoDB call: a
+live link costs one call, a retired or unknown code two.
 
 No IP address or user agent is stored or logged: the user agent only decides human/bot.
 """
@@ -104,6 +104,7 @@ class ClickCounter:
     config: EdgeConfig
     dynamodb: Any
     clock: Callable[[], float] = time.time
+    is_bot: Callable[..., bool] = bots.is_bot  # (user_agent, method=...) -> verdict
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -113,6 +114,9 @@ class ClickCounter:
 
     def handle(self, event: Event) -> tuple[Result, Click]:
         started = time.perf_counter()
+        # The budget covers the whole click, the bot check included: Lambda@Edge bills
+        # the function's whole duration and fails a viewer trigger at 5 s.
+        deadline = time.monotonic() + self.config.time_budget_ms / 1000
         cloudfront: dict[str, Any] = event["Records"][0]["cf"]
         request: dict[str, Any] = cloudfront["request"]
         method = str(request.get("method", "GET")).upper()
@@ -124,8 +128,7 @@ class ClickCounter:
         # What we counted is what S3 is asked for (/code, not /code/ or an escaped /code),
         # should the request go on to the origin.
         request["uri"] = "/" + code
-        visitor = "bot" if bots.is_bot(_header(request, "user-agent"), method=method) else "human"
-        deadline = time.monotonic() + self.config.time_budget_ms / 1000
+        visitor = "bot" if self.is_bot(_header(request, "user-agent"), method=method) else "human"
         if self.config.mode == "every":
             result, click = self._count_every(request, code, visitor, deadline)
         else:
@@ -290,13 +293,13 @@ class ClickCounter:
         timeouts, so a write given up on may still land. A conditional failure becomes
         _ConditionFailed."""
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _OverBudget(self.config.time_budget_ms)
+        if remaining <= 0:  # spent before this call (the bot check, an earlier call)
+            raise _OverBudget(self.config.time_budget_ms, sent=False)
         future = self._executor().submit(_conditional(self.dynamodb, call))
         try:
             return future.result(timeout=remaining)
         except FutureTimeout:
-            raise _OverBudget(self.config.time_budget_ms) from None
+            raise _OverBudget(self.config.time_budget_ms, sent=True) from None
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -308,15 +311,16 @@ class ClickCounter:
 
 
 class _OverBudget(TimeoutError):
-    def __init__(self, budget_ms: int) -> None:
+    def __init__(self, budget_ms: int, *, sent: bool) -> None:
         super().__init__(f"over the {budget_ms} ms budget")
+        self.sent = sent  # the call was started, so its write may still land
 
 
 def _may_have_landed(error: BaseException) -> bool:
     """The write was sent and nobody knows whether DynamoDB applied it: our budget ran out
     while it ran, or botocore gave up reading the answer (a connect timeout never sent it)."""
     if isinstance(error, _OverBudget):
-        return True
+        return error.sent
     from botocore.exceptions import ReadTimeoutError  # loaded already: the client made it
 
     return isinstance(error, ReadTimeoutError)

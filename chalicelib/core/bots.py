@@ -10,6 +10,10 @@ they see, so counting them as people is how naive counters lie. Order matters: o
 markers first (previewers crawlerdetect misses or that hide behind a browser UA), then
 in-app browsers (people, though their UAs carry app tokens), then crawlerdetect's
 maintained list. The user agent is only read, never stored.
+
+An agent over MAX_USER_AGENT_CHARS is a bot before any pattern runs: crawlerdetect's
+patterns take time quadratic in the agent's length (a 20,000-letter agent took a minute),
+and a whole header held as a cache key would pin its memory.
 """
 
 from __future__ import annotations
@@ -55,16 +59,26 @@ PREVIEW_AND_SCANNER_MARKERS: tuple[str, ...] = (
 # In-app browsers: a person tapped the link inside the app.
 IN_APP_BROWSER_MARKERS: tuple[str, ...] = ("fban/", "fbav/", "fbios", "instagram ")
 
+# Longer than any browser's agent: the longest in tests/fixtures/user_agents.json is an
+# in-app browser's (Instagram on Android, 280 characters), and in-app agents are the
+# longest people send. At the cap crawlerdetect takes some 25 ms; at 1,024 characters,
+# four times that, so the cap stays near what browsers need.
+MAX_USER_AGENT_CHARS = 512
+
 # Requests that fetch headers only never come from a person's click.
 BOT_METHODS = frozenset({"HEAD"})
 
 
 def is_bot(user_agent: str | None, *, method: str = "GET") -> bool:
     """True for HEAD requests, absent or blank user agents (every browser sends one;
-    scripts often do not), previewers, scanners and crawlers."""
+    scripts often do not), agents longer than MAX_USER_AGENT_CHARS, previewers, scanners
+    and crawlers."""
     if method.upper() in BOT_METHODS:
         return True
-    return _is_bot_agent((user_agent or "").strip())
+    agent = (user_agent or "").strip()
+    if len(agent) > MAX_USER_AGENT_CHARS:
+        return True
+    return _is_bot_agent(agent)
 
 
 @lru_cache(maxsize=1024)

@@ -1,8 +1,9 @@
 """User-agent families: browser, operating system and device type, never the raw string.
 
 Small and our own: a first-match table per family, read from the user agent's first
-1,024 characters. The device is "bot" exactly when the one bot classifier (bots.py
-beside this module) says so, else tablet, mobile, desktop or other.
+bots.MAX_USER_AGENT_CHARS characters. The device is "bot" exactly when the one bot
+classifier (bots.py beside this module) says so for the whole agent, so an agent over
+that cap is a bot here too; else tablet, mobile, desktop or other.
 
 Stands alone like bots.py (standard library and that sibling only, imported relatively
 so the same file works as chalicelib.core.useragents in the app and as
@@ -15,7 +16,7 @@ from typing import Literal, TypedDict
 
 from . import bots
 
-MAX_USER_AGENT_CHARS = 1024
+MAX_USER_AGENT_CHARS = bots.MAX_USER_AGENT_CHARS
 OTHER = "Other"
 
 Device = Literal["mobile", "tablet", "desktop", "bot", "other"]
@@ -47,11 +48,13 @@ def families(user_agent: str | None) -> Families:
     """The browser, OS and device families of `user_agent`. An absent one is described
     as other, not judged a bot: /events takes Segment-spec calls from servers, which
     send none."""
-    ua = (user_agent or "")[:MAX_USER_AGENT_CHARS]
+    whole = user_agent or ""
+    ua = whole[:MAX_USER_AGENT_CHARS]
     if not ua:
         return {"browser": OTHER, "os": OTHER, "device": "other"}
     system = _first(SYSTEMS, ua)
-    return {"browser": _first(BROWSERS, ua), "os": system, "device": _device(ua, system)}
+    device: Device = "bot" if bots.is_bot(whole) else _device(ua, system)
+    return {"browser": _first(BROWSERS, ua), "os": system, "device": device}
 
 
 def _first(table: tuple[tuple[str, str], ...], ua: str) -> str:
@@ -59,8 +62,7 @@ def _first(table: tuple[tuple[str, str], ...], ua: str) -> str:
 
 
 def _device(ua: str, system: str) -> Device:
-    if bots.is_bot(ua):
-        return "bot"
+    """A person's device (the agent is no bot)."""
     if "iPad" in ua or "Tablet" in ua or ("Android" in ua and "Mobile" not in ua):
         return "tablet"
     if "Mobi" in ua or "iPhone" in ua or "iPod" in ua:
