@@ -42,6 +42,7 @@ EDGE_MODULES = (
     "responses.py",
     "shared/__init__.py",
     "shared/bots.py",  # -> chalicelib/core/bots.py
+    "shared/destinations.py",  # -> chalicelib/core/destinations.py
     "shared/useragents.py",  # -> chalicelib/core/useragents.py
 )
 # The zip-root module CloudFront calls: `edge_click.handler`.

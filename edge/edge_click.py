@@ -194,10 +194,11 @@ class ClickCounter:
             return self._untracked(request, code, visitor, error)
         long_url = answer.get("Attributes", {}).get("long_url", {}).get("S", "")
         if not safe_location(long_url):
-            # Counted, but a generated Location CloudFront rejects would be a 502: S3's 301
-            # (or its error) answers instead.
+            # Counted, but never sent: a browser would open somewhere else than the URL
+            # reads (or CloudFront would 502 on the header), and S3's 301 to the same
+            # URL would do no better.
             log.warning(json.dumps({"msg": "unusable long_url", "code": code}))
-            return request, Click(code, visitor, "passed", 0)
+            return gone(self.config.expired_html), Click(code, visitor, "gone", 410)
         return redirect(long_url), Click(code, visitor, "redirect", 302)
 
     def _after_missing(

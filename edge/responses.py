@@ -1,10 +1,14 @@
-"""What the edge function answers itself: a 302 or a 410, never cached. A generated
-response CloudFront cannot accept (a malformed Location header) would be a 502, so a
-location is checked before it is used."""
+"""What the edge function answers itself: a 302 or a 410, never cached. A location is
+checked before it is used, with the app's own destination check (edge.shared.
+destinations): a URL a browser would open differently from how it reads (a backslash in
+the host, ...) is never sent, and neither is a malformed Location header, which
+CloudFront would turn into a 502."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from edge.shared.destinations import UnsafeDestination, browser_host
 
 NO_STORE = "private, no-store"
 
@@ -12,14 +16,13 @@ Result = dict[str, Any]
 
 
 def safe_location(url: str) -> bool:
-    """CloudFront rejects a generated response with a malformed header (502)."""
-    return (
-        url.startswith(("https://", "http://"))
-        and len(url) <= 2048
-        and url.isascii()
-        and url.isprintable()
-        and " " not in url
-    )
+    """Whether the app would accept `url` as a destination (the allowlist aside, which
+    the app applied when the link was written)."""
+    try:
+        browser_host(url)
+    except UnsafeDestination:
+        return False
+    return True
 
 
 def redirect(url: str) -> Result:
