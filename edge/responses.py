@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.shared.destinations import UnsafeDestination, browser_host
+from edge.shared.destinations import UnsafeDestination, check_destination
 
 NO_STORE = "private, no-store"
 
 Result = dict[str, Any]
 
 
-def safe_location(url: str) -> bool:
-    """Whether the app would accept `url` as a destination (the allowlist aside, which
-    the app applied when the link was written)."""
+def safe_location(url: str, allowed_hosts: tuple[str, ...] = ()) -> bool:
+    """Whether the app would accept `url` as a destination under `allowed_hosts` (the
+    operator's ALLOWED_DESTINATION_HOSTS, baked at build time; empty: any host)."""
     try:
-        browser_host(url)
+        check_destination(url, allowed_hosts)
     except UnsafeDestination:
         return False
     return True

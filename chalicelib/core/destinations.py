@@ -110,6 +110,11 @@ def _check_port(port: str) -> None:
         raise UnsafeDestination("has an invalid port")
 
 
+def allowlist_from(value: str) -> tuple[str, ...]:
+    """`ALLOWED_DESTINATION_HOSTS` as a tuple of entries (comma-separated; empty: any)."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def allowlist_entry(entry: str) -> str:
     """An operator's entry as hosts are compared: lower-case, IDNA (xn--) form, no
     trailing dot; a leading `*.` is kept."""

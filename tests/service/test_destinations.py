@@ -150,3 +150,49 @@ def test_the_edge_still_redirects_to_what_the_app_accepts(aws, dynamodb):
     assert result.get("status") == "410"  # the app refuses a backslash anywhere
     result, _ = counter(aws, dynamodb).handle(event("viewer-request", "edge6"))
     assert (result["status"], location(result)) == ("302", "https://shop.example.com/a%5Cb")
+
+
+def test_the_edge_holds_a_stored_url_to_the_allowlist_of_now(aws, dynamodb):
+    """A link written before the operator narrowed ALLOWED_DESTINATION_HOSTS."""
+    put_link(dynamodb, aws["LINKS_TABLE"], "edge7", long_url="https://evilexample.com/")
+    put_link(dynamodb, aws["LINKS_TABLE"], "edge8", expires_at=1, expired_url="https://evil.test/")
+    put_link(dynamodb, aws["LINKS_TABLE"], "edge9", long_url="https://Shop.example.com./")
+    narrowed = counter(
+        aws,
+        dynamodb,
+        allowed_destination_hosts=("*.example.com",),
+        expired_redirect_url="https://operator.test/expired",
+    )
+    result, click = narrowed.handle(event("viewer-request", "edge7"))
+    assert (result.get("status"), click.outcome, location(result)) == ("410", "gone", None)
+    result, _ = narrowed.handle(event("viewer-request", "edge8"))
+    assert location(result) == "https://operator.test/expired"  # the operator's own fallback
+    result, _ = narrowed.handle(event("viewer-request", "edge9"))
+    assert location(result) == "https://Shop.example.com./"
+
+
+def test_the_build_bakes_the_stages_allowlist(tmp_path):
+    from edge import build
+
+    chalice_config = tmp_path / "config.json"
+    chalice_config.write_text(
+        json.dumps(
+            {
+                "stages": {
+                    "prod": {
+                        "environment_variables": {
+                            "LINKS_TABLE": "links",
+                            "AWS_REGION": "us-east-1",
+                            "ALLOWED_DESTINATION_HOSTS": "example.com, *.example.com",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    args = build.parser().parse_args(["--stage", "prod", "--chalice-config", str(chalice_config)])
+    config = build.edge_config(args)
+    assert config.allowed_destination_hosts == ("example.com", "*.example.com")
+    baked = tmp_path / "edge_config.json"
+    baked.write_text(json.dumps(config.__dict__))  # as build() writes it: a JSON list
+    assert EdgeConfig.load(baked) == config
