@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import MAX_GENERATED_BODY, EdgeConfig
+from edge.shared.destinations import allowlist_from
 
 EDGE_DIR = Path(__file__).resolve().parent
 ROOT = EDGE_DIR.parent
@@ -42,6 +43,7 @@ EDGE_MODULES = (
     "responses.py",
     "shared/__init__.py",
     "shared/bots.py",  # -> chalicelib/core/bots.py
+    "shared/destinations.py",  # -> chalicelib/core/destinations.py
     "shared/useragents.py",  # -> chalicelib/core/useragents.py
 )
 # The zip-root module CloudFront calls: `edge_click.handler`.
@@ -90,6 +92,7 @@ def edge_config(args: argparse.Namespace) -> EdgeConfig:
         stage=args.stage,
         expired_html=html,
         expired_redirect_url=args.expired_url,
+        allowed_destination_hosts=allowlist_from(env.get("ALLOWED_DESTINATION_HOSTS", "")),
         time_budget_ms=args.time_budget_ms,
     )
 

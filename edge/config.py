@@ -40,6 +40,9 @@ class EdgeConfig:
     stage: str = ""
     expired_html: str = "<!doctype html><title>Link expired</title><h1>This link has expired</h1>"
     expired_redirect_url: str = ""  # when set, expired links go here instead of a 410 page
+    # The app's ALLOWED_DESTINATION_HOSTS: a link written before the operator narrowed it
+    # is not sent off the list.
+    allowed_destination_hosts: tuple[str, ...] = ()
     time_budget_ms: int = 1500
     connect_timeout_s: float = 1.0
     read_timeout_s: float = 1.0
@@ -60,6 +63,9 @@ class EdgeConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown edge config keys: {sorted(unknown)}")
+        if "allowed_destination_hosts" in values:  # a JSON list in edge_config.json
+            hosts = tuple(values["allowed_destination_hosts"])
+            values = {**values, "allowed_destination_hosts": hosts}
         return cls(**values)
 
     @classmethod

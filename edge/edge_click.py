@@ -196,11 +196,12 @@ class ClickCounter:
         except Exception as error:
             return self._untracked(request, code, visitor, error)
         long_url = answer.get("Attributes", {}).get("long_url", {}).get("S", "")
-        if not safe_location(long_url):
-            # Counted, but a generated Location CloudFront rejects would be a 502: S3's 301
-            # (or its error) answers instead.
+        if not safe_location(long_url, self.config.allowed_destination_hosts):
+            # Counted, but never sent: a browser would open somewhere else than the URL
+            # reads (or CloudFront would 502 on the header), and S3's 301 to the same
+            # URL would do no better.
             log.warning(json.dumps({"msg": "unusable long_url", "code": code}))
-            return request, Click(code, visitor, "passed", 0)
+            return gone(self.config.expired_html), Click(code, visitor, "gone", 410)
         return redirect(long_url), Click(code, visitor, "redirect", 302)
 
     def _after_missing(
@@ -231,7 +232,11 @@ class ClickCounter:
 
     def _refused(self, code: str, visitor: str, item: dict[str, Any]) -> tuple[Result, Click]:
         """An expired, used-up or retired link: its expired_url if usable, else 410."""
-        expired_url = item.get("expired_url", {}).get("S", "") or self.config.expired_redirect_url
+        expired_url = item.get("expired_url", {}).get("S", "")
+        if expired_url and safe_location(expired_url, self.config.allowed_destination_hosts):
+            return redirect(expired_url), Click(code, visitor, "expired_redirect", 302)
+        # The operator's own fallback is held to the URL rules, not to the link allowlist.
+        expired_url = self.config.expired_redirect_url
         if safe_location(expired_url):
             return redirect(expired_url), Click(code, visitor, "expired_redirect", 302)
         return gone(self.config.expired_html), Click(code, visitor, "gone", 410)

@@ -41,6 +41,7 @@ from typing import Any
 import boto3
 
 from edge.edge_click import ClickCounter, EdgeConfig, make_client, mode_named
+from edge.shared.destinations import allowlist_from
 from infra import resources
 from local.s3_website import Answer, S3Website
 
@@ -76,6 +77,7 @@ def config_from_env(env: Mapping[str, str]) -> EdgeConfig:
         mode=mode_named(env.get("CLICK_MODE") or "every"),
         stage=env.get("STAGE", "local"),
         expired_html=resources.EXPIRED_PAGE.read_text(encoding="utf-8"),
+        allowed_destination_hosts=allowlist_from(env.get("ALLOWED_DESTINATION_HOSTS", "")),
         time_budget_ms=int(env.get("EDGE_TIME_BUDGET_MS", "10000")),
         connect_timeout_s=2.0,
         read_timeout_s=5.0,

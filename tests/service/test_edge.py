@@ -427,12 +427,12 @@ def test_read_timeout_may_count_but_refused_connection_may_not(table, aws, silen
     assert [line["may_count"] for line in click_lines(caplog)] == [True, False]
 
 
-def test_unusable_long_url_fails_open_rather_than_a_502(dynamodb, table):
+def test_unusable_long_url_is_gone_rather_than_a_502(dynamodb, table):
     put_link(dynamodb, table, "bad1", long_url="https://example.com/a b\n")
     loaded = event("viewer-request", "bad1")
     result, click = counter(table, dynamodb).handle(loaded)
-    assert "status" not in result
-    assert click.outcome == "passed"  # counted, then S3 answers
+    assert result["status"] == "410" and "location" not in result["headers"]
+    assert click.outcome == "gone"  # counted, but S3's 301 would go to the same URL
     assert get_link(dynamodb, table, "bad1")["human_clicks"]["N"] == "1"
 
 

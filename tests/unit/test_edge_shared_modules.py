@@ -12,7 +12,7 @@ import pytest
 from edge import build
 from tests.support.paths import ROOT
 
-SHARED = ("bots.py", "useragents.py")
+SHARED = ("bots.py", "destinations.py", "useragents.py")
 
 
 @pytest.mark.parametrize("name", SHARED)
@@ -33,7 +33,16 @@ def test_a_shared_module_imports_only_the_standard_library_crawlerdetect_or_its_
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add("." * node.level + (node.module or "").split(".")[0])
-    allowed = {"__future__", "functools", "typing", "crawlerdetect", "."}
+    allowed = {
+        "__future__",
+        "collections",
+        "functools",
+        "ipaddress",
+        "re",
+        "typing",
+        "crawlerdetect",
+        ".",
+    }
     assert imported <= allowed, imported - allowed
 
 

@@ -1,0 +1,1 @@
+../../chalicelib/core/destinations.py
