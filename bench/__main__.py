@@ -19,6 +19,7 @@ MODULES = [
     "bench.edge",
     "bench.journeys",
     "bench.events",
+    "bench.bots",
     "bench.local_stack",
 ]
 
