@@ -1,4 +1,4 @@
-"""Foundation: settings, problem details, API keys, the bootstrap, the pumps (in-process)."""
+"""Settings, problem details, API keys, the bootstrap and the pumps (in-process)."""
 
 from __future__ import annotations
 
