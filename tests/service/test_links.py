@@ -9,7 +9,13 @@ import boto3
 import pytest
 
 from chalicelib import wiring
-from tests.support.aws import ERROR_DOCUMENT, assert_nothing_written, link_items, redirect_objects
+from tests.support.aws import (
+    ERROR_DOCUMENT,
+    assert_nothing_written,
+    link_items,
+    record_message,
+    redirect_objects,
+)
 from tests.support.links import post
 
 
@@ -387,24 +393,10 @@ def test_generated_codes_retry_on_collision(aws):
 
 def test_get_shows_the_message_masked(client, auth_headers, aws):
     code = json.loads(post(client, auth_headers, {"url": "https://example.com/"}).body)["code"]
-    boto3.client("dynamodb").update_item(  # what messaging records after a send
-        TableName=aws["LINKS_TABLE"],
-        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
-        UpdateExpression="SET #m = :m",
-        ExpressionAttributeNames={"#m": "message"},
-        ExpressionAttributeValues={
-            ":m": {
-                "M": {
-                    "channel": {"S": "sms"},
-                    "to": {"S": "+447400123456"},
-                    "to_masked": {"S": "+44*******456"},
-                    "text": {"S": "Hi http://sho.rt/x"},
-                    "status": {"S": "delivered"},
-                    "uuid": {"S": "u-1"},
-                }
-            }
-        },
-    )
+    record_message(aws, code, {
+        "channel": "sms", "to": "+447400123456", "to_masked": "+44*******456",
+        "text": "Hi http://sho.rt/x", "status": "delivered", "uuid": "u-1",
+    })
     message = json.loads(client.http.get(f"/api/links/{code}", headers=auth_headers).body)[
         "message"
     ]

@@ -20,6 +20,7 @@ from tests.support.aws import (
     kinds,
     link_items,
     link_removals,
+    record_message,
     redirect_objects,
     stream_records,
 )
@@ -365,22 +366,10 @@ def test_tombstones_keep_the_masked_number_only(client, auth_headers, aws):
     for code, ttl in (("deleted-one", None), ("expired-one", 60)):
         body = {"url": "https://example.com/", "code": code, **({"ttl": ttl} if ttl else {})}
         assert post(client, auth_headers, body).status_code == 201
-        boto3.client("dynamodb").update_item(  # what messaging records after a send
-            TableName=aws["LINKS_TABLE"],
-            Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
-            UpdateExpression="SET #m = :m",
-            ExpressionAttributeNames={"#m": "message"},
-            ExpressionAttributeValues={
-                ":m": {
-                    "M": {
-                        "channel": {"S": "sms"},
-                        "to": {"S": PLAIN_NUMBER},
-                        "to_masked": {"S": "+44*******456"},
-                        "status": {"S": "delivered"},
-                    }
-                }
-            },
-        )
+        record_message(aws, code, {
+            "channel": "sms", "to": PLAIN_NUMBER, "to_masked": "+44*******456",
+            "status": "delivered",
+        })
     assert client.http.delete("/api/links/deleted-one", headers=auth_headers).status_code == 204
     assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 120) == 1
     assert kinds(aws) == ["tombstone", "tombstone"]

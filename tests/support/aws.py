@@ -32,6 +32,17 @@ def redirect_objects(env: dict[str, str]) -> list[str]:
     return [o["Key"] for o in answer.get("Contents", []) if o["Key"] != ERROR_DOCUMENT]
 
 
+def record_message(env: dict[str, str], code: str, message: dict[str, str]) -> None:
+    """Write a link's `message` attribute as messaging records it after a send."""
+    boto3.client("dynamodb").update_item(
+        TableName=env["LINKS_TABLE"],
+        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
+        UpdateExpression="SET #m = :m",
+        ExpressionAttributeNames={"#m": "message"},
+        ExpressionAttributeValues={":m": {"M": {k: {"S": v} for k, v in message.items()}}},
+    )
+
+
 def assert_nothing_written(env: dict[str, str]) -> None:
     assert link_items(env) == []
     assert redirect_objects(env) == []
