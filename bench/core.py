@@ -93,35 +93,39 @@ def table(figures: list[Figure]) -> str:
 
 @contextmanager
 def emulated_aws(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """moto in-process with linktrail's resources (from infra/data.yaml, as `make dev`
-    creates them); yields the app's environment and restores os.environ afterwards."""
-    import os
-
+    """moto in-process with linktrail's resources; yields the app's environment."""
     from moto import mock_aws
+
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }
+    with mock_aws(), provisioned_app({**credentials, **(extra_env or {})}) as env:
+        yield env
+
+
+@contextmanager
+def provisioned_app(overrides: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The local stage's environment with `overrides` (credentials, an endpoint), and
+    linktrail's resources created against it (from infra/data.yaml, as `make dev` creates
+    them); yields the app's environment and restores os.environ afterwards."""
+    import os
 
     from chalicelib import wiring
     from local import bootstrap
 
     saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "STAGE": "local",
-            "LOG_JSON": "false",
-            **(extra_env or {}),
-        }
-    )
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.update({"STAGE": "local", "LOG_JSON": "false", **overrides})
     try:
-        with mock_aws():
-            env = bootstrap.provision(log=lambda _line: None)
-            os.environ.update(env)
-            wiring.reset()
-            wiring.settings()  # read now, not inside a test-client request
-            yield env
+        env = bootstrap.provision(log=lambda _line: None)
+        os.environ.update(env)
+        wiring.reset()
+        wiring.settings()  # read now, not inside a test-client request
+        yield env
     finally:
         os.environ.clear()
         os.environ.update(saved)

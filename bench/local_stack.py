@@ -15,50 +15,18 @@ objects in a dict, and the figure is about DynamoDB's cost per transaction.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from bench.core import ROOT, Figure
+from bench.core import ROOT, Figure, provisioned_app
 
 AREA = "local stack"
 SMALL, LARGE = 100, 10_000
 SAMPLES = 30  # timed creations at each size (after WARMUP untimed ones)
 WARMUP = 3
 EXPIRY_SECONDS = 30 * 86_400  # the links that have an expiry: in a month
-
-
-@contextlib.contextmanager
-def provisioned(endpoint: str) -> Iterator[dict[str, str]]:
-    """The app's environment against `endpoint`; os.environ restored afterwards."""
-    from chalicelib import wiring
-    from local import bootstrap
-    from local.stack import EMULATOR_CREDENTIALS
-
-    saved = dict(os.environ)
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(
-        {
-            **EMULATOR_CREDENTIALS,
-            "AWS_ENDPOINT_URL": endpoint,
-            "STAGE": "local",
-            "LOG_JSON": "false",
-        }
-    )
-    try:
-        env = bootstrap.provision(log=lambda _line: None)
-        os.environ.update(env)
-        wiring.reset()
-        wiring.settings()  # read now, not inside a test-client request
-        yield env
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        wiring.reset()
 
 
 def prefill(count: int, start: int) -> None:
@@ -109,9 +77,11 @@ def figures(samples: int = SAMPLES) -> list[Figure]:
     from chalice.test import Client
 
     from chalicelib import wiring
-    from local.stack import emulator_alone
+    from local.stack import EMULATOR_CREDENTIALS, emulator_alone
 
-    with emulator_alone(ROOT) as endpoint, provisioned(endpoint):
+    with emulator_alone(ROOT) as endpoint, provisioned_app(
+        {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
+    ):
         token = wiring.key_store().create("bench").token
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         from app import app
