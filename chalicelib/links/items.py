@@ -29,8 +29,9 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-Kind = Literal["link", "expiry", "tombstone"]
+Kind = Literal["link", "counter", "expiry", "tombstone"]
 LINK: Kind = "link"
+COUNTER: Kind = "counter"
 EXPIRY: Kind = "expiry"
 TOMBSTONE: Kind = "tombstone"
 PK_PREFIX = "link#"
