@@ -1,10 +1,13 @@
-"""The edge zip's size, AWS calls per click, warm handler cost, cold import,
-and a cold first click (what a new Lambda@Edge container pays before its first answer)."""
+"""The edge zip's size, AWS calls and write units per click, warm handler cost, cold
+import, and a cold first click (what a new Lambda@Edge container pays before its first
+answer)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,23 @@ class CannedDynamoDB:
         return {"Attributes": {"long_url": {"S": "https://example.com/landing"}}}
 
 
-def _event(code: str) -> dict[str, Any]:
-    agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124 Safari/537.36"
+_DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124 Safari/537.36"
+_PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+_BOT = "WhatsApp/2.23.20.0 A"
+
+
+def _event(
+    code: str, country: str = "GB", agent: str = _DESKTOP, *, referrer: bool = False
+) -> dict[str, Any]:
+    headers = {
+        "user-agent": [{"key": "User-Agent", "value": agent}],
+        "cloudfront-viewer-country": [{"key": "CloudFront-Viewer-Country", "value": country}],
+    }
+    if referrer:
+        headers["referer"] = [{"key": "Referer", "value": "https://news.example.org/a/story"}]
     return {
         "Records": [
             {
@@ -36,12 +54,7 @@ def _event(code: str) -> dict[str, Any]:
                         "method": "GET",
                         "uri": f"/{code}",
                         "querystring": "",
-                        "headers": {
-                            "user-agent": [{"key": "User-Agent", "value": agent}],
-                            "cloudfront-viewer-country": [
-                                {"key": "CloudFront-Viewer-Country", "value": "GB"}
-                            ],
-                        },
+                        "headers": headers,
                     },
                 }
             }
@@ -49,21 +62,11 @@ def _event(code: str) -> dict[str, Any]:
     }
 
 
-def _zip_size() -> float:
-    from edge import build
-
-    with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch) / "edge-click.zip"
-        args = build.parser().parse_args(["--stage", "local", "--out", str(out)])
-        return float(build.build(build.edge_config(args), out))
-
-
-def _calls_per_click() -> tuple[float, float]:
-    """AWS calls per click on a live link, and on a retired one (its tombstone is read)."""
+@contextmanager
+def _moto_links_table() -> Iterator[Any]:
+    """A DynamoDB client on in-process moto with a links table (pk/sk)."""
     import boto3
     from moto import mock_aws
-
-    from edge.edge_click import ClickCounter, EdgeConfig
 
     saved = dict(os.environ)
     os.environ.update(
@@ -85,38 +88,89 @@ def _calls_per_click() -> tuple[float, float]:
                     {"AttributeName": "sk", "AttributeType": "S"},
                 ],
             )
-            dynamodb.put_item(
-                TableName="links",
-                Item={
-                    "pk": {"S": "link#bench1"},
-                    "sk": {"S": "link"},
-                    "long_url": {"S": "https://example.com/"},
-                    "human_clicks": {"N": "0"},
-                    "bot_clicks": {"N": "0"},
-                    "clicks_by_day": {"M": {}},
-                    "clicks_by_country": {"M": {}},
-                },
-            )
-            dynamodb.put_item(
-                TableName="links",
-                Item={
-                    "pk": {"S": "link#bench2"},
-                    "sk": {"S": "tombstone"},
-                    "status": {"S": "expired"},
-                },
-            )
-            handler = ClickCounter(EdgeConfig(table="links", region="us-east-1"), dynamodb)
-            clicks = 20
-            with count_aws_calls(dynamodb) as live:
-                for _ in range(clicks):
-                    assert handler(_event("bench1"))["status"] == "302"
-            with count_aws_calls(dynamodb) as retired:
-                for _ in range(clicks):
-                    assert handler(_event("bench2"))["status"] == "410"
-            return sum(live.values()) / clicks, sum(retired.values()) / clicks
+            yield dynamodb
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _zip_size() -> float:
+    from edge import build
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "edge-click.zip"
+        args = build.parser().parse_args(["--stage", "local", "--out", str(out)])
+        return float(build.build(build.edge_config(args), out))
+
+
+def _calls_per_click() -> tuple[float, float]:
+    """AWS calls per click on a live link, and on a retired one (its tombstone is read)."""
+    from edge.edge_click import ClickCounter, EdgeConfig
+
+    with _moto_links_table() as dynamodb:
+        dynamodb.put_item(
+            TableName="links",
+            Item={
+                "pk": {"S": "link#bench1"},
+                "sk": {"S": "counter"},
+                "long_url": {"S": "https://example.com/"},
+                "human_clicks": {"N": "0"},
+                "bot_clicks": {"N": "0"},
+            },
+        )
+        dynamodb.put_item(
+            TableName="links",
+            Item={
+                "pk": {"S": "link#bench2"},
+                "sk": {"S": "tombstone"},
+                "status": {"S": "expired"},
+            },
+        )
+        handler = ClickCounter(EdgeConfig(table="links", region="us-east-1"), dynamodb)
+        clicks = 20
+        with count_aws_calls(dynamodb) as live:
+            for _ in range(clicks):
+                assert handler(_event("bench1"))["status"] == "302"
+        with count_aws_calls(dynamodb) as retired:
+            for _ in range(clicks):
+                assert handler(_event("bench2"))["status"] == "410"
+        return sum(live.values()) / clicks, sum(retired.values()) / clicks
+
+
+def _write_units_per_click() -> tuple[int, int, int, int]:
+    """Write units of a click on the item it touches, for a new link and for one clicked
+    for 2 years from 200 countries (people and bots): a campaign link with a 500-character
+    URL and 5 tags of the longest allowed, as the links store writes it. Returns (new, aged
+    units, new, aged bytes): the larger of the item before and after each click counts."""
+    from bench.itemsize import item_bytes, write_units
+    from chalicelib.links.items import counter_for, to_item
+    from edge.edge_click import ClickCounter, EdgeConfig
+
+    link = {
+        "code": "aged1",
+        "long_url": "https://example.com/" + "p" * (500 - len("https://example.com/")),
+        "key_id": "k" * 12,
+        "tags": [f"{n}" + "t" * 49 for n in range(5)],
+        "campaign_id": "c" * 12,
+        "ref": "recipient-0001",
+        "expires_at": 1_900_000_000,
+    }
+    key = {"pk": {"S": "link#aged1"}, "sk": {"S": "counter"}}
+    with _moto_links_table() as dynamodb:
+        dynamodb.put_item(TableName="links", Item=to_item(counter_for(link)))
+        moments = iter(range(1_800_000_000, 1_800_000_000 + 2 * 365 * 86400, 86400))
+        handler = ClickCounter(
+            EdgeConfig(table="links", region="us-east-1"), dynamodb, clock=lambda: next(moments)
+        )
+        sizes = [item_bytes(dynamodb.get_item(TableName="links", Key=key)["Item"])]
+        countries = [f"{chr(65 + n // 26)}{chr(65 + n % 26)}" for n in range(200)]
+        for day in range(2 * 365):
+            agent = _BOT if day % 3 == 0 else _PHONE
+            event = _event("aged1", countries[day % 200], agent, referrer=day % 2 == 0)
+            assert handler(event)["status"] == "302"
+            sizes.append(item_bytes(dynamodb.get_item(TableName="links", Key=key)["Item"]))
+    first = max(sizes[:2])
+    return write_units(*sizes[:2]), write_units(*sizes), first, max(sizes)
 
 
 def _cold_first_click_statement() -> str:
@@ -162,7 +216,24 @@ def figures() -> list[Figure]:
     boto3_import = fresh_import_seconds("import boto3")
     cold_click = fresh_import_seconds(_cold_first_click_statement(), runs=7, env=_offline_env())
     live_calls, retired_calls = _calls_per_click()
+    new_units, aged_units, new_bytes, aged_bytes = _write_units_per_click()
     return [
+        Figure(
+            AREA,
+            "write units per click, new link",
+            new_units,
+            "units",
+            "<= 1",
+            f"counter item {new_bytes} bytes (500-character URL, 5 tags of 50, campaign)",
+        ),
+        Figure(
+            AREA,
+            "write units per click, 2 years of clicks from 200 countries",
+            aged_units,
+            "units",
+            "<= 1",
+            f"counter item at most {aged_bytes} bytes; in no index, so no index writes",
+        ),
         Figure(AREA, "edge zip size", _zip_size(), "bytes", "<= 65536 (limit 1048576)"),
         Figure(AREA, "AWS calls per click (every mode)", live_calls, "calls", "1"),
         Figure(

@@ -3,12 +3,15 @@
 Two modes, chosen at build time (the mode's trigger is attached by infra/edge.yaml):
 
 every (viewer-request by default; origin-request with caching disabled when per-country
-  counts matter, see edge/README.md): one DynamoDB UpdateItem per click, conditioned on
-  the link existing, not being expired and, for people, being under max_clicks. It counts
-  the click (human or bot, per day, per country), sets first/last click and returns the
-  long URL, so the function answers the redirect itself: 302 with Cache-Control private,
-  no-store, which neither browsers nor CloudFront cache, so every click is seen. The
-  logic is the same under either event type.
+  counts matter, see edge/README.md): one DynamoDB UpdateItem per click on the link's
+  counter item (`link#<code>` / `counter`: small, in no index, the same size at any age),
+  conditioned on the link existing, not being expired and, for people, being under
+  max_clicks. It counts the click (human or bot), sets first/last click and the click's
+  attributes (`click`: time, visitor, country, device/browser/OS family, the referrer's
+  host, trigger `qr` for ?qr=1 else `link`), which the links stream carries to the
+  rollups, and returns the long URL, so the function answers the redirect itself: 302
+  with Cache-Control private, no-store, which neither browsers nor CloudFront cache, so
+  every click is seen. The logic is the same under either event type.
   A failed condition returns the old item in the same call (ReturnValuesOnCondition-
   CheckFailure=ALL_OLD): expired or used up -> 410 with the expired page, or a redirect
   to the link's expired_url. No old item -> the link is gone or never was: one GetItem
@@ -26,7 +29,8 @@ first (origin-request): records the first human click (if_not_exists) and passes
 The time budget covers the whole click, from the bot check to its last DynamoDB call: a
 live link costs one call, a retired or unknown code two.
 
-No IP address or user agent is stored or logged: the user agent only decides human/bot.
+No IP address or user agent is stored or logged: the user agent only decides human/bot
+and is reduced to its families; of the referrer only the host is kept.
 """
 
 from __future__ import annotations
@@ -43,11 +47,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from edge.config import MODE_SPELLINGS, EdgeConfig, mode_named
 from edge.responses import gone, redirect, safe_location
-from edge.shared import bots
+from edge.shared import bots, useragents
 
 # The configuration's names are part of this module's interface (the local short domain
 # and CLI import them from here, beside the handler).
@@ -57,6 +61,9 @@ CONFIG_FILE = Path(__file__).with_name("edge_config.json")
 CODE_PATTERN = re.compile(r"/([A-Za-z0-9_-]{1,128})/?")  # the whole path (fullmatch)
 COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}\Z")
 UNKNOWN_COUNTRY = "ZZ"
+COUNTER = "counter"  # the item a click writes: small, in no index (chalicelib/links/items.py)
+MAX_REFERRER_HOST = 100
+QR_MARK = "qr"  # ?qr=1 on the short URL: the link's QR code was scanned
 LIVE_LINK = "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :now)"
 # What a tombstone read needs ("status" is a DynamoDB reserved word); pk proves it exists.
 TOMBSTONE_PROJECTION = "pk, #status, expired_url"
@@ -160,8 +167,7 @@ class ClickCounter:
         sets = [
             f"{counter} = if_not_exists({counter}, :zero) + :one",
             "last_click_at = :at",
-            "clicks_by_day.#day = if_not_exists(clicks_by_day.#day, :zero) + :one",
-            "clicks_by_country.#country = if_not_exists(clicks_by_country.#country, :zero) + :one",
+            "click = :click",
         ]
         condition = LIVE_LINK
         if human:
@@ -171,18 +177,15 @@ class ClickCounter:
             answer = self._within_budget(
                 lambda: self.dynamodb.update_item(
                     TableName=self.config.table,
-                    Key=_link_key(code),
+                    Key=_link_key(code, COUNTER),
                     UpdateExpression="SET " + ", ".join(sets),
                     ConditionExpression=condition,
-                    ExpressionAttributeNames={
-                        "#day": moment.strftime("%Y-%m-%d"),
-                        "#country": _country(request),
-                    },
                     ExpressionAttributeValues={
                         ":zero": {"N": "0"},
                         ":one": {"N": "1"},
                         ":at": {"S": _iso(moment)},
                         ":now": {"N": str(int(now))},
+                        ":click": {"M": _attributes(request, visitor, _iso(moment))},
                     },
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -270,7 +273,7 @@ class ClickCounter:
             self._within_budget(
                 lambda: self.dynamodb.update_item(
                     TableName=self.config.table,
-                    Key=_link_key(code),
+                    Key=_link_key(code, COUNTER),
                     UpdateExpression="SET first_click_at = if_not_exists(first_click_at, :at)",
                     ConditionExpression=LIVE_LINK,
                     ExpressionAttributeValues={
@@ -363,6 +366,40 @@ def _header(request: dict[str, Any], name: str) -> str:
 def _country(request: dict[str, Any]) -> str:
     country = _header(request, "cloudfront-viewer-country").strip().upper()
     return country if COUNTRY_PATTERN.match(country) else UNKNOWN_COUNTRY
+
+
+def _attributes(request: dict[str, Any], visitor: str, at: str) -> dict[str, Any]:
+    """The click's `click` map (DynamoDB JSON): what the stream's consumers break clicks
+    down by. Families only, never the user agent; the referrer's host, never its URL."""
+    user_agent = _header(request, "user-agent")
+    kinds = useragents.families(user_agent, bot=visitor == "bot")
+    attributes = {
+        "at": at,
+        "visitor": visitor,
+        "country": _country(request),
+        "device": kinds["device"],
+        "browser": kinds["browser"],
+        "os": kinds["os"],
+        "trigger": "qr" if _scanned(request) else "link",
+    }
+    referrer = _referrer_host(_header(request, "referer"))
+    if referrer:
+        attributes["referrer"] = referrer
+    return {name: {"S": value} for name, value in attributes.items()}
+
+
+def _scanned(request: dict[str, Any]) -> bool:
+    query = parse_qs(str(request.get("querystring", "")))
+    return query.get(QR_MARK, [""])[0] == "1"
+
+
+def _referrer_host(referer: str) -> str:
+    try:
+        host = urlsplit(referer[:2048]).hostname or ""
+    except ValueError:
+        return ""
+    # Host names run to 253 characters; the click item keeps 100 so it stays one write unit.
+    return host.lower()[:MAX_REFERRER_HOST]
 
 
 def _iso(moment: datetime) -> str:

@@ -20,8 +20,8 @@ The `click` map (nothing in it identifies a person: no IP, no user agent, no ful
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from chalicelib.links.items import COUNTER, image_code
@@ -83,6 +83,17 @@ def click_of(record: Mapping[str, Any]) -> Click | None:
 def clicks_of(records: Iterable[Mapping[str, Any]]) -> list[Click]:
     """The clicks among a batch of links-stream records, in stream order."""
     return [click for click in map(click_of, records) if click is not None]
+
+
+def with_tags(
+    clicks: list[Click], tags_for: Callable[[list[str]], Mapping[str, tuple[str, ...]]]
+) -> list[Click]:
+    """The clicks with their links' tags, which the counter item does not carry (see
+    chalicelib.links.tags): one read for the whole batch."""
+    if not clicks:
+        return clicks
+    tags = tags_for([click.code for click in clicks])
+    return [replace(click, tags=tags.get(click.code, click.tags)) for click in clicks]
 
 
 def _total(image: Mapping[str, Any]) -> int:

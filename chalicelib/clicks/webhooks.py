@@ -1,7 +1,8 @@
 """Click webhooks: a human click on a link with a webhook_url becomes a signed
 `link.clicked` POST, sent off the redirect path.
 
-Flow: the edge function's UpdateItem -> links table stream (MODIFY, human_clicks up) ->
+Flow: the edge function's UpdateItem of the counter item -> links table stream (MODIFY,
+human_clicks up) ->
 `enqueue_clicks` puts one message per click on the NOTIFY queue -> `deliver` POSTs it.
 A failed POST is retried by SQS redelivery (the handler reports batchItemFailures); at
 the last attempt the failure is recorded on the link (webhook_failures,
@@ -47,7 +48,7 @@ from urllib.parse import urlsplit
 from chalicelib.clicks.delivery import Poster, failure_class, post
 from chalicelib.core import urlsafety
 from chalicelib.core.lambdas import BatchAnswer, batch_item_failures
-from chalicelib.links.items import LINK, image_code
+from chalicelib.links.items import COUNTER, image_code
 from chalicelib.links.store import LinkStore
 
 if TYPE_CHECKING:
@@ -130,16 +131,14 @@ def _string(image: Mapping[str, Any], name: str) -> str | None:
     return str(value["S"]) if "S" in value else None
 
 
-def clicked_country(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
-    before = old.get("clicks_by_country", {}).get("M", {})
-    for country, count in new.get("clicks_by_country", {}).get("M", {}).items():
-        if int(count["N"]) > int(before.get(country, {}).get("N", "0")):
-            return str(country)
-    return None
+def clicked_country(new: Mapping[str, Any]) -> str | None:
+    """The country of the click that made this counter image (its `click` map)."""
+    country = new.get("click", {}).get("M", {}).get("country", {})
+    return str(country["S"]) if "S" in country else None
 
 
 def deliveries(records: Iterable[Mapping[str, Any]], short_base_url: str) -> list[Delivery]:
-    """One delivery per MODIFY that raised human_clicks on a link with a webhook_url.
+    """One delivery per counter MODIFY that raised human_clicks on a link with a webhook_url.
     Bot clicks, link edits and our own failure bookkeeping raise no webhook."""
     found: list[Delivery] = []
     for record in records:
@@ -147,7 +146,7 @@ def deliveries(records: Iterable[Mapping[str, Any]], short_base_url: str) -> lis
             continue
         stream = record.get("dynamodb", {})
         new, old = stream.get("NewImage", {}), stream.get("OldImage", {})
-        linked = image_code(new, LINK)
+        linked = image_code(new, COUNTER)
         if linked is None:
             continue
         clicks = _number(new, "human_clicks")
@@ -166,7 +165,7 @@ def deliveries(records: Iterable[Mapping[str, Any]], short_base_url: str) -> lis
                 "clicks": clicks,
                 "campaign_id": _string(new, "campaign_id"),
                 "ref": _string(new, "ref"),
-                "country": clicked_country(old, new),
+                "country": clicked_country(new),
             },
         }
         found.append(Delivery(code, key_id, webhook_url, json.dumps(body, separators=(",", ":"))))

@@ -44,16 +44,19 @@ class Families(TypedDict):
     device: Device
 
 
-def families(user_agent: str | None) -> Families:
+def families(user_agent: str | None, *, bot: bool | None = None) -> Families:
     """The browser, OS and device families of `user_agent`. An absent one is described
     as other, not judged a bot: /events takes Segment-spec calls from servers, which
-    send none."""
+    send none. `bot`: the caller's verdict on the same agent, when it has one (the edge
+    judges the request first), so the bot list is not run twice."""
     whole = user_agent or ""
     ua = whole[:MAX_USER_AGENT_CHARS]
     if not ua:
         return {"browser": OTHER, "os": OTHER, "device": "other"}
     system = _first(SYSTEMS, ua)
-    device: Device = "bot" if bots.is_bot(whole) else _device(ua, system)
+    if bot is None:
+        bot = bots.is_bot(whole)
+    device: Device = "bot" if bot else _device(ua, system)
     return {"browser": _first(BROWSERS, ua), "os": system, "device": device}
 
 

@@ -87,10 +87,6 @@ class LinkCreation:
             "created_at": created_at,
             "key_id": key_id,
             "tags": list(new.tags),
-            "human_clicks": 0,
-            "bot_clicks": 0,
-            "clicks_by_day": {},
-            "clicks_by_country": {},
             "gsi1pk": LIST_PARTITION,
             "gsi1sk": f"{created_at}#{code}",
         }

@@ -6,8 +6,8 @@
   image, so GET keeps answering "expired". Both steps are idempotent. Before deleting, the
   code's items are read consistently: a code whose link exists again (re-created after a
   failed create's undo, which leaves no tombstone) keeps its object.
-- The same stream: a MODIFY that brings human_clicks to max_clicks retires the link like
-  the sweeper does (tombstone "expired", reason max_clicks) and deletes its object, so S3
+- The same stream: a counter MODIFY that brings human_clicks to max_clicks retires the link
+  like the sweeper does (tombstone "expired", reason max_clicks) and deletes its object, so S3
   (first-click mode, the edge's fail-open path, cached 301s) stops redirecting.
 - The sweeper (a schedule: every 5 minutes in AWS, every few seconds locally) queries the
   sparse expiry index, page by page, for links whose expiry has passed and retires them
@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.core.aws import error_code
 from chalicelib.core.lambdas import LambdaContext
-from chalicelib.links.items import LINK, image_code
+from chalicelib.links.items import COUNTER, LINK, image_code
 from chalicelib.links.service import LinkService
 
 log = logging.getLogger("linktrail.expiry")
@@ -78,11 +78,11 @@ def ended_by_ttl(record: dict[str, Any], at_epoch: float) -> bool:
 
 
 def _spent_link(record: dict[str, Any]) -> str | None:
-    """The code of a link item modified to human_clicks >= max_clicks, else None."""
+    """The code of a counter item modified to human_clicks >= max_clicks, else None."""
     if record.get("eventName") != "MODIFY":
         return None
     image = record.get("dynamodb", {}).get("NewImage") or {}
-    if image.get("sk", {}).get("S") != LINK or "code" not in image:
+    if image.get("sk", {}).get("S") != COUNTER or "code" not in image:
         return None
     max_clicks = image.get("max_clicks", {}).get("N")
     human = image.get("human_clicks", {}).get("N")

@@ -1,17 +1,29 @@
 """The reads over the links table's indexes: one page of links and tombstones newest
 first (gsi1 "links", or gsi2 for one campaign), and the expiry markers due by a moment
-(gsi1 "expiry#<shard>"). See items.py for the index layout."""
+(gsi1 "expiry#<shard>"). See items.py for the index layout. Counter items are in no
+index: a page's live links get their counts from one BatchGetItem of their counters."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
-from chalicelib.links.items import EXPIRY_SHARDS, LIST_PARTITION, due_by, from_item
+from chalicelib.links.items import (
+    COUNTED,
+    COUNTER,
+    EXPIRY_SHARDS,
+    LINK,
+    LIST_PARTITION,
+    due_by,
+    from_item,
+    link_key,
+    merged,
+)
 from chalicelib.links.model import ListQuery, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
+
 
 class MessageStatus(TypedDict):
     status: NotRequired[str]
@@ -27,6 +39,8 @@ class CampaignLinkSummary(TypedDict):
 
 
 LIST_READS = 10  # Queries per page at most, when a tag filter skips most items
+BATCH_GET = 100  # BatchGetItem takes at most 100 keys
+COUNT_READS = 5  # BatchGetItems per 100 counters at most (unprocessed keys are read again)
 
 
 class LinkIndexes:
@@ -49,9 +63,10 @@ class LinkIndexes:
         }
         while True:
             page = self._ddb.query(**kwargs)
-            for raw in page.get("Items", []):
+            rows = self.with_counts([from_item(raw) for raw in page.get("Items", [])])
+            for row in rows:
                 # The projection above: link items and tombstones carry these attributes.
-                yield cast(CampaignLinkSummary, from_item(raw))
+                yield cast(CampaignLinkSummary, row)
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -81,7 +96,33 @@ class LinkIndexes:
             kwargs["Limit"] = max(query.limit, 100)
         keys = ("pk", "sk", f"{index}pk", f"{index}sk")
         found, next_key = self._read_page(kwargs, query.limit, keys)
-        return [from_item(i) for i in found], encode_cursor(next_key) if next_key else None
+        rows = self.with_counts([from_item(i) for i in found])
+        return rows, encode_cursor(next_key) if next_key else None
+
+    def with_counts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows with each live link's counts merged in from its counter (tombstones
+        hold theirs): one BatchGetItem per 100 live links, of just the counts. A counter
+        still unread after COUNT_READS reads shows its link's own counts (0)."""
+        codes = [str(row["code"]) for row in rows if row.get("sk") == LINK]
+        counts: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(codes), BATCH_GET):
+            keys = [link_key(code, COUNTER) for code in codes[start : start + BATCH_GET]]
+            request: dict[str, Any] = {
+                "Keys": keys,
+                "ProjectionExpression": ", ".join(("code", *COUNTED)),
+            }
+            for _ in range(COUNT_READS):
+                answer = self._ddb.batch_get_item(RequestItems={self._table: cast(Any, request)})
+                for raw in answer.get("Responses", {}).get(self._table, []):
+                    counts[str(raw["code"]["S"])] = from_item(raw)
+                left = answer.get("UnprocessedKeys", {}).get(self._table)
+                if not left:
+                    break
+                request["Keys"] = list(left["Keys"])  # throttled: read the rest again
+        return [
+            merged(row, counts.get(str(row["code"]))) if row.get("sk") == LINK else row
+            for row in rows
+        ]
 
     def _read_page(
         self, kwargs: dict[str, Any], limit: int, keys: tuple[str, ...]

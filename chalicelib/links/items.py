@@ -4,6 +4,12 @@ recognise them (in stream images) with the helpers here.
 
 Items in the links table (pk / sk):
   link#<code> / link        the live link
+  link#<code> / counter     its click counters, and a copy of what a click needs (URL,
+                            expiry, max_clicks, expired_url) and what the click's stream
+                            record must carry (campaign, ref, webhook; tags are read from
+                            the link by the stream's consumer, as they may be long). The only
+                            item a click writes: small, in no index, the same size at any
+                            age. Present iff the link is (written and removed with it).
   link#<code> / expiry      expiry marker, present iff the link has an expiry: the sweeper's
                             sparse index (gsi1 partition expiry#<shard>, sorted by expires_at)
   link#<code> / tombstone   what is left once a link expired or was deleted: its final state
@@ -56,10 +62,6 @@ class LinkItem(TypedDict):
     created_at: str
     key_id: str
     tags: list[str]
-    human_clicks: int
-    bot_clicks: int
-    clicks_by_day: dict[str, int]
-    clicks_by_country: dict[str, int]
     gsi1pk: str
     gsi1sk: str
     expires_at: NotRequired[int]
@@ -71,6 +73,9 @@ class LinkItem(TypedDict):
     ref: NotRequired[str]
     gsi2pk: NotRequired[str]
     gsi2sk: NotRequired[str]
+    # the counter's, merged in when read (never written on the link item)
+    human_clicks: NotRequired[int]
+    bot_clicks: NotRequired[int]
     first_click_at: NotRequired[str]
     last_click_at: NotRequired[str]
     message: NotRequired[dict[str, Any]]
@@ -80,6 +85,44 @@ class LinkItem(TypedDict):
     status: NotRequired[str]
     ended_at: NotRequired[str]
     reason: NotRequired[str]
+
+
+class CounterItem(TypedDict):
+    """A link's click counters (sk "counter"), which the edge updates once per click. The
+    copied attributes change with the link (same transaction); `click` is the last click's
+    attributes (see chalicelib.clicks.records)."""
+
+    pk: str
+    sk: str
+    code: str
+    long_url: str
+    key_id: str
+    human_clicks: int
+    bot_clicks: int
+    expires_at: NotRequired[int]
+    max_clicks: NotRequired[int]
+    expired_url: NotRequired[str]
+    webhook_url: NotRequired[str]
+    campaign_id: NotRequired[str]
+    ref: NotRequired[str]
+    first_click_at: NotRequired[str]
+    last_click_at: NotRequired[str]
+    click: NotRequired[dict[str, str]]
+
+
+# What the counter copies from the link: a PATCH of one of these changes both items.
+COPIED = (
+    "long_url",
+    "key_id",
+    "expires_at",
+    "max_clicks",
+    "expired_url",
+    "webhook_url",
+    "campaign_id",
+    "ref",
+)
+# What only the counter holds; a read merges these into the link.
+COUNTED = ("human_clicks", "bot_clicks", "first_click_at", "last_click_at")
 
 
 class ExpiryMarker(TypedDict):
@@ -197,13 +240,39 @@ def repair_marker(code: str, due: int, created_at: str) -> ExpiryMarker:
     }
 
 
+def counter_for(link: Mapping[str, Any]) -> CounterItem:
+    """The counter item of a new link (no clicks yet). No ttl: the counter goes with its link
+    (retirement deletes both; a TTL-removed link's tombstone takes its counts)."""
+    counter = {
+        "pk": link_pk(str(link["code"])),
+        "sk": COUNTER,
+        "code": link["code"],
+        "human_clicks": 0,
+        "bot_clicks": 0,
+        **{name: link[name] for name in COPIED if name in link},
+    }
+    return cast(CounterItem, counter)
+
+
+def merged(link: Mapping[str, Any], counter: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A link as read: its item with its counter's counts (0 when it has no counter yet)."""
+    counts: dict[str, Any] = {
+        "human_clicks": link.get("human_clicks", 0),  # a link from before counter items
+        "bot_clicks": link.get("bot_clicks", 0),
+    }
+    if counter is not None:
+        counts.update({name: counter[name] for name in COUNTED if name in counter})
+        counts["counted"] = True  # read with its counter (not stored)
+    return {**link, **counts}
+
+
 def tombstone(
     link: Mapping[str, Any], status: str, ended_at: str, reason: str | None = None
 ) -> dict[str, Any]:
     """The final state of a link, under the same partition; no ttl, so it stays (the code is
     never handed out again). It keeps no personal data: the message's plain number is
     dropped, the masked one stays."""
-    kept = {k: v for k, v in link.items() if k not in ("ttl", "sk")}
+    kept = {k: v for k, v in link.items() if k not in ("ttl", "sk", "counted")}
     message = kept.get("message")
     if isinstance(message, Mapping):
         kept["message"] = {k: v for k, v in message.items() if k not in PERSONAL_MESSAGE_FIELDS}

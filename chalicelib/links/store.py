@@ -4,9 +4,10 @@ written with its link. Every conditional write and transaction on them is here; 
 features (messaging, click webhooks) change a link through the methods below and never
 name the table or build a key.
 
-Creating a link is one TransactWriteItems: tombstone absent, link absent, put link (and its
-expiry marker, and a campaign recipient's claim). Retiring one is another: delete link and
-marker, conditioned on the link being what was read, and put its tombstone.
+Creating a link is one TransactWriteItems: tombstone absent, link absent, put link and its
+counter (and its expiry marker, and a campaign recipient's claim). Retiring one is another:
+delete link, counter and marker, conditioned on them being what was read, and put its
+tombstone. A link is read with its counter's counts merged in (items.merged).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from botocore.exceptions import ClientError
 
 from chalicelib.core.settings import Settings
+from chalicelib.links import counters
 from chalicelib.links.items import (
+    COUNTER,
     EXPIRY,
     LINK,
     TOMBSTONE,
@@ -27,10 +30,12 @@ from chalicelib.links.items import (
     Kind,
     LinkItem,
     code_of,
+    counter_for,
     from_attribute,
     from_item,
     link_key,
     link_pk,
+    merged,
     to_attribute,
     to_item,
 )
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 BATCH_GET = 100  # BatchGetItem takes at most 100 keys
+CODES_PER_BATCH = BATCH_GET // 2  # a link and its counter per code
 
 
 class CodeTaken(Exception):
@@ -139,6 +145,7 @@ class LinkStore:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
+            {"Put": {"TableName": self._table, "Item": to_item(counter_for(item))}},
         ]
         if marker is not None:
             actions.append({"Put": {"TableName": self._table, "Item": to_item(marker)}})
@@ -158,6 +165,7 @@ class LinkStore:
         """Remove what insert wrote (AWS errors propagate: the caller retries)."""
         undo: list[TransactWriteItemTypeDef] = [
             {"Delete": {"TableName": self._table, "Key": link_key(code)}},
+            {"Delete": {"TableName": self._table, "Key": link_key(code, COUNTER)}},
             {"Delete": {"TableName": self._table, "Key": link_key(code, EXPIRY)}},
         ]
         if step is not None:
@@ -187,6 +195,7 @@ class LinkStore:
                             "ExpressionAttributeValues": {":created": {"S": created_at}},
                         }
                     },
+                    {"Delete": {"TableName": self._table, "Key": link_key(code, COUNTER)}},
                     {"Delete": self._repair_marker_delete(code, created_at)},
                 ]
             )
@@ -205,7 +214,8 @@ class LinkStore:
     # reading
 
     def items_for(self, code: str) -> dict[str, dict[str, Any]]:
-        """The code's items by kind (link, expiry, tombstone), read consistently."""
+        """The code's items by kind (link with its counts merged in, counter, expiry,
+        tombstone), read consistently in one Query."""
         answer = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
@@ -216,31 +226,40 @@ class LinkStore:
         # An item another writer created by updating a missing key has no long_url: ignore it.
         if LINK in found and "long_url" not in found[LINK]:
             found.pop(LINK)
+        if LINK in found:
+            found[LINK] = merged(found[LINK], found.get(COUNTER))
         return found
 
     def links_for(self, codes: list[str]) -> dict[str, dict[str, Any] | None]:
-        """Each code's live link, or None when it has none, read consistently 100 at a time
-        (BatchGetItem: one call where items_for would take 100). Codes DynamoDB left
-        unprocessed are left out; the caller reads those itself."""
+        """Each code's live link (counts merged in), or None when it has none, read
+        consistently 50 codes (a link and its counter each) per BatchGetItem: one call where
+        items_for would take 50. Codes DynamoDB left unprocessed are left out; the caller
+        reads those itself."""
         found: dict[str, dict[str, Any] | None] = {}
         unique = list(dict.fromkeys(codes))
-        for start in range(0, len(unique), BATCH_GET):
-            chunk = unique[start : start + BATCH_GET]
+        for start in range(0, len(unique), CODES_PER_BATCH):
+            chunk = unique[start : start + CODES_PER_BATCH]
+            keys = [link_key(c, kind) for c in chunk for kind in (LINK, COUNTER)]
             answer = self._ddb.batch_get_item(
-                RequestItems={
-                    self._table: {"Keys": [link_key(c) for c in chunk], "ConsistentRead": True}
-                }
+                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
             )
-            for raw in answer.get("Responses", {}).get(self._table, []):
-                link = from_item(raw)
-                # As in items_for: an item without long_url is not a link.
-                found[code_of(str(raw["pk"]["S"]))] = link if "long_url" in link else None
+            read: dict[tuple[str, str], dict[str, Any]] = {
+                (code_of(str(raw["pk"]["S"])), str(raw["sk"]["S"])): from_item(raw)
+                for raw in answer.get("Responses", {}).get(self._table, [])
+            }
             unread = answer.get("UnprocessedKeys", {}).get(self._table)
             left = unread["Keys"] if unread is not None else []
             unprocessed = {code_of(str(key["pk"]["S"])) for key in left}
             for code in chunk:
-                if code not in unprocessed:
-                    found.setdefault(code, None)
+                if code in unprocessed:
+                    continue
+                link = read.get((code, LINK))
+                # As in items_for: an item without long_url is not a link.
+                found[code] = (
+                    merged(link, read.get((code, COUNTER)))
+                    if link is not None and "long_url" in link
+                    else None
+                )
         return found
 
     # changing
@@ -279,6 +298,9 @@ class LinkStore:
                 }
             }
         ]
+        copied = counters.copied_update(self._table, code, sets, removes)
+        if copied is not None:
+            actions.append(copied)
         if marker is not None:
             actions.append({"Put": {"TableName": self._table, "Item": to_item(marker)}})
         elif drop_marker:
@@ -289,16 +311,20 @@ class LinkStore:
             raise LinkChanged(code) from None
 
     def restore_url(self, code: str, *, written: str, previous: str) -> None:
-        """Set long_url back to `previous` unless it is no longer `written` (changed again
-        meanwhile: then nothing of ours is left to undo)."""
-        with contextlib.suppress(self._ddb.exceptions.ConditionalCheckFailedException):
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=link_key(code),
-                UpdateExpression="SET long_url = :old",
-                ConditionExpression="long_url = :written",
-                ExpressionAttributeValues={":old": {"S": previous}, ":written": {"S": written}},
-            )
+        """Set long_url back to `previous` on the link and its counter, each unless it is no
+        longer `written` (changed again meanwhile: then nothing of ours is left to undo)."""
+        for kind in (LINK, COUNTER):
+            with contextlib.suppress(self._ddb.exceptions.ConditionalCheckFailedException):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=link_key(code, kind),
+                    UpdateExpression="SET long_url = :old",
+                    ConditionExpression="long_url = :written",
+                    ExpressionAttributeValues={
+                        ":old": {"S": previous},
+                        ":written": {"S": written},
+                    },
+                )
 
     def record_webhook_failure(self, code: str, error: str, at: str) -> None:
         """Count a click webhook given up on, and keep its error, on the live link (nothing

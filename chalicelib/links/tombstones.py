@@ -1,14 +1,23 @@
-"""Ending a link: the transaction that deletes a link and its expiry marker and writes its
-tombstone (items.tombstone), conditioned on the link being what was read so the tombstone
-holds its final counters and message; and the tombstone of a link DynamoDB's TTL removed,
-written from the stream's old image."""
+"""Ending a link: the transaction that deletes a link, its counter and its expiry marker
+and writes its tombstone (items.tombstone), conditioned on link and counter being what was
+read so the tombstone holds its final counts and message; and the tombstone of a link
+DynamoDB's TTL removed, written from the stream's old image and its counter."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.links.items import EXPIRY, from_item, link_key, to_item, tombstone
+from chalicelib.links import counters
+from chalicelib.links.items import (
+    COUNTER,
+    EXPIRY,
+    from_item,
+    link_key,
+    merged,
+    to_item,
+    tombstone,
+)
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -24,8 +33,8 @@ class TombstoneStore:
     def retire_expired(self, link: Mapping[str, Any], at_epoch: int, ended_at: str) -> bool:
         """Retire a link whose expiry passed by `at_epoch` and that nobody clicked since it
         was read (tombstone "expired", reason expires_at)."""
-        condition = "expires_at <= :now AND human_clicks = :h AND bot_clicks = :b"
-        values = {":now": {"N": str(at_epoch)}, **_clicks_as_read(link)}
+        condition = "expires_at <= :now"
+        values = {":now": {"N": str(at_epoch)}}
         return self._retire(
             link, "expired", ended_at, condition=condition, values=values, reason="expires_at"
         )
@@ -33,8 +42,8 @@ class TombstoneStore:
     def retire_spent(self, link: Mapping[str, Any], ended_at: str) -> bool:
         """Retire a link whose human clicks reached its max_clicks, as read (tombstone
         "expired", reason max_clicks)."""
-        condition = "max_clicks = :m AND human_clicks = :h AND bot_clicks = :b"
-        values = {":m": {"N": str(link["max_clicks"])}, **_clicks_as_read(link)}
+        condition = "max_clicks = :m"
+        values = {":m": {"N": str(link["max_clicks"])}}
         return self._retire(
             link, "expired", ended_at, condition=condition, values=values, reason="max_clicks"
         )
@@ -53,9 +62,9 @@ class TombstoneStore:
         values: dict[str, Any],
         reason: str | None = None,
     ) -> bool:
-        """Delete link and marker and write the tombstone, in one transaction. The delete is
-        conditioned on the link being what we read, so the tombstone holds final counters.
-        False when the link changed meanwhile."""
+        """Delete link, counter and marker and write the tombstone, in one transaction. The
+        deletes are conditioned on link and counter being what we read, so the tombstone
+        holds the final counts. False when either changed meanwhile."""
         code = str(link["code"])
         condition, names, values = _message_as_read(link, condition, dict(values))
         request: dict[str, Any] = {
@@ -72,6 +81,7 @@ class TombstoneStore:
             self._ddb.transact_write_items(
                 TransactItems=[
                     {"Delete": request},  # type: ignore[typeddict-item]
+                    counters.delete_as_read(self._table, link),
                     {"Delete": {"TableName": self._table, "Key": link_key(code, EXPIRY)}},
                     {"Put": {"TableName": self._table, "Item": ended}},
                 ]
@@ -82,28 +92,34 @@ class TombstoneStore:
 
     def bury(self, old_image: Mapping[str, Any], status: str, ended_at: str) -> bool:
         """Write the tombstone of a link removed by someone else (DynamoDB TTL), from the
-        stream's old image. Idempotent: an existing tombstone is kept."""
-        link = from_item(old_image)
+        stream's old image and its counter (read here, deleted with the tombstone's write).
+        Idempotent: an existing tombstone is kept. False when it exists already or a click
+        landed on the counter meanwhile (the next delivery of the record tries again)."""
+        code = str(old_image["code"]["S"])
+        counter = self._ddb.get_item(
+            TableName=self._table, Key=link_key(code, COUNTER), ConsistentRead=True
+        ).get("Item")
+        link = merged(from_item(old_image), from_item(counter) if counter else None)
         try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=to_item(tombstone(link, status, ended_at)),
-                ConditionExpression="attribute_not_exists(pk)",
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(tombstone(link, status, ended_at)),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    counters.delete_as_read(self._table, link),
+                    {"Delete": {"TableName": self._table, "Key": link_key(code, EXPIRY)}},
+                ]
             )
-        except self._ddb.exceptions.ConditionalCheckFailedException:
+        except self._ddb.exceptions.TransactionCanceledException:
             return False
-        self.delete_marker(str(link["code"]))
         return True
 
     def delete_marker(self, code: str) -> None:
         self._ddb.delete_item(TableName=self._table, Key=link_key(code, EXPIRY))
-
-
-def _clicks_as_read(link: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        ":h": {"N": str(link.get("human_clicks", 0))},
-        ":b": {"N": str(link.get("bot_clicks", 0))},
-    }
 
 
 def _message_as_read(

@@ -46,8 +46,6 @@ def public_view(item: Mapping[str, Any], short_base_url: str, at_epoch: float) -
         "clicks": {"human": item.get("human_clicks", 0), "bot": item.get("bot_clicks", 0)},
         "first_click_at": item.get("first_click_at"),
         "last_click_at": item.get("last_click_at"),
-        "clicks_by_day": item.get("clicks_by_day", {}),
-        "clicks_by_country": item.get("clicks_by_country", {}),
         "message": public_message(item.get("message")),
         "webhook": public_webhook(item),
     }

@@ -102,7 +102,7 @@ def test_sqs_lines_carry_the_message_ids(client, json_lines) -> None:
 
 def test_stream_lines_carry_the_sequence_numbers(client, auth_headers, json_lines) -> None:
     code = create_link(client, auth_headers, max_clicks=1)
-    keys = {"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}
+    keys = {"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}}
     record = {
         "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
         "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",

@@ -23,7 +23,16 @@ from botocore.exceptions import ClientError
 from bench.core import count_aws_calls
 from edge import edge_click
 from edge.edge_click import ClickCounter, EdgeConfig
-from tests.support.edge import BROWSER, IMESSAGE, WHATSAPP, event, get_link, put_link, put_tombstone
+from tests.support.edge import (
+    BROWSER,
+    IMESSAGE,
+    IPHONE,
+    WHATSAPP,
+    event,
+    get_link,
+    put_link,
+    put_tombstone,
+)
 
 EXPIRED_HTML = "<!doctype html><title>expired</title><p>expired</p>"
 
@@ -77,9 +86,17 @@ def test_human_click_redirects_uncached_and_counts_everything(dynamodb, table):
     item = get_link(dynamodb, table, "Ab3dEf9")
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert (n(item, "human_clicks"), n(item, "bot_clicks")) == (1, 0)
-    assert item["clicks_by_day"]["M"] == {today: {"N": "1"}}
+    click = {name: value["S"] for name, value in item["click"]["M"].items()}
     # viewer-request: CloudFront has not added the country yet (see the module docstring)
-    assert item["clicks_by_country"]["M"] == {"ZZ": {"N": "1"}}
+    assert click == {
+        "at": item["last_click_at"]["S"],
+        "visitor": "human",
+        "country": "ZZ",
+        "device": "desktop",
+        "browser": "Chrome",
+        "os": "Windows",
+        "trigger": "link",
+    }
     assert item["first_click_at"]["S"] == item["last_click_at"]["S"]
     assert item["first_click_at"]["S"].startswith(today)
 
@@ -92,6 +109,7 @@ def test_every_click_at_origin_request_counts_the_country(dynamodb, table):
     handler = counter(table, dynamodb)
 
     human = handler(event("origin-request", "orig9"))
+    assert get_link(dynamodb, table, "orig9")["click"]["M"]["country"] == {"S": "DE"}
     bot = handler(event("origin-request", "orig9", WHATSAPP, country="FR"))
 
     for result in (human, bot):
@@ -100,7 +118,12 @@ def test_every_click_at_origin_request_counts_the_country(dynamodb, table):
         assert result["headers"]["cache-control"][0]["value"] == "private, no-store"
     item = get_link(dynamodb, table, "orig9")
     assert (n(item, "human_clicks"), n(item, "bot_clicks")) == (1, 1)
-    assert item["clicks_by_country"]["M"] == {"DE": {"N": "1"}, "FR": {"N": "1"}}
+    last = item["click"]["M"]
+    assert (last["country"], last["visitor"], last["device"]) == (
+        {"S": "FR"},
+        {"S": "bot"},
+        {"S": "bot"},
+    )
     assert "first_click_at" in item
 
 
@@ -118,11 +141,13 @@ def test_first_click_stays_put_and_last_click_moves(dynamodb, table):
         EdgeConfig(table=table, region="us-east-1"), dynamodb, clock=lambda: next(moments)
     )
     handler(event("viewer-request", "stay1", country="GB"))
+    assert get_link(dynamodb, table, "stay1")["click"]["M"]["country"] == {"S": "GB"}
     handler(event("viewer-request", "stay1", country="gb!"))
     item = get_link(dynamodb, table, "stay1")
     assert item["first_click_at"]["S"] == "2027-01-15T08:00:00.000Z"
     assert item["last_click_at"]["S"] == "2027-01-15T08:01:40.000Z"
-    assert item["clicks_by_country"]["M"] == {"GB": {"N": "1"}, "ZZ": {"N": "1"}}
+    assert item["click"]["M"]["at"] == item["last_click_at"]
+    assert item["click"]["M"]["country"] == {"S": "ZZ"}  # not a country code: unknown
     assert n(item, "human_clicks") == 2
 
 
@@ -436,19 +461,44 @@ def test_unusable_long_url_is_gone_rather_than_a_502(dynamodb, table):
     assert get_link(dynamodb, table, "bad1")["human_clicks"]["N"] == "1"
 
 
-def test_missing_click_maps_fail_open(dynamodb, table):
+def test_a_link_stored_without_its_counter_goes_on_to_s3(dynamodb, table):
+    """A link from before counter items (until `linktrail links backfill-counters` ran):
+    the click finds no counter and no tombstone, so S3's 301 still gets the visitor there."""
     dynamodb.put_item(
         TableName=table,
         Item={
-            "pk": {"S": "link#nomap"},
+            "pk": {"S": "link#nocount"},
             "sk": {"S": "link"},
             "long_url": {"S": "https://e.com/"},
             "human_clicks": {"N": "0"},
             "bot_clicks": {"N": "0"},
         },
     )
-    _result, click = counter(table, dynamodb).handle(event("viewer-request", "nomap"))
-    assert click.outcome == "untracked"
+    loaded = event("viewer-request", "nocount")
+    result, click = counter(table, dynamodb).handle(loaded)
+    assert click.outcome == "missing" and result == loaded["Records"][0]["cf"]["request"]
+
+
+def test_a_scan_of_the_qr_code_is_counted_with_its_trigger_and_referrer_host(dynamodb, table):
+    put_link(dynamodb, table, "scan1")
+    loaded = event("viewer-request", "scan1", IPHONE)
+    request = loaded["Records"][0]["cf"]["request"]
+    request["querystring"] = "qr=1"
+    request["headers"]["referer"] = [
+        {"key": "Referer", "value": "https://News.Example.org/a/b?secret=1"}
+    ]
+    result = counter(table, dynamodb)(loaded)
+    assert result["status"] == "302"
+    click = get_link(dynamodb, table, "scan1")["click"]["M"]
+    assert click["trigger"] == {"S": "qr"}
+    assert click["referrer"] == {"S": "news.example.org"}  # the host only, never the URL
+    assert (click["device"], click["os"], click["browser"]) == (
+        {"S": "mobile"},
+        {"S": "iOS"},
+        {"S": "Safari"},
+    )
+    stored = json.dumps(get_link(dynamodb, table, "scan1"))
+    assert "secret" not in stored and "iPhone OS" not in stored
 
 
 # -- first click (origin-request) -------------------------------------------------------

@@ -30,7 +30,7 @@ def test_sweeper_expires_a_link_and_get_says_expired(client, auth_headers, aws):
     body = {"url": "https://example.com/", "code": "short-lived", "ttl": 60}
     assert post(client, auth_headers, body).status_code == 201
     assert expiry.sweep(wiring.links()) == 0  # not due yet
-    assert kinds(aws) == ["expiry", "link"]
+    assert kinds(aws) == ["counter", "expiry", "link"]
 
     assert redirect_objects(aws) == ["short-lived"]
     assert expiry.sweep(wiring.links(), at_epoch=int(time.time()) + 120) == 1
@@ -172,7 +172,7 @@ def test_one_run_retires_every_due_link_page_after_page(aws):
     assert len(one_at_a_time.threads) > 1  # the retirements really ran concurrently
     found = table_kinds(service)
     assert found.count("tombstone") == 250
-    assert [k for k in found if k != "tombstone"] == ["expiry", "link"]  # the later link's
+    assert [k for k in found if k != "tombstone"] == ["counter", "expiry", "link"]  # later's
     assert redirect_objects(aws) == ["later"]
     assert service.get("later")["status"] == "active"
     assert {service.get(code)["status"] for code in codes[:5]} == {"expired"}
@@ -217,7 +217,7 @@ def test_a_link_that_cannot_be_retired_now_does_not_hold_the_sweep_up(aws):
     def click(code: str) -> None:
         boto3.client("dynamodb").update_item(  # what the edge function writes
             TableName=aws["LINKS_TABLE"],
-            Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
+            Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}},
             UpdateExpression="ADD bot_clicks :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
@@ -326,9 +326,10 @@ def test_other_records_are_ignored_and_rollbacks_get_no_tombstone(client, auth_h
     assert redirect_objects(aws) == ["stays"]
     # A delete by our own code with the ttl still ahead (what a failed create's undo does):
     # the object goes, no tombstone is invented.
-    boto3.client("dynamodb").delete_item(
-        TableName=aws["LINKS_TABLE"], Key={"pk": {"S": "link#stays"}, "sk": {"S": "link"}}
-    )
+    for kind in ("link", "counter"):
+        boto3.client("dynamodb").delete_item(
+            TableName=aws["LINKS_TABLE"], Key={"pk": {"S": "link#stays"}, "sk": {"S": kind}}
+        )
     client.lambda_.invoke("links_stream", {"Records": link_removals(aws)})
     assert redirect_objects(aws) == []
     assert kinds(aws) == ["expiry"]
@@ -378,7 +379,7 @@ def test_links_left_unprocessed_by_the_batch_read_are_read_one_by_one(aws):
             assert expiry.sweep(at_epoch=due + 1, links=service) == 3
     finally:
         ddb.meta.events.unregister("before-call.dynamodb.BatchGetItem", nothing_processed)
-    assert answered == [3]  # one batch read of the page's three links
+    assert answered == [6]  # one batch read of the page's three links and their counters
     assert calls["dynamodb.Query"] >= 1 + 3  # the index page, then each link on its own
     assert kinds(aws) == ["tombstone"] * 3 and redirect_objects(aws) == []
 

@@ -32,12 +32,19 @@ def test_create_stores_item_and_redirect_object(client, auth_headers, aws):
     assert link["expires_at"] is None and link["max_clicks"] is None
     head = boto3.client("s3").head_object(Bucket=aws["REDIRECT_BUCKET"], Key=code)
     assert head["WebsiteRedirectLocation"] == "https://example.com/a?b=c"
-    item = boto3.client("dynamodb").get_item(
+    dynamodb = boto3.client("dynamodb")
+    item = dynamodb.get_item(
         TableName=aws["LINKS_TABLE"], Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}
     )["Item"]
-    assert item["human_clicks"] == {"N": "0"} and item["clicks_by_day"] == {"M": {}}
+    assert "human_clicks" not in item  # counts live on the counter, in no index
     assert item["key_id"]["S"] and item["tags"] == {"L": [{"S": "spring"}]}
     assert "expires_at" not in item and "ttl" not in item
+    counter = dynamodb.get_item(
+        TableName=aws["LINKS_TABLE"], Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}}
+    )["Item"]
+    assert counter["human_clicks"] == {"N": "0"} and counter["bot_clicks"] == {"N": "0"}
+    assert counter["long_url"] == item["long_url"] and "tags" not in counter
+    assert not any(name.startswith("gsi") for name in counter)
 
 
 def test_custom_code_with_expiry_and_max_clicks(client, auth_headers, aws):
@@ -51,7 +58,8 @@ def test_custom_code_with_expiry_and_max_clicks(client, auth_headers, aws):
     assert link["code"] == "Spring_Sale-1" and link["max_clicks"] == 3
     assert link["expires_at"].endswith("Z")
     kinds = sorted(i["sk"]["S"] for i in link_items(aws))
-    assert kinds == ["expiry", "link"]  # the sweeper's marker came in the same transaction
+    # the counter and the sweeper's marker came in the same transaction
+    assert kinds == ["counter", "expiry", "link"]
     again = post(client, auth_headers, {"url": "http://example.org/", "code": "Spring_Sale-1"})
     assert again.status_code == 409
     assert json.loads(again.body)["field"] == "code"
@@ -248,10 +256,8 @@ def test_get_shows_counters_and_message(client, auth_headers, aws):
     code = json.loads(post(client, auth_headers, {"url": "https://example.com/"}).body)["code"]
     boto3.client("dynamodb").update_item(  # what the edge function writes on a click
         TableName=aws["LINKS_TABLE"],
-        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
-        UpdateExpression="ADD human_clicks :one SET first_click_at = :t, last_click_at = :t, "
-        "clicks_by_day.#d = :one, clicks_by_country.GB = :one",
-        ExpressionAttributeNames={"#d": "2030-01-02"},
+        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}},
+        UpdateExpression="ADD human_clicks :one SET first_click_at = :t, last_click_at = :t",
         ExpressionAttributeValues={":one": {"N": "1"}, ":t": {"S": "2030-01-02T03:04:05.000Z"}},
     )
     answer = client.http.get(f"/api/links/{code}", headers=auth_headers)
@@ -259,8 +265,7 @@ def test_get_shows_counters_and_message(client, auth_headers, aws):
     link = json.loads(answer.body)
     assert link["clicks"] == {"human": 1, "bot": 0}
     assert link["first_click_at"] == link["last_click_at"] == "2030-01-02T03:04:05.000Z"
-    assert link["clicks_by_day"] == {"2030-01-02": 1}
-    assert link["clicks_by_country"] == {"GB": 1}
+    assert "clicks_by_day" not in link  # per-day and per-country: /api/analytics
     assert link["message"] is None
     assert client.http.get("/api/links/nope123", headers=auth_headers).status_code == 404
     assert client.http.get(f"/api/links/{code}").status_code == 401
@@ -271,7 +276,7 @@ def test_max_clicks_reached_reads_as_expired(client, auth_headers, aws):
     assert post(client, auth_headers, body).status_code == 201
     boto3.client("dynamodb").update_item(
         TableName=aws["LINKS_TABLE"],
-        Key={"pk": {"S": "link#once-only"}, "sk": {"S": "link"}},
+        Key={"pk": {"S": "link#once-only"}, "sk": {"S": "counter"}},
         UpdateExpression="ADD human_clicks :one",
         ExpressionAttributeValues={":one": {"N": "1"}},
     )
@@ -341,12 +346,20 @@ def test_patch_url_moves_the_redirect_and_expiry_moves_the_marker(client, auth_h
     assert link["expires_at"] is not None
     head = boto3.client("s3").head_object(Bucket=aws["REDIRECT_BUCKET"], Key=code)
     assert head["WebsiteRedirectLocation"] == "https://example.com/new"
-    assert sorted(i["sk"]["S"] for i in link_items(aws)) == ["expiry", "link"]
+    assert sorted(i["sk"]["S"] for i in link_items(aws)) == ["counter", "expiry", "link"]
+    counter = boto3.client("dynamodb").get_item(
+        TableName=aws["LINKS_TABLE"], Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}}
+    )["Item"]
+    # what a click checks changed with the link, in the same transaction
+    assert counter["long_url"] == {"S": "https://example.com/new"}
+    assert counter["max_clicks"] == {"N": "5"} and "expires_at" in counter
     cleared = client.http.patch(
         f"/api/links/{code}", headers=auth_headers, body=json.dumps({"expires_at": None})
     )
     assert json.loads(cleared.body)["expires_at"] is None
-    assert [i["sk"]["S"] for i in link_items(aws)] == ["link"]
+    assert [i["sk"]["S"] for i in link_items(aws)] == ["counter", "link"]
+    counter = next(i for i in link_items(aws) if i["sk"]["S"] == "counter")
+    assert "expires_at" not in counter  # the counter's copy went too
     bad = client.http.patch(
         f"/api/links/{code}", headers=auth_headers, body=json.dumps({"url": "ftp://x"})
     )

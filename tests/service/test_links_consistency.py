@@ -89,7 +89,7 @@ def test_rolled_back_removal_does_not_delete_the_recreated_links_object(aws):
     expiry.on_links_stream(removals, links=service)
     head = boto3.client("s3").head_object(Bucket=aws["REDIRECT_BUCKET"], Key="reused")
     assert head["WebsiteRedirectLocation"] == "https://example.com/second"
-    assert kinds(aws) == ["link"]
+    assert kinds(aws) == ["counter", "link"]
 
     # Once the code really ends, its own removal still deletes the object.
     service.delete("reused")
@@ -334,14 +334,14 @@ def test_link_reaching_max_clicks_is_retired_from_the_stream(aws):
     def click() -> list[dict[str, Any]]:
         boto3.client("dynamodb").update_item(  # what the edge function writes
             TableName=aws["LINKS_TABLE"],
-            Key={"pk": {"S": "link#twice"}, "sk": {"S": "link"}},
+            Key={"pk": {"S": "link#twice"}, "sk": {"S": "counter"}},
             UpdateExpression="ADD human_clicks :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
         return [r for r in stream_records(aws) if r["eventName"] == "MODIFY"]
 
     expiry.on_links_stream(click(), links=service)
-    assert kinds(aws) == ["link"] and redirect_objects(aws) == ["twice"]
+    assert kinds(aws) == ["counter", "link"] and redirect_objects(aws) == ["twice"]
 
     modified = click()
     expiry.on_links_stream(modified, links=service)
@@ -522,7 +522,7 @@ def test_failed_put_and_failed_undo_answer_503_and_the_sweeper_removes_the_link(
     assert put["failed"] == 1 and undo == {"calls": 4, "failed": 3}  # create + 3 undos
 
     # Left behind: the link and, in place of its expiry marker, a repair marker due now.
-    assert kinds(aws) == ["expiry", "link"] and redirect_objects(aws) == []
+    assert kinds(aws) == ["counter", "expiry", "link"] and redirect_objects(aws) == []
     link, marker = item(aws, "half-made", "link"), item(aws, "half-made", "expiry")
     assert link is not None and marker is not None
     assert marker["undo_of"] == link["created_at"] and "ttl" not in marker
@@ -580,9 +580,9 @@ def test_repair_marker_leaves_a_link_created_again_alone(aws):
     )
     time.sleep(0.002)  # a created_at of its own (milliseconds)
     service.create(links_model.NewLink(url="https://example.com/again", code="comeback"), "k")
-    assert kinds(aws) == ["expiry", "link"]  # the repair marker is still there
+    assert kinds(aws) == ["counter", "expiry", "link"]  # the repair marker is still there
     assert expiry.sweep(wiring.links()) == 0
-    assert kinds(aws) == ["link"] and redirect_objects(aws) == ["comeback"]
+    assert kinds(aws) == ["counter", "link"] and redirect_objects(aws) == ["comeback"]
     assert service.get("comeback")["url"] == "https://example.com/again"
 
 

@@ -68,7 +68,7 @@ def click(code: str) -> None:
 
     wiring.dynamodb().update_item(
         TableName=wiring.settings().links_table,
-        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}},
+        Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}},
         UpdateExpression="ADD human_clicks :one",
         ExpressionAttributeValues={":one": {"N": "1"}},
     )

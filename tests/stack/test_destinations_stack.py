@@ -8,7 +8,7 @@ import http.client
 
 import pytest
 
-from tests.support.links import new_link_item
+from tests.support.links import put_link_items
 from tests.support.stack import api_call
 
 pytestmark = pytest.mark.stack
@@ -35,7 +35,10 @@ def test_a_backslash_host_is_refused_and_never_sent(local_stack):
     status, _, problem = api_call("POST", f"{api}/api/links", key, {"url": BACKSLASH_HOST})
     assert status == 400 and problem["field"] == "url", problem
     # A link stored before the check existed: the edge answers 410, not the redirect.
-    local_stack.boto3_client("dynamodb").put_item(
-        TableName=local_stack.env["LINKS_TABLE"], Item=new_link_item("bslash1", BACKSLASH_HOST)
+    put_link_items(
+        local_stack.boto3_client("dynamodb"),
+        local_stack.env["LINKS_TABLE"],
+        "bslash1",
+        BACKSLASH_HOST,
     )
     assert visit(local_stack.short_url, "bslash1") == (410, None)

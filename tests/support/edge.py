@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.links import new_link_item
+from tests.support.links import put_link_items, stored_link
 from tests.support.paths import FIXTURES
 
 CLOUDFRONT_EVENTS = FIXTURES / "cloudfront"
@@ -15,6 +15,10 @@ BROWSER = (
     "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 )
 WHATSAPP = "WhatsApp/2.23.20.0 A"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 IMESSAGE = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) "
     "Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0"
@@ -28,20 +32,21 @@ def put_link(
     long_url: str = "https://example.com/landing",
     **extra: Any,
 ) -> None:
-    """A link item as the links store writes it; `extra` holds plain numbers and strings
-    (True, False and None are left out)."""
+    """A link item and its counter as the links store writes them; `extra` holds plain
+    numbers and strings (True, False and None are left out)."""
     typed = {
         name: {"N": str(value)} if isinstance(value, int | float) else {"S": str(value)}
         for name, value in extra.items()
         if not (isinstance(value, bool) or value is None)
     }
-    dynamodb.put_item(TableName=table, Item=new_link_item(code, long_url, **typed))
+    put_link_items(dynamodb, table, code, long_url, **typed)
 
 
 def get_link(dynamodb: Any, table: str, code: str) -> dict[str, Any]:
-    return dynamodb.get_item(
-        TableName=table, Key={"pk": {"S": f"link#{code}"}, "sk": {"S": "link"}}, ConsistentRead=True
-    )["Item"]
+    """The link item with its counter's attributes (counts, click) over it."""
+    found = stored_link(dynamodb, table, code)
+    assert found is not None, f"no link item for {code}"
+    return found
 
 
 def event(

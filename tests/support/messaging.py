@@ -12,7 +12,7 @@ import jwt
 from boto3.dynamodb.types import TypeDeserializer
 
 from chalicelib import wiring
-from tests.support.links import LINK_KEY_ID, new_link_item
+from tests.support.links import LINK_KEY_ID, put_link_items
 
 NUMBER = "+447400123456"  # a valid GB mobile
 MASKED = "+44*******456"
@@ -20,8 +20,9 @@ MASKED = "+44*******456"
 
 def put_link(code: str, **extra: Any) -> None:
     """A link item as the links store writes it; `extra` holds typed attributes."""
-    item = new_link_item(code, "https://example.com/offer", **extra)
-    wiring.dynamodb().put_item(TableName=wiring.settings().links_table, Item=item)
+    put_link_items(
+        wiring.dynamodb(), wiring.settings().links_table, code, "https://example.com/offer", **extra
+    )
 
 
 def link_item(code: str) -> dict[str, Any] | None:
