@@ -11,7 +11,6 @@ from chalice import Response
 
 from chalicelib import wiring
 from chalicelib.analytics import params, reader
-from chalicelib.core import clock
 from chalicelib.http import Api, json_response
 
 bp = Api(__name__)
@@ -22,7 +21,7 @@ def analytics() -> Response:
     request = bp.request
     query = dict(request.query_params or {})
     service = wiring.analytics()
-    parsed = params.parse(query, clock.now(), service.retention_days)
+    parsed = params.parse(query, service.clock(), service.retention_days)
     answer = service.answer(parsed)
     if parsed.format == "csv" or "text/csv" in (request.headers.get("accept") or ""):
         return Response(
