@@ -177,8 +177,9 @@ def plan(clicks: list[Click], marks: Mapping[str, int]) -> list[Transaction]:
 
 
 def units(clicks: list[Click], marks: Mapping[str, int]) -> list[Unit]:
-    """Per link, its clicks in serial order, cut where a bucket would take too many
-    counters; each cut moves the mark on from where the previous one left it."""
+    """Per link, its clicks in serial order, cut where a transaction would take too many
+    items or a bucket too many counters; each cut moves the mark on from where the
+    previous one left it."""
     by_link: dict[str, dict[int, Click]] = {}
     for click in clicks:
         by_link.setdefault(click.code, {})[click.serial] = click
@@ -202,6 +203,9 @@ def units(clicks: list[Click], marks: Mapping[str, int]) -> list[Unit]:
 
 
 def _too_big(unit: Unit, adds: dict[tuple[str, str], Counter[str]]) -> bool:
+    """Whether adding a click would overflow one transaction (its buckets and the mark)."""
+    if len(set(unit.deltas) | set(adds)) + 1 > MAX_ACTIONS:
+        return True
     return any(
         len(set(unit.deltas.get(key, ())) | set(counts)) > MAX_TERMS for key, counts in adds.items()
     )

@@ -135,6 +135,18 @@ def test_many_distinct_values_split_a_link_s_clicks_over_transactions(
     )
 
 
+def test_a_link_s_clicks_over_many_days_split_over_transactions(aws: dict[str, str]) -> None:
+    stream = ClickStream()
+    days = [f"2026-{m:02d}-{d:02d}T12:00:00.000Z" for m in range(1, 5) for d in range(1, 29)]
+    records = [stream.click("abc", at) for at in days[:100]]
+    with calls(wiring.dynamodb()) as seen:
+        rollups().apply_records(records)
+    writes = [p["TransactItems"] for name, p in seen if name == "TransactWriteItems"]
+    assert len(writes) > 1 and all(len(items) <= 100 for items in writes)
+    rollups().apply_records(records[40:])
+    assert total("rollup#site", "n.h") == 100 and len(buckets("rollup#site")) == 100
+
+
 def test_a_mark_moved_by_another_writer_is_read_again(aws: dict[str, str]) -> None:
     stream = ClickStream()
     records = mixed_batch(stream, 10)
