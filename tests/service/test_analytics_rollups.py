@@ -181,3 +181,11 @@ def test_throttling_raises_and_writes_nothing(aws: dict[str, str]) -> None:
     assert buckets("rollup#site") == {}
     rollups().apply_records(records)
     assert total("rollup#site", "n.h") + total("rollup#site", "n.b") == 5
+
+
+def test_the_links_stream_handler_rolls_its_batch_up(client: Any, aws: dict[str, str]) -> None:
+    stream = ClickStream()
+    records = mixed_batch(stream, 6)
+    client.lambda_.invoke("click_webhooks", {"Records": records})
+    client.lambda_.invoke("click_webhooks", {"Records": records[2:]})  # a restart
+    assert total("rollup#link#abc", "n.h") == 4 and total("rollup#link#abc", "n.b") == 2

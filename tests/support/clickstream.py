@@ -64,10 +64,12 @@ class ClickStream:
             "eventSourceARN": STREAM_ARN,
             "awsRegion": "us-east-1",
             "dynamodb": {
+                "ApproximateCreationDateTime": 1764763200.0 + self.sequence,
                 "Keys": {"pk": {"S": f"link#{code}"}, "sk": {"S": "counter"}},
                 "OldImage": old,
                 "NewImage": new,
                 "SequenceNumber": str(self.sequence).zfill(21),
+                "SizeBytes": 256,
                 "StreamViewType": "NEW_AND_OLD_IMAGES",
             },
         }
