@@ -11,6 +11,7 @@ from __future__ import annotations
 from chalice import Chalice
 
 from chalicelib import http, wiring
+from chalicelib.analytics.api import bp as analytics
 from chalicelib.campaigns.api import bp as campaigns
 from chalicelib.clicks.api import bp as clicks
 from chalicelib.core import logs
@@ -29,5 +30,5 @@ app.register_middleware(http.problems_and_keys(wiring.key_store), "http")
 for event_type in ("sqs", "dynamodb", "scheduled"):
     app.register_middleware(logs.correlated, event_type)
 
-for blueprint in (system, links, campaigns, messaging, clicks, journeys, tracking):
+for blueprint in (system, links, campaigns, messaging, clicks, analytics, journeys, tracking):
     app.register_blueprint(blueprint)

@@ -18,6 +18,7 @@ MODULES = [
     "bench.messaging",
     "bench.edge",
     "bench.journeys",
+    "bench.analytics",
     "bench.events",
     "bench.bots",
     "bench.local_stack",

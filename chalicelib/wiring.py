@@ -11,6 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
+from chalicelib.analytics.reader import Analytics
+from chalicelib.analytics.rollups import Rollups
 from chalicelib.campaigns.service import CampaignService
 from chalicelib.clicks.webhooks import WebhookSender
 from chalicelib.core import aws
@@ -91,6 +93,16 @@ def click_webhooks() -> WebhookSender:
         links=LinkStore.from_settings(dynamodb(), current),
         allow_private=current.is_local,
     )
+
+
+def rollups() -> Rollups:
+    current = settings()
+    return Rollups(dynamodb(), current.analytics_table, current.analytics_retention_days)
+
+
+def analytics() -> Analytics:
+    current = settings()
+    return Analytics(dynamodb(), current.analytics_table, current.analytics_retention_days)
 
 
 def notify_queue_url() -> str:

@@ -19,6 +19,7 @@ OUTPUT_TO_ENV: dict[str, str] = {
     "LinksTableStreamArn": "LINKS_STREAM_ARN",
     "AppTableName": "APP_TABLE",
     "AppTableStreamArn": "APP_STREAM_ARN",
+    "AnalyticsTableName": "ANALYTICS_TABLE",
     "RedirectBucketName": "REDIRECT_BUCKET",
     "RedirectBucketWebsiteHost": "REDIRECT_WEBSITE_HOST",
     "CampaignQueueName": "CAMPAIGN_QUEUE",

@@ -66,7 +66,7 @@ def _apply_ignored_properties(
     session: Any, env: dict[str, str], log: Callable[[str], None]
 ) -> None:
     dynamodb = session.client("dynamodb")
-    for table in (env["LINKS_TABLE"], env["APP_TABLE"]):
+    for table in (env["LINKS_TABLE"], env["APP_TABLE"], env["ANALYTICS_TABLE"]):
         dynamodb.update_time_to_live(
             TableName=table,
             TimeToLiveSpecification={"AttributeName": resources.TTL_ATTRIBUTE, "Enabled": True},

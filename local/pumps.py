@@ -448,7 +448,8 @@ class Pumps:
         self.ledger = TtlLedger()
         self.schedule_seconds = schedule_seconds
         self.ttl_seconds = ttl_seconds
-        self.tables = [t for t in (env.get("LINKS_TABLE"), env.get("APP_TABLE")) if t]
+        names = ("LINKS_TABLE", "APP_TABLE", "ANALYTICS_TABLE")
+        self.tables = [t for t in (env.get(name) for name in names) if t]
         self.stream_pumps: list[StreamPump] = []
         self.queue_pumps: list[QueuePump] = []
         self.schedules: dict[str, Handler] = {}

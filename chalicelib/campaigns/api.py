@@ -9,6 +9,7 @@ from chalice import Response
 from chalice.app import SQSEvent
 
 from chalicelib import wiring
+from chalicelib.analytics import funnel
 from chalicelib.campaigns.model import MAX_BODY_BYTES
 from chalicelib.core.lambdas import BatchAnswer, LambdaContext
 from chalicelib.http import Api, calling_key, json_response
@@ -26,7 +27,9 @@ def start_campaign() -> Response:
 
 @bp.route("/api/campaigns/{campaign_id}", methods=["GET"], role="read")
 def campaign_stats(campaign_id: str) -> Response:
-    return json_response(wiring.campaigns().stats(campaign_id))
+    return json_response(
+        funnel.with_clicks(wiring.campaigns().stats(campaign_id), wiring.analytics())
+    )
 
 
 # One chunk (25 recipients) per invocation. A chunk that must wait (throttled, or not

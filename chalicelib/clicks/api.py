@@ -21,6 +21,7 @@ NOTIFY_QUEUE = os.environ.get("NOTIFY_QUEUE", "linktrail-local-notify")
 
 @bp.on_dynamodb_record(stream_arn=links_stream_arn(), name="click_webhooks")
 def click_webhooks(event: DynamoDBEvent) -> None:
+    wiring.rollups().apply_records([record.to_dict() for record in event])
     found = webhooks.deliveries([record.to_dict() for record in event],
                                 wiring.settings().short_base_url)
     if found:

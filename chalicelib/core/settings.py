@@ -92,6 +92,7 @@ class Settings:
     links_stream_arn: str = ""
     app_table: str = ""
     app_stream_arn: str = ""
+    analytics_table: str = ""
     redirect_bucket: str = ""
     redirect_website_host: str = ""
     campaign_queue: str = ""
@@ -120,6 +121,8 @@ class Settings:
     # journeys (hyperlink auditing)
     site_hosts: tuple[str, ...] = ("127.0.0.1:8000", "localhost:8000")
     journey_retention_days: int = 30
+    # analytics: days a click rollup bucket is kept
+    analytics_retention_days: int = 400
     # events (analytics.js -> Stitch)
     cors_origins: tuple[str, ...] = ()
     stitch_api_url: str = "https://api.stitchdata.com"
@@ -153,6 +156,7 @@ class Settings:
             links_stream_arn=env.get("LINKS_STREAM_ARN", ""),
             app_table=env.get("APP_TABLE", ""),
             app_stream_arn=env.get("APP_STREAM_ARN", ""),
+            analytics_table=env.get("ANALYTICS_TABLE", ""),
             redirect_bucket=env.get("REDIRECT_BUCKET", ""),
             redirect_website_host=env.get("REDIRECT_WEBSITE_HOST", ""),
             campaign_queue=env.get("CAMPAIGN_QUEUE", ""),
@@ -181,6 +185,9 @@ class Settings:
             sms_daily_quota=_int(env, "SMS_DAILY_QUOTA", cls.sms_daily_quota),
             site_hosts=_csv(env.get("SITE_HOSTS", "")) or cls.site_hosts,
             journey_retention_days=_int(env, "JOURNEY_RETENTION_DAYS", cls.journey_retention_days),
+            analytics_retention_days=_int(
+                env, "ANALYTICS_RETENTION_DAYS", cls.analytics_retention_days
+            ),
             cors_origins=_csv(env.get("CORS_ORIGINS", "")),
             stitch_api_url=env.get("STITCH_API_URL", cls.stitch_api_url).rstrip("/"),
             stitch_timeout_seconds=_int(env, "STITCH_TIMEOUT_SECONDS", cls.stitch_timeout_seconds),

@@ -420,7 +420,7 @@ def test_policies_name_every_data_stack_resource() -> None:
         for key in arn_of:
             if key in resource.get("Properties", {}):
                 named.append((key, resource["Properties"][key]["Fn::Sub"]))
-    assert len(named) == 10
+    assert len(named) == 11
     for stage in ("dev", "prod"):
         policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
         patterns = [r for s in policy["Statement"] for r in s["Resource"]]
