@@ -20,6 +20,7 @@ from chalicelib.core.settings import Settings, get_settings, reset_settings
 from chalicelib.journeys.service import Journeys
 from chalicelib.links.service import LinkService
 from chalicelib.links.store import LinkStore
+from chalicelib.links.tags import LinkTags
 from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
 from chalicelib.system.keys import KeyStore
@@ -93,6 +94,10 @@ def click_webhooks() -> WebhookSender:
         links=LinkStore.from_settings(dynamodb(), current),
         allow_private=current.is_local,
     )
+
+
+def link_tags() -> LinkTags:
+    return LinkTags(dynamodb(), settings().links_table)
 
 
 def rollups() -> Rollups:

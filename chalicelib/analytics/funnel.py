@@ -19,7 +19,7 @@ def with_clicks(stats: dict[str, Any], analytics: Analytics) -> dict[str, Any]:
         "delivered": delivered,
         "clicked": clicked,
         "ctr": round(clicked / delivered, 4) if delivered else None,
-        # Per link, so only the statistics can tell it; absent there, unknown here.
-        "delivered_not_clicked": stats.get("delivered_not_clicked"),
+        # Per recipient: the statistics count it from the links' counters.
+        "delivered_not_clicked": int(stats.get("delivered_not_clicked", 0)),
     }
     return {**stats, "clicks": found["clicks"], "funnel": funnel}

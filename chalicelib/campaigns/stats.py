@@ -26,6 +26,7 @@ COUNTERS = (
     "skipped",
     "abandoned",
     "clicked",
+    "delivered_not_clicked",
 )
 
 
@@ -82,6 +83,7 @@ def count(rows: Iterator[CampaignLinkSummary], abandoned_codes: set[str]) -> dic
         counts["skipped"] += status in UNSENT or (ended and unsettled)
         counts["pending"] += unsettled and not ended and not abandoned
         counts["clicked"] += row.get("human_clicks", 0) > 0
+        counts["delivered_not_clicked"] += status in DELIVERED and not row.get("human_clicks", 0)
     return counts
 
 

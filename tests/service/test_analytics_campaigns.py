@@ -34,10 +34,11 @@ def test_the_funnel_counts_first_human_clicks_of_the_campaign_s_links(aws: dict[
         "created_at": "2026-12-03T09:30:00.000Z",
         "sent": 3,
         "delivered": 3,
+        "delivered_not_clicked": 1,  # the statistics' count, from the links' counters
     }
     answer = funnel.with_clicks(stats, analytics)
     assert answer["funnel"] == {
-        "texted": 3, "delivered": 3, "clicked": 2, "ctr": 0.6667, "delivered_not_clicked": None
+        "texted": 3, "delivered": 3, "clicked": 2, "ctr": 0.6667, "delivered_not_clicked": 1
     }  # fmt: skip
     assert answer["clicks"] == {
         "granularity": "hour",
@@ -46,5 +47,3 @@ def test_the_funnel_counts_first_human_clicks_of_the_campaign_s_links(aws: dict[
             {"start": "2026-12-03T11:00:00+00:00", "clicks": 1},
         ],
     }
-    stats["delivered_not_clicked"] = 1
-    assert funnel.with_clicks(stats, analytics)["funnel"]["delivered_not_clicked"] == 1

@@ -155,6 +155,7 @@ def test_statistics_count_delivery_and_clicks(client, auth_headers, texting, aws
     assert stats["links_created"] == 10
     assert stats["delivered"] == 4 and stats["failed"] == 1 and stats["sent"] == 10
     assert stats["clicked"] == 3
+    assert stats["delivered_not_clicked"] == 2  # delivered: 0-3; clicked: 0, 1 and 5
     assert stats["ctr"] == 0.75  # clicked ÷ delivered
     assert client.http.get("/api/campaigns/AAAAAAAAAAAA", headers=auth_headers).status_code == 404
 
