@@ -23,7 +23,9 @@ from chalicelib.tracking.api import bp as tracking
 
 app = Chalice(app_name="linktrail")
 logs.setup()
-app.api.binary_types = []  # every body we accept is text; keeps raw bodies as sent
+# Every body we accept is text (raw bodies are kept as sent); the one binary answer is a
+# QR code's PNG, which API Gateway sends as such to a request that accepts image/png.
+app.api.binary_types = ["image/png"]
 
 # Middleware first: event handlers take the middleware registered before them.
 app.register_middleware(http.problems_and_keys(wiring.key_store), "http")

@@ -12,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.core.lambdas import LambdaContext
 from chalicelib.core.settings import links_stream_arn
 from chalicelib.http import Api, calling_key, json_response, no_content
-from chalicelib.links import expiry, model
+from chalicelib.links import expiry, model, qr
 from chalicelib.links import service as links
 
 bp = Api(__name__)
@@ -34,6 +34,22 @@ def list_links() -> Response:
 @bp.route("/api/links/{code}", methods=["GET"], role="read")
 def get_link(code: str) -> Response:
     return json_response(wiring.links().get(code))
+
+
+@bp.route("/api/links/{code}/qr", methods=["GET"], role="read")
+def link_qr(code: str) -> Response:
+    wanted = qr.parse(bp.request.query_params)
+    link = wiring.links().get(code)  # 404 for a code that never was; a retired one still draws
+    image = qr.render(qr.scan_url(str(link["short_url"])), wanted)
+    return Response(
+        image if wanted.format == "png" else image.decode(),
+        status_code=200,
+        headers={
+            "Content-Type": qr.MEDIA_TYPES[wanted.format],
+            "Content-Disposition": f'inline; filename="{code}.{wanted.format}"',
+            "Cache-Control": "private, max-age=300",
+        },
+    )
 
 
 @bp.route("/api/links/{code}", methods=["PATCH"], role="links:write")
