@@ -1,8 +1,9 @@
 """Clicks are counted by the Lambda@Edge function in edge/ (deployed on its own). Here, the
 links stream's click consumer: each batch's clicks are rolled up into the analytics
-buckets, and human clicks on links with a webhook_url become signed link.clicked POSTs
-(the stream queues one delivery per click, and a queue worker sends them). One consumer
-does both: a third reader of the stream's shards would be throttled."""
+buckets and sent to the warehouse as "Link Clicked" events, and human clicks on links with
+a webhook_url become signed link.clicked POSTs (the stream queues one delivery per click,
+and a queue worker sends them). One consumer does all three: a third reader of the
+stream's shards would be throttled."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib import wiring
-from chalicelib.clicks import webhooks
+from chalicelib.clicks import warehouse, webhooks
 from chalicelib.clicks.records import clicks_of, with_tags
 from chalicelib.core.lambdas import BatchAnswer
 from chalicelib.core.settings import links_stream_arn
@@ -25,10 +26,14 @@ NOTIFY_QUEUE = os.environ.get("NOTIFY_QUEUE", "linktrail-local-notify")
 @bp.on_dynamodb_record(stream_arn=links_stream_arn(), name="click_webhooks")
 def click_webhooks(event: DynamoDBEvent) -> None:
     records = [record.to_dict() for record in event]
+    current = wiring.settings()
     clicks = clicks_of(records)
     if clicks:
-        wiring.rollups().apply(with_tags(clicks, wiring.link_tags().tags_for))
-    found = webhooks.deliveries(records, wiring.settings().short_base_url)
+        clicks = with_tags(clicks, wiring.link_tags().tags_for)
+        wiring.rollups().apply(clicks)
+        if current.click_events:
+            warehouse.forward(clicks, wiring.event_queue(), current.short_base_url)
+    found = webhooks.deliveries(records, current.short_base_url)
     if found:
         webhooks.enqueue(wiring.sqs(), wiring.notify_queue_url(), found)
 

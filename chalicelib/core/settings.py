@@ -93,6 +93,8 @@ class Settings:
     app_table: str = ""
     app_stream_arn: str = ""
     analytics_table: str = ""
+    # each counted click also goes to the warehouse as a "Link Clicked" track event
+    click_events: bool = True
     redirect_bucket: str = ""
     redirect_website_host: str = ""
     campaign_queue: str = ""
@@ -157,6 +159,7 @@ class Settings:
             app_table=env.get("APP_TABLE", ""),
             app_stream_arn=env.get("APP_STREAM_ARN", ""),
             analytics_table=env.get("ANALYTICS_TABLE", ""),
+            click_events=_choice(env, "CLICK_EVENTS", ("on", "off")) == "on",
             redirect_bucket=env.get("REDIRECT_BUCKET", ""),
             redirect_website_host=env.get("REDIRECT_WEBSITE_HOST", ""),
             campaign_queue=env.get("CAMPAIGN_QUEUE", ""),
