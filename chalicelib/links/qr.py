@@ -1,6 +1,6 @@
 """A link's QR code: its short URL marked `?qr=1`, so the edge counts a scan as trigger
 "qr" (and still redirects: S3's website redirect ignores the query), drawn by segno as
-SVG or PNG. segno is pure Python and loads in about 5 ms, so it is imported here."""
+SVG or PNG."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
-
-import segno
 
 from chalicelib.core.problems import BadRequest
 
@@ -64,6 +62,10 @@ def parse(params: Mapping[str, str] | None) -> QrRequest:
 
 def render(content: str, request: QrRequest) -> bytes:
     """The code for `content`, drawn as asked."""
+    # Loaded here: segno and what it pulls in cost the cold start of every route about as
+    # much as the app's own imports, and only this route draws.
+    import segno
+
     code = segno.make(content, error=request.ecc.lower(), boost_error=False)
     out = io.BytesIO()
     drawing = {"scale": request.scale, "border": request.margin}

@@ -65,9 +65,11 @@ def test_every_api_route_answers_each_role_as_it_declares(client: Any, aws: dict
     ("role", "allowed"),
     [
         ("read", {("GET", "/api/links/{code}"), ("GET", "/api/links"), ("GET", "/api/journeys"),
-                  ("GET", "/api/campaigns/{campaign_id}")}),
+                  ("GET", "/api/campaigns/{campaign_id}"), ("GET", "/api/links/{code}/qr"),
+                  ("GET", "/api/analytics")}),
         ("links:write", {("GET", "/api/links/{code}"), ("GET", "/api/links"),
                          ("GET", "/api/journeys"), ("GET", "/api/campaigns/{campaign_id}"),
+                         ("GET", "/api/links/{code}/qr"), ("GET", "/api/analytics"),
                          ("POST", "/api/links"), ("PATCH", "/api/links/{code}"),
                          ("DELETE", "/api/links/{code}"), ("POST", "/api/links/{code}/resend"),
                          ("POST", "/api/campaigns")}),
