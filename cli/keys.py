@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -44,8 +45,13 @@ def load_stage_environment(stage: str, config_file: Path | None = None) -> None:
 def keys_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.stage:
         load_stage_environment(args.stage)
+    return with_aws_errors(args, lambda: _keys_action(args, out))
+
+
+def with_aws_errors(args: argparse.Namespace, action: Callable[[], int]) -> int:
+    """Run a command that talks to AWS directly; its AWS failures become one CLI line."""
     try:
-        return _keys_action(args, out)
+        return action()
     except aws_errors.NoRegionError:
         raise CliError(f"no AWS region: {AWS_SETUP_HINT}") from None
     except (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError) as error:

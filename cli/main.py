@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands)
     add_links_commands(commands)
     add_campaign_commands(commands)
+    migrate = commands.add_parser("migrate", help="one-off upgrades of a stage's data")
+    what = migrate.add_subparsers(dest="migrate_action", required=True)
+    counters = what.add_parser("counters", help="counter items for links stored before them")
+    counters.add_argument("--stage", required=True, help="the Chalice stage (local for make dev)")
     return parser
 
 
@@ -136,6 +140,10 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from cli.keys import keys_command
 
         return keys_command(args, out)
+    if args.command == "migrate":
+        from cli.migrate import migrate_command  # boto3 too, as for keys
+
+        return migrate_command(args, out)
     api = Api(args.api, resolve_key(args.key))
     if args.command == "links":
         return links_command(args, api, out)
