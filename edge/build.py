@@ -38,6 +38,7 @@ VIEWER_ZIP_LIMIT = 1024 * 1024  # viewer triggers: 1 MB zipped
 ZIP_GOAL = 64 * 1024
 EDGE_MODULES = (
     "__init__.py",
+    "attributes.py",
     "config.py",
     "edge_click.py",
     "responses.py",

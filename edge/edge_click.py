@@ -47,11 +47,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
+from edge.attributes import click_attributes, header
 from edge.config import MODE_SPELLINGS, EdgeConfig, mode_named
 from edge.responses import gone, redirect, safe_location
-from edge.shared import bots, useragents
+from edge.shared import bots
 
 # The configuration's names are part of this module's interface (the local short domain
 # and CLI import them from here, beside the handler).
@@ -59,11 +60,7 @@ __all__ = ["MODE_SPELLINGS", "ClickCounter", "EdgeConfig", "handler", "make_clie
 
 CONFIG_FILE = Path(__file__).with_name("edge_config.json")
 CODE_PATTERN = re.compile(r"/([A-Za-z0-9_-]{1,128})/?")  # the whole path (fullmatch)
-COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}\Z")
-UNKNOWN_COUNTRY = "ZZ"
 COUNTER = "counter"  # the item a click writes: small, in no index (chalicelib/links/items.py)
-MAX_REFERRER_HOST = 100
-QR_MARK = "qr"  # ?qr=1 on the short URL: the link's QR code was scanned
 LIVE_LINK = "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :now)"
 # What a tombstone read needs ("status" is a DynamoDB reserved word); pk proves it exists.
 TOMBSTONE_PROJECTION = "pk, #status, expired_url"
@@ -135,7 +132,7 @@ class ClickCounter:
         # What we counted is what S3 is asked for (/code, not /code/ or an escaped /code),
         # should the request go on to the origin.
         request["uri"] = "/" + code
-        visitor = "bot" if self.is_bot(_header(request, "user-agent"), method=method) else "human"
+        visitor = "bot" if self.is_bot(header(request, "user-agent"), method=method) else "human"
         if self.config.mode == "every":
             result, click = self._count_every(request, code, visitor, deadline)
         else:
@@ -185,7 +182,7 @@ class ClickCounter:
                         ":one": {"N": "1"},
                         ":at": {"S": _iso(moment)},
                         ":now": {"N": str(int(now))},
-                        ":click": {"M": _attributes(request, visitor, _iso(moment))},
+                        ":click": {"M": click_attributes(request, visitor, _iso(moment))},
                     },
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -356,50 +353,6 @@ def _conditional(dynamodb: Any, call: Callable[[], Any]) -> Callable[[], Any]:
 
 def _link_key(code: str, kind: str = "link") -> dict[str, Any]:
     return {"pk": {"S": f"link#{code}"}, "sk": {"S": kind}}
-
-
-def _header(request: dict[str, Any], name: str) -> str:
-    values = request.get("headers", {}).get(name) or []
-    return str(values[0].get("value", "")) if values else ""
-
-
-def _country(request: dict[str, Any]) -> str:
-    country = _header(request, "cloudfront-viewer-country").strip().upper()
-    return country if COUNTRY_PATTERN.match(country) else UNKNOWN_COUNTRY
-
-
-def _attributes(request: dict[str, Any], visitor: str, at: str) -> dict[str, Any]:
-    """The click's `click` map (DynamoDB JSON): what the stream's consumers break clicks
-    down by. Families only, never the user agent; the referrer's host, never its URL."""
-    user_agent = _header(request, "user-agent")
-    kinds = useragents.families(user_agent, bot=visitor == "bot")
-    attributes = {
-        "at": at,
-        "visitor": visitor,
-        "country": _country(request),
-        "device": kinds["device"],
-        "browser": kinds["browser"],
-        "os": kinds["os"],
-        "trigger": "qr" if _scanned(request) else "link",
-    }
-    referrer = _referrer_host(_header(request, "referer"))
-    if referrer:
-        attributes["referrer"] = referrer
-    return {name: {"S": value} for name, value in attributes.items()}
-
-
-def _scanned(request: dict[str, Any]) -> bool:
-    query = parse_qs(str(request.get("querystring", "")))
-    return query.get(QR_MARK, [""])[0] == "1"
-
-
-def _referrer_host(referer: str) -> str:
-    try:
-        host = urlsplit(referer[:2048]).hostname or ""
-    except ValueError:
-        return ""
-    # Host names run to 253 characters; the click item keeps 100 so it stays one write unit.
-    return host.lower()[:MAX_REFERRER_HOST]
 
 
 def _iso(moment: datetime) -> str:
