@@ -28,7 +28,7 @@ import zxingcpp
 from PIL import Image
 
 from tests.support.stack import api_call as http_call
-from tests.support.stack import redirect_of
+from tests.support.stack import redirect_of, warehouse_counts
 
 pytestmark = pytest.mark.stack
 
@@ -104,6 +104,9 @@ def assert_analytics(stack: Any, key: str, code: str) -> None:
         assert csv_answer.headers["Content-Type"].startswith("text/csv")
         lines = csv_answer.read().decode().splitlines()
     assert lines == ["country,clicks", "ZZ,2"]  # viewer-request: no country (docstring)
+    # every counted click is one Link Clicked row in the local Stitch sink's warehouse
+    rows = wait_for(lambda: warehouse_counts(stack, f"click-{code}-") == (4, 4))
+    assert rows, warehouse_counts(stack, f"click-{code}-")
 
 
 def test_clicks_are_counted_redirected_and_end_with_the_link(local_stack: Any) -> None:

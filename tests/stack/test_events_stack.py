@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from tests.support.stack import warehouse_counts
 
 pytestmark = pytest.mark.stack
 
@@ -93,24 +93,6 @@ def wait_until_drained(stack: Any, deadline: float) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"the events queue still holds {queue_depth(stack, url)} message(s)")
-
-
-def warehouse_counts(stack: Any, prefix: str) -> tuple[int, int]:
-    """(distinct message_ids, rows) of this test's events in the sink's warehouse."""
-    db = Path(stack.env["STITCH_SINK_DB"])
-    if not db.exists():
-        return 0, 0
-    connection = sqlite3.connect(db, timeout=10)
-    try:
-        distinct, total = connection.execute(
-            "SELECT count(DISTINCT message_id), count(*) FROM events WHERE message_id LIKE ?",
-            (f"{prefix}%",),
-        ).fetchone()
-        return int(distinct), int(total)
-    except sqlite3.OperationalError:
-        return 0, 0  # the table appears with the first batch
-    finally:
-        connection.close()
 
 
 def wait_for_rows(stack: Any, prefix: str, expected: int, deadline: float) -> tuple[int, int]:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -142,3 +143,21 @@ def redirect_of(stack: LocalStack, code: str) -> str | None:
         )
     except s3.exceptions.ClientError:
         return None
+
+
+def warehouse_counts(stack: Any, prefix: str) -> tuple[int, int]:
+    """(distinct message_ids, rows) of this test's events in the sink's warehouse."""
+    db = Path(stack.env["STITCH_SINK_DB"])
+    if not db.exists():
+        return 0, 0
+    connection = sqlite3.connect(db, timeout=10)
+    try:
+        distinct, total = connection.execute(
+            "SELECT count(DISTINCT message_id), count(*) FROM events WHERE message_id LIKE ?",
+            (f"{prefix}%",),
+        ).fetchone()
+        return int(distinct), int(total)
+    except sqlite3.OperationalError:
+        return 0, 0  # the table appears with the first batch
+    finally:
+        connection.close()
