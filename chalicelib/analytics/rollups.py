@@ -7,10 +7,17 @@ same transaction as the buckets its clicks add to: a bucket's counts move iff th
 does. Several links share a transaction, their additions to a common bucket merged into one
 update. A mark that moved meanwhile cancels the transaction: the marks are read again and
 the remaining clicks retried. Any other error raises, so Lambda retries the batch.
+
+A wide bucket (site, campaign, tag) keeps a counter per distinct link clicked in its hour
+or day. Should one reach DynamoDB's 400 KB item limit, the transaction is written again
+without the per-link counters (top_links of that bucket stops growing; every other count
+stays exact), and a warning says so, rather than failing the batch until the stream drops
+it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +32,10 @@ from chalicelib.clicks.records import Click, clicks_of
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
 
+log = logging.getLogger("linktrail.analytics")
+
 MAX_ACTIONS = 100  # TransactWriteItems' limit
+PER_LINK = buckets.DIMENSIONS["code"] + "."  # the per-link counters of a wide bucket
 # Counters per bucket update: keeps an UpdateExpression well inside its 4 KB.
 MAX_TERMS = 120
 # A mark outlives the stream's 24 h retention, so no replay can find it gone.
@@ -69,6 +79,14 @@ class Transaction:
         for key, counts in unit.deltas.items():
             self.deltas.setdefault(key, Counter()).update(counts)
 
+    def without_per_link_counts(self) -> Transaction:
+        """The same transaction, the wide buckets' per-link counters left out."""
+        kept = {
+            key: Counter({n: c for n, c in counts.items() if not n.startswith(PER_LINK)})
+            for key, counts in self.deltas.items()
+        }
+        return Transaction(self.units, {key: counts for key, counts in kept.items() if counts})
+
 
 class Rollups:
     def __init__(self, dynamodb: DynamoDBClient, table: str, retention_days: int) -> None:
@@ -108,7 +126,7 @@ class Rollups:
                 request = answer.get("UnprocessedKeys") or None
         return marks
 
-    def _write(self, transaction: Transaction) -> bool:
+    def _write(self, transaction: Transaction, *, narrowed: bool = False) -> bool:
         """Whether it was applied; False when a mark had moved."""
         actions: list[Any] = [self._mark_update(unit) for unit in transaction.units]
         actions.extend(self._bucket_update(k, c) for k, c in transaction.deltas.items())
@@ -117,10 +135,15 @@ class Rollups:
         except ClientError as error:
             reasons = error.response.get("CancellationReasons", [])
             codes = {r.get("Code") for r in reasons}
-            if error.response["Error"]["Code"] == "TransactionCanceledException" and (
-                "ConditionalCheckFailed" in codes
-            ):
+            cancelled = error.response["Error"]["Code"] == "TransactionCanceledException"
+            if cancelled and "ConditionalCheckFailed" in codes:
                 return False
+            if _too_large(error, codes) and not narrowed:
+                log.warning(
+                    "rollup bucket full: per-link counts left out",
+                    extra={"codes": [unit.code for unit in transaction.units]},
+                )
+                return self._write(transaction.without_per_link_counts(), narrowed=True)
             raise
         return True
 
@@ -164,6 +187,15 @@ class Rollups:
                 "ExpressionAttributeValues": values,
             }
         }
+
+
+def _too_large(error: ClientError, reasons: set[Any]) -> bool:
+    """An item would pass 400 KB. DynamoDB cancels the transaction with a ValidationError
+    reason for it; moto answers ValidationException with the message instead."""
+    answer = error.response["Error"]
+    if answer["Code"] == "TransactionCanceledException":
+        return "ValidationError" in reasons
+    return answer["Code"] == "ValidationException" and "size" in str(answer.get("Message", ""))
 
 
 def plan(clicks: list[Click], marks: Mapping[str, int]) -> list[Transaction]:

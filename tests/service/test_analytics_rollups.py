@@ -189,3 +189,50 @@ def test_the_links_stream_handler_rolls_its_batch_up(client: Any, aws: dict[str,
     client.lambda_.invoke("click_webhooks", {"Records": records})
     client.lambda_.invoke("click_webhooks", {"Records": records[2:]})  # a restart
     assert total("rollup#link#abc", "n.h") == 4 and total("rollup#link#abc", "n.b") == 2
+
+
+MARGIN = 24  # bytes left: less than the per-link counters of the batch below add
+
+
+def fill_to_the_limit(pk: str, sk: str) -> None:
+    """Pad the bucket to within a few bytes of DynamoDB's 400 KB item limit, as the
+    emulator measures it (found by bisection: the limit is what it refuses)."""
+    client, table = wiring.dynamodb(), wiring.settings().analytics_table
+    key = {"pk": {"S": pk}, "sk": {"S": sk}}
+    bucket = client.get_item(TableName=table, Key=key)["Item"]
+
+    def put(filler: int) -> bool:
+        try:
+            client.put_item(TableName=table, Item={**bucket, "filler": {"S": "x" * filler}})
+        except ClientError:
+            return False
+        return True
+
+    low, high = 0, 400 * 1024
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if put(middle) else (low, middle)
+    assert put(low - MARGIN)
+
+
+def test_a_full_wide_bucket_keeps_every_count_but_its_per_link_ones(
+    aws: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A site day bucket at DynamoDB's 400 KB item limit (as one would be after tens of
+    thousands of distinct links clicked that day): the batch still lands, not retried
+    until the stream drops it; only that bucket's per-link counters stop growing."""
+    stream = ClickStream()
+    assert rollups().apply_records([stream.click("seed1", "2026-12-03T09:00:00.000Z")]) == 1
+    fill_to_the_limit("rollup#site", "d#2026-12-03")
+    codes = [f"full{n}" for n in range(1, 6)]
+    records = [stream.click(code, "2026-12-03T09:30:00.000Z") for code in codes]
+    assert rollups().apply_records(records) == 5
+    site = buckets("rollup#site")["d#2026-12-03"]
+    assert site["n.h"] == 6 and site["link.h.seed1"] == 1
+    assert not any(f"link.h.{code}" in site for code in codes)
+    # the transaction's other wide buckets leave theirs out too (which one was full is
+    # not said); their other counts are exact
+    assert buckets("rollup#site", "h#")["h#2026-12-03T09"]["n.h"] == 6
+    assert all(total(f"rollup#link#{code}", "n.h") == 1 for code in codes)
+    assert "rollup bucket full" in caplog.text
+    assert rollups().apply_records(records) == 0  # the mark moved with the counts
