@@ -1,5 +1,5 @@
-"""Click analytics over HTTP (GET /api/analytics), and the rollups the links stream feeds
-(the links-stream handler in chalicelib/clicks/api.py calls them)."""
+"""Click analytics over HTTP: GET /api/analytics, as JSON or CSV. The rollups it reads are
+written by the links stream's click consumer (chalicelib/clicks/api.py)."""
 
 from __future__ import annotations
 
@@ -46,5 +46,13 @@ def as_csv(answer: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=header, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (a referrer host is the visitor's
+    to choose) is quoted with a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -214,6 +214,21 @@ def test_csv_by_accept_header_and_by_format(client: Any, auth_headers: dict[str,
     assert empty.body.decode() == "browser,clicks\r\n"
 
 
+def test_a_referrer_a_spreadsheet_would_run_is_quoted_in_csv(
+    client: Any, auth_headers: dict[str, str]
+) -> None:
+    stream = ClickStream()
+    wiring.rollups().apply_records(
+        [stream.click("xls", "2026-12-03T10:05:00.000Z", referrer="=cmd|calc")]
+    )
+    answer = get(client, auth_headers, format="csv", groupBy="referers", code="xls",
+                 start="2026-12-03T00:00:00", end="2026-12-04T00:00:00")  # fmt: skip
+    assert answer.body.decode().splitlines()[1] == "'=cmd|calc,1"
+    as_json = ok(client, auth_headers, groupBy="referers", code="xls",
+                 start="2026-12-03T00:00:00", end="2026-12-04T00:00:00")  # fmt: skip
+    assert as_json["data"] == [{"referer": "=cmd|calc", "clicks": 1}]  # JSON is as counted
+
+
 @pytest.mark.usefixtures("seeded")
 @pytest.mark.parametrize(
     ("name", "query"),
