@@ -106,6 +106,14 @@ def _emulator_noise(line: str) -> bool:
     )
 
 
+def cors_origins(app_port: int, extra: str) -> str:
+    """The app's own origins, and the ones given in the shell (`make dev
+    CORS_ORIGINS=http://localhost:3000`: a site of your own may post to /events)."""
+    own = [f"http://127.0.0.1:{app_port}", f"http://localhost:{app_port}"]
+    given = [origin.strip() for origin in extra.split(",") if origin.strip()]
+    return ",".join(dict.fromkeys([*own, *given]))
+
+
 def _state_secret(path: Path) -> str:
     """A random local secret, generated once and kept in the state directory."""
     if not path.exists():
@@ -277,7 +285,7 @@ class Stack:
             "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL")
             or f"http://127.0.0.1:{self.ports.app}",
             "SITE_HOSTS": f"127.0.0.1:{self.ports.app},localhost:{self.ports.app}",
-            "CORS_ORIGINS": f"http://127.0.0.1:{self.ports.app},http://localhost:{self.ports.app}",
+            "CORS_ORIGINS": cors_origins(self.ports.app, os.environ.get("CORS_ORIGINS", "")),
             "LOCAL_STATUS_FILE": str(self.state_dir / "status.json"),
             "LOCAL_STATE_DIR": str(self.state_dir),
             "CLICK_MODE": self.click_mode,
