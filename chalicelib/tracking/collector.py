@@ -2,8 +2,9 @@
 that go on the events queue.
 
 Accepts what the `analytics` library's plugins receive (type, event, properties, traits,
-userId, anonymousId, meta.rid, meta.ts) and Segment-spec messages (page, track, identify,
-alias; messageId, timestamp, sentAt, context), one at a time or as `{"batch": [...]}`.
+userId, anonymousId, meta.rid, meta.ts) and Segment-spec messages (page, screen, track,
+identify, group, alias; messageId, timestamp, sentAt, context), one at a time or as
+`{"batch": [...]}`.
 
 Batch semantics: all-or-nothing. Every message of a request is checked first; if any is
 invalid the request answers one 400 naming each bad message (index) and field, and nothing
@@ -147,6 +148,7 @@ def normalise(
     context = message.get("context") or {}
     properties = dict(message.get("properties") or {})
     page = _page(context.get("page"), properties if kind == "page" else {})
+    named = kind in ("page", "screen")  # a screen is a mobile app's page
     timestamp = instant(message.get("timestamp"))
     if timestamp is None and isinstance(meta.get("ts"), int | float):
         timestamp = from_epoch_ms(meta["ts"])
@@ -155,14 +157,16 @@ def normalise(
         "message_id": _message_id(message),
         "type": kind,
         "event": message.get("event") if kind == "track" else None,
-        "name": message.get("name") if kind == "page" else None,
+        "name": message.get("name") if named else None,
         "anonymous_id": message.get("anonymousId") or None,
         "user_id": message.get("userId") or None,
         "previous_id": message.get("previousId") or None,
+        "group_id": str(message["groupId"]) if kind == "group" else None,
         "user_hash": user_hash_of(message) if kind in ("identify", "alias") else None,
         "server_source": server_source,
-        "properties": properties if kind in ("page", "track") else {},
-        "traits": dict(message.get("traits") or {}) if kind == "identify" else {},
+        "properties": properties if named or kind == "track" else {},
+        # identify: the user's traits; group: the group's
+        "traits": dict(message.get("traits") or {}) if kind in ("identify", "group") else {},
         "timestamp": iso(timestamp) if timestamp else received_at,
         "sent_at": iso(sent_at) if sent_at else None,
         "received_at": received_at,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from chalicelib.core.problems import Problem
 
@@ -48,6 +48,7 @@ class QueuedEvent(TypedDict):
     anonymous_id: str | None
     user_id: str | None
     previous_id: str | None
+    group_id: NotRequired[str | None]  # group calls (queued before groups existed: absent)
     # The identify's proof (proof.py): the site server's HMAC of user_id, and whether the
     # event came from an authenticated server source. Neither is forwarded as a column.
     user_hash: str | None

@@ -32,6 +32,7 @@ EVENTS_SCHEMA: dict[str, Any] = {
         "user_id": _TEXT,
         "resolved_user_id": _TEXT,
         "previous_id": _TEXT,
+        "group_id": _TEXT,
         "timestamp": _INSTANT,
         "sent_at": _INSTANT,
         "received_at": {"type": "string", "format": "date-time"},
@@ -81,6 +82,7 @@ class EventRow(TypedDict):
     user_id: str | None
     resolved_user_id: str | None
     previous_id: str | None
+    group_id: str | None
     timestamp: str | None
     sent_at: str | None
     received_at: str
@@ -140,6 +142,7 @@ def event_row(event: QueuedEvent, resolved_user_id: str | None = None) -> EventR
         "user_id": event.get("user_id"),
         "resolved_user_id": event.get("user_id") or resolved_user_id,
         "previous_id": event.get("previous_id"),
+        "group_id": event.get("group_id"),
         "timestamp": event.get("timestamp"),
         "sent_at": event.get("sent_at"),
         "received_at": event["received_at"],

@@ -11,7 +11,7 @@ from typing import Any
 
 from chalicelib.tracking.proof import is_user_hash
 
-TYPES = frozenset({"page", "track", "identify", "alias"})
+TYPES = frozenset({"page", "screen", "track", "identify", "group", "alias"})
 MAX_ID_CHARS = 256
 # Ids become DynamoDB keys: "anon#<id>" is an identity item's pk and its gsi1sk, "user#<id>"
 # its gsi1pk and an erasure marker's pk. A sort key holds at most 1,024 bytes (index keys
@@ -83,6 +83,8 @@ def _identity_problems(message: Mapping[str, Any]) -> _Problems:
             yield "userId", "an alias message needs a userId"
     if kind == "identify" and not ids["userId"] and not message.get("traits"):
         yield "userId", "an identify message needs a userId or traits"
+    if kind == "group" and not is_id(message.get("groupId")):
+        yield "groupId", f"a group message needs a groupId; it {ID_RULE}"
     for name, value in _user_hashes(message):
         if not is_user_hash(value):
             yield name, "must be the user id's HMAC-SHA256 in hex (64 characters)"
