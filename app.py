@@ -15,6 +15,7 @@ from chalicelib.analytics.api import bp as analytics
 from chalicelib.campaigns.api import bp as campaigns
 from chalicelib.clicks.api import bp as clicks
 from chalicelib.core import logs
+from chalicelib.dashboard.api import bp as dashboard
 from chalicelib.journeys.api import bp as journeys
 from chalicelib.links.api import bp as links
 from chalicelib.messaging.api import bp as messaging
@@ -32,5 +33,7 @@ app.register_middleware(http.problems_and_keys(wiring.key_store), "http")
 for event_type in ("sqs", "dynamodb", "scheduled"):
     app.register_middleware(logs.correlated, event_type)
 
-for blueprint in (system, links, campaigns, messaging, clicks, analytics, journeys, tracking):
+for blueprint in (
+    system, links, campaigns, messaging, clicks, analytics, journeys, tracking, dashboard
+):
     app.register_blueprint(blueprint)

@@ -25,8 +25,10 @@ from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
 from chalicelib.system.keys import KeyStore
 from chalicelib.tracking.cors import OriginPolicy
+from chalicelib.tracking.deliveries import Deliveries
 from chalicelib.tracking.event_queue import EventQueue
 from chalicelib.tracking.forwarder import Forwarder
+from chalicelib.tracking.forwarder import deliveries as build_deliveries
 from chalicelib.tracking.forwarder import forwarder as build_forwarder
 from chalicelib.tracking.identity import IdentityStore
 
@@ -132,6 +134,10 @@ def identities() -> IdentityStore:
 
 def forwarder() -> Forwarder:
     return build_forwarder(settings(), dynamodb(), sqs())
+
+
+def deliveries() -> Deliveries:
+    return build_deliveries(settings(), dynamodb(), sqs())
 
 
 def reset() -> None:

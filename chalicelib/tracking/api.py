@@ -49,6 +49,11 @@ def erase_user(user_id: str) -> Response:
     return json_response(body, 202)
 
 
+@bp.route("/api/events/stats", methods=["GET"], role="read")
+def event_stats() -> Response:
+    return json_response(wiring.deliveries().stats(bp.request.query_params or {}))
+
+
 @bp.on_sqs_message(
     queue=EVENTS_QUEUE,
     batch_size=EVENTS_BATCH_SIZE,

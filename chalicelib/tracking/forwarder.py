@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.core.settings import Settings
 from chalicelib.tracking.dead_letters import DeadLetters, max_receives
+from chalicelib.tracking.deliveries import Deliveries, Queues
 from chalicelib.tracking.event_queue import ErasureMessage
 from chalicelib.tracking.identity import (
     IdentityLink,
@@ -117,7 +118,8 @@ class Forwarder:
 
     `max_receives` is the events queue's maxReceiveCount: a message that fails on that
     receive is dead-lettered here with Stitch's error (None: leave it to the redrive).
-    `proof` decides which identify and alias events may link (none, by default)."""
+    `proof` decides which identify and alias events may link (none, by default).
+    `deliveries` counts the event rows Stitch accepted and notes the last error."""
 
     def __init__(
         self,
@@ -126,8 +128,10 @@ class Forwarder:
         dead_letters: DeadLetters,
         max_receives: int | None = None,
         proof: LinkProof | None = None,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self._identities = identities
+        self._deliveries = deliveries
         self._sender = sender
         self._dead_letters = dead_letters
         self._max_receives = max_receives
@@ -145,6 +149,8 @@ class Forwarder:
         events, identities = self._messages(batch)
         outcome = self._deliver(events, identities)
         self._settle(batch, outcome)
+        if self._deliveries is not None:
+            self._deliveries.record(_accepted(events, batch, outcome), _first_error(outcome))
         return sorted(batch.handed_back)
 
     # --- the steps, in order ---------------------------------------------------------
@@ -345,6 +351,25 @@ class Forwarder:
         return retry
 
 
+def _accepted(
+    events: list[Message], batch: Batch, outcome: DeliveryOutcome
+) -> list[Mapping[str, object]]:
+    """The event rows Stitch took: neither refused nor handed back to the queue."""
+    refused = {id(message) for message, _ in outcome.rejected}
+    return [
+        message.row
+        for message in events
+        if id(message) not in refused
+        and message.origin not in batch.handed_back
+        and message.origin not in outcome.failures
+    ]
+
+
+def _first_error(outcome: DeliveryOutcome) -> str | None:
+    errors = [*outcome.failures.values(), *(refusal for _, refusal in outcome.rejected)]
+    return str(errors[0]) if errors else None
+
+
 _FORWARDERS: dict[int, tuple[Settings, Forwarder]] = {}
 
 
@@ -362,7 +387,13 @@ def forwarder(settings: Settings, dynamodb: DynamoDBClient, sqs: SQSClient) -> F
             settings.secret(SECRET_NAME).reveal().encode(),
             trust_unverified=settings.identity_trust == TRUST_UNVERIFIED,
         ),
+        deliveries(settings, dynamodb, sqs),
     )
     _FORWARDERS.clear()
     _FORWARDERS[id(settings)] = (settings, built)
     return built
+
+
+def deliveries(settings: Settings, dynamodb: DynamoDBClient, sqs: SQSClient) -> Deliveries:
+    queues = Queues(settings.events_queue_url, settings.events_dlq_url)
+    return Deliveries(dynamodb, sqs, settings.app_table, queues)
