@@ -38,13 +38,13 @@ $(NODE_STAMP): package.json package-lock.json
 # The dashboard's libraries, copied from node_modules next to our own files so that
 # `chalice local` and `chalice deploy` serve and package them (never committed).
 DASHBOARD_VENDOR := chalicelib/dashboard/vendor
-VENDOR_STAMP := $(DASHBOARD_VENDOR)/.copied-$(shell cat package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
-$(VENDOR_STAMP): $(NODE_STAMP)
-	@mkdir -p $(DASHBOARD_VENDOR) && rm -f $(DASHBOARD_VENDOR)/.copied-*
-	cp node_modules/htm/preact/standalone.module.js $(DASHBOARD_VENDOR)/preact-htm.js
-	cp node_modules/uplot/dist/uPlot.iife.min.js $(DASHBOARD_VENDOR)/uplot.js
-	cp node_modules/uplot/dist/uPlot.min.css $(DASHBOARD_VENDOR)/uplot.css
-	@touch $@
+VENDORED := $(addprefix $(DASHBOARD_VENDOR)/,preact-htm.js uplot.js uplot.css)
+$(DASHBOARD_VENDOR)/preact-htm.js: $(NODE_STAMP)
+	@mkdir -p $(@D) && cp node_modules/htm/preact/standalone.module.js $@
+$(DASHBOARD_VENDOR)/uplot.js: $(NODE_STAMP)
+	@mkdir -p $(@D) && cp node_modules/uplot/dist/uPlot.iife.min.js $@
+$(DASHBOARD_VENDOR)/uplot.css: $(NODE_STAMP)
+	@mkdir -p $(@D) && cp node_modules/uplot/dist/uPlot.min.css $@
 
 # Debian chromium for the browser tests; installed when missing (CI runs as root).
 browser:
@@ -54,7 +54,7 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium >/dev/null || { echo "chromium is required for the browser tests"; exit 1; }
 
-dev: $(STAMP) $(NODE_STAMP) $(VENDOR_STAMP)
+dev: $(STAMP) $(NODE_STAMP) $(VENDORED)
 	@$(BIN)/python -m local
 
 lint: $(STAMP)
@@ -64,16 +64,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(NODE_STAMP) $(VENDOR_STAMP) browser
+unit: $(STAMP) $(NODE_STAMP) $(VENDORED) browser
 	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not stack"
 
-test: $(STAMP) $(NODE_STAMP) $(VENDOR_STAMP) browser
+test: $(STAMP) $(NODE_STAMP) $(VENDORED) browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
-bench: $(STAMP) $(VENDOR_STAMP)
+bench: $(STAMP) $(VENDORED)
 	$(BIN)/python -m bench
 
 # The Lambda@Edge zip, configuration baked in (Lambda@Edge has no environment variables).
@@ -83,7 +83,7 @@ edge: $(STAMP)
 	  --mode $(patsubst %-click,%,$(or $(CLICK_MODE),every)) $(if $(REGION),--region $(REGION))
 
 -include infra/deploy.mk
-deploy deploy-plan: $(VENDOR_STAMP)
+deploy deploy-plan: $(VENDORED)
 
 clean:
 	rm -rf $(VENV) node_modules dist .local .mypy_cache .ruff_cache .pytest_cache

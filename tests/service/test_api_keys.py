@@ -66,10 +66,11 @@ def test_every_api_route_answers_each_role_as_it_declares(client: Any, aws: dict
     [
         ("read", {("GET", "/api/links/{code}"), ("GET", "/api/links"), ("GET", "/api/journeys"),
                   ("GET", "/api/campaigns/{campaign_id}"), ("GET", "/api/links/{code}/qr"),
-                  ("GET", "/api/analytics")}),
+                  ("GET", "/api/analytics"), ("GET", "/api/events/stats")}),
         ("links:write", {("GET", "/api/links/{code}"), ("GET", "/api/links"),
                          ("GET", "/api/journeys"), ("GET", "/api/campaigns/{campaign_id}"),
                          ("GET", "/api/links/{code}/qr"), ("GET", "/api/analytics"),
+                         ("GET", "/api/events/stats"),
                          ("POST", "/api/links"), ("PATCH", "/api/links/{code}"),
                          ("DELETE", "/api/links/{code}"), ("POST", "/api/links/{code}/resend"),
                          ("POST", "/api/campaigns")}),
