@@ -136,10 +136,11 @@ function Funnel({ funnel }) {
       delivered but not clicked: ${number(funnel.delivered_not_clicked)}.</p></section>`;
 }
 
-function Recipients({ id }) {
+// `progress` changes as the campaign sends: the rows are read again with it.
+function Recipients({ id, progress }) {
   const [cursors, setCursors] = useState([null]);
   const cursor = cursors[cursors.length - 1];
-  const state = useLoad(() => get("api/links", { campaign_id: id, limit: 50, cursor }), [id, cursor]);
+  const state = useLoad(() => get("api/links", { campaign_id: id, limit: 50, cursor }), [id, cursor, progress]);
   return html`<section class="card"><h2>Recipients</h2>
     <${Loaded} state=${state} what="recipients">${(page) => html`<div class="scroll"><table>
       <thead><tr><th scope="col">Ref</th><th scope="col">Number</th><th scope="col">Text</th>
@@ -168,5 +169,5 @@ export function CampaignPage({ id }) {
       <${Progress} stats=${stats} />
       <${Funnel} funnel=${stats.funnel} />
       <section class="card"><${ClicksChart} rows=${stats.clicks.series} title="Clicks over the campaign" /></section>
-      <${Recipients} id=${id} />`}<//>`;
+      <${Recipients} id=${id} progress=${[stats.links_created, stats.sent, stats.delivered, stats.failed].join()} />`}<//>`;
 }

@@ -118,9 +118,9 @@ function CreateLink({ onCreated }) {
   }
   const props = { error, names: CREATE_FIELDS };
   const general = error && !CREATE_FIELDS.some((n) => String(error.field || "").startsWith(n)) ? error : null;
-  return html`<section class="card">
-    <h2>Create a link</h2>
-    <form onSubmit=${submit} class="create" novalidate>
+  return html`<details class="card create">
+    <summary>Create a link</summary>
+    <form onSubmit=${submit} novalidate>
       <${Problem} error=${general} />
       <${Field} name="url" label="Destination URL" ...${props}>${(p) =>
         html`<input ...${p} type="url" required placeholder="https://example.com/offer" />`}<//>
@@ -147,5 +147,5 @@ function CreateLink({ onCreated }) {
       </fieldset>
       <button type="submit" disabled=${busy}>${busy ? "Creating…" : "Create link"}</button>
     </form>
-  </section>`;
+  </details>`;
 }
