@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
 STAGE ?= dev
 
-.PHONY: dev test lint typecheck unit bench edge deploy browser clean help
+.PHONY: dev demo-data test lint typecheck unit bench edge deploy browser clean help
 
 help:
 	@echo "make dev     run the whole system on loopback (emulator, app, pumps, short domain, ...)"
 	@echo "make test    ruff + import contracts + mypy + pytest (sets up the venv, npm deps and chromium first)"
+	@echo "make demo-data   1,000 links and 50,000 clicks in the running make dev stack"
 	@echo "make bench   print the benchmark table"
 	@echo "make edge    build dist/edge-click.zip"
 	@echo "make deploy STAGE=dev   deploy to your AWS account"
@@ -56,6 +57,10 @@ browser:
 
 dev: $(STAMP) $(NODE_STAMP) $(VENDORED)
 	@$(BIN)/python -m local
+
+# 1,000 links and 50,000 clicks in the running `make dev` stack, for the dashboard.
+demo-data: $(STAMP)
+	@$(BIN)/python -m local.demo_data
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

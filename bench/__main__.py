@@ -22,6 +22,7 @@ MODULES = [
     "bench.events",
     "bench.bots",
     "bench.local_stack",
+    "bench.dashboard",  # last: Chalice's local server changes the app object's class
 ]
 
 

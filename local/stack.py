@@ -395,6 +395,10 @@ class Stack:
         )
         self.say(
             "linktrail",
+            f"  dashboard     http://127.0.0.1:{self.ports.app}/dashboard  (sign in with that key)",
+        )
+        self.say(
+            "linktrail",
             f"  try: curl -H 'Authorization: Bearer {self.admin_key}' http://127.0.0.1:{self.ports.app}/api/keys",
         )
         self.say("linktrail", "Ctrl-C stops everything.")
