@@ -25,6 +25,11 @@ def start_campaign() -> Response:
     return json_response(wiring.campaigns().start(body, calling_key().key_id), 202)
 
 
+@bp.route("/api/campaigns", methods=["GET"], role="read")
+def list_campaigns() -> Response:
+    return json_response(wiring.campaigns().page(bp.request.query_params))
+
+
 @bp.route("/api/campaigns/{campaign_id}", methods=["GET"], role="read")
 def campaign_stats(campaign_id: str) -> Response:
     return json_response(

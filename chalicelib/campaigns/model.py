@@ -18,10 +18,16 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 from chalicelib.core import phones
-from chalicelib.core.clock import Clock, now
+from chalicelib.core.clock import Clock, from_epoch, iso, now
 from chalicelib.core.payloads import reject_unknown_fields
 from chalicelib.core.problems import BadRequest, Problem
-from chalicelib.links.model import CODE_ALPHABET, parse_expiry, parse_url, parse_webhook_url
+from chalicelib.links.model import (
+    CODE_ALPHABET,
+    decode_cursor,
+    parse_expiry,
+    parse_url,
+    parse_webhook_url,
+)
 from chalicelib.links.service import LinkService
 
 MAX_RECIPIENTS = 10_000
@@ -33,6 +39,8 @@ CREATE_FIELDS = frozenset(
 )
 REF = re.compile(r"^[^\x00-\x1f\x7f]{1,100}\Z")
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}\Z")
+LIST_PARTITION = "campaigns"  # gsi1: every campaign item, by "<created_at>#<id>"
+LIST_PARAMS = frozenset({"limit", "cursor"})
 ABANDONED = (
     "Texting stayed throttled (daily quota, Vonage or configuration) and the campaign "
     "sent nothing for 7 days; its remaining recipients were not texted."
@@ -112,8 +120,44 @@ def new_campaign_item(
         "key_id": key_id,
         "status": "queued",
         "created_at": created_at,
-        "gsi1pk": "campaigns",
+        "gsi1pk": LIST_PARTITION,
         "gsi1sk": f"{created_at}#{campaign_id}",
+    }
+
+
+@dataclass(frozen=True)
+class CampaignListQuery:
+    """GET /api/campaigns' parameters: a page size and where the page starts (the key
+    after which to read, from the cursor of the page before)."""
+
+    limit: int = 25
+    start_key: dict[str, Any] | None = None
+
+
+def parse_campaign_list(params: Mapping[str, str] | None) -> CampaignListQuery:
+    params = params or {}
+    unknown = sorted(set(params) - LIST_PARAMS)
+    if unknown:
+        raise BadRequest(f"Unknown query parameter(s): {', '.join(unknown)}.", field=unknown[0])
+    limit_raw = params.get("limit", "25")
+    if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= 100:
+        raise BadRequest("limit is a whole number from 1 to 100.", field="limit")
+    cursor = params.get("cursor")
+    start_key = decode_cursor(cursor, "gsi1", LIST_PARTITION) if cursor is not None else None
+    return CampaignListQuery(limit=int(limit_raw), start_key=start_key)
+
+
+def list_row(campaign: CampaignItem) -> dict[str, Any]:
+    """A campaign as GET /api/campaigns lists it: what it is, without its statistics."""
+    expires_at = campaign.get("expires_at")
+    return {
+        "campaign_id": campaign["campaign_id"],
+        "name": campaign["name"],
+        "url": campaign["url"],
+        "channel": campaign["channel"],
+        "created_at": campaign["created_at"],
+        "total": int(campaign["total"]),
+        "expires_at": iso(from_epoch(int(expires_at))) if expires_at is not None else None,
     }
 
 

@@ -17,9 +17,11 @@ from chalicelib.campaigns.chunks import chunks_of
 from chalicelib.campaigns.model import (
     CAMPAIGN_ID,
     CampaignRecipient,
+    list_row,
     new_campaign_id,
     new_campaign_item,
     parse_campaign,
+    parse_campaign_list,
 )
 from chalicelib.campaigns.queue import ChunkQueue
 from chalicelib.campaigns.recipients import RecipientSender
@@ -29,6 +31,7 @@ from chalicelib.campaigns.worker import CampaignWorker
 from chalicelib.core.clock import Clock, iso, now
 from chalicelib.core.lambdas import BatchAnswer, LambdaContext
 from chalicelib.core.problems import NotFound, Unavailable
+from chalicelib.links.model import encode_cursor
 from chalicelib.links.service import LinkService, Texter
 
 if TYPE_CHECKING:
@@ -84,6 +87,16 @@ class CampaignService:
             self._store.cancel(campaign_id)
             log.exception("campaign enqueue failed", extra={"campaign_id": campaign_id})
             raise Unavailable("The campaign could not be queued; it was cancelled.") from error
+
+    # GET /api/campaigns
+
+    def page(self, params: Mapping[str, str] | None) -> dict[str, Any]:
+        """One page of campaigns, newest first; their statistics are GET /api/campaigns/{id}'s."""
+        found, next_key = self._store.page(parse_campaign_list(params))
+        return {
+            "campaigns": [list_row(campaign) for campaign in found],
+            "next_cursor": encode_cursor(next_key) if next_key else None,
+        }
 
     # GET /api/campaigns/{id}
 

@@ -1,6 +1,6 @@
 """The one owner of campaign items in the links table (campaign#<id> / campaign): their
-conditional put, their notes (progress, waiting, abandoned recipients), and the abandoned
-mark on recipient claims."""
+conditional put, their notes (progress, waiting, abandoned recipients), the abandoned
+mark on recipient claims, and the newest-first list of campaigns (gsi1 "campaigns")."""
 
 from __future__ import annotations
 
@@ -8,13 +8,24 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
-from chalicelib.campaigns.model import ABANDONED, CampaignItem, campaign_key
+from chalicelib.campaigns.model import (
+    ABANDONED,
+    LIST_PARTITION,
+    CampaignItem,
+    CampaignListQuery,
+    campaign_key,
+)
 from chalicelib.links.items import from_item, to_item
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
 
 log = logging.getLogger("linktrail.campaigns")
+
+# What a list row shows, and the keys a cursor names: a campaign item's recipients' abandoned
+# indices and codes can be long, and the list does not show them.
+_LISTED = ("campaign_id", "name", "url", "channel", "created_at", "total", "expires_at")
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
 class ClaimItem(TypedDict):
@@ -85,6 +96,35 @@ class CampaignStore:
         ).get("Item")
         # Written only by create and the notes below, so it has the CampaignItem shape.
         return cast(CampaignItem, from_item(found)) if found else None
+
+    def page(self, query: CampaignListQuery) -> tuple[list[CampaignItem], dict[str, Any] | None]:
+        """One page of campaign items, newest first, and the key the next page starts after
+        (None on the last). One more item than the page is asked for, so a full last page
+        hands out no cursor to an empty one."""
+        names = {f"#a{n}": attribute for n, attribute in enumerate(_LISTED)}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": LIST_PARTITION}},
+            "ExpressionAttributeNames": names,
+            "ProjectionExpression": ", ".join((*_KEYS, *names)),
+            "ScanIndexForward": False,
+            "Limit": query.limit + 1,
+        }
+        if query.start_key is not None:
+            kwargs["ExclusiveStartKey"] = query.start_key
+        answer = self._ddb.query(**kwargs)
+        items = answer.get("Items", [])
+        next_key: dict[str, Any] | None
+        if len(items) > query.limit:
+            items = items[: query.limit]
+            next_key = {k: items[-1][k] for k in _KEYS}
+        else:  # a read cut short by DynamoDB's 1 MB page continues where it stopped
+            last = answer.get("LastEvaluatedKey")
+            next_key = dict(last) if last else None
+        # The projection of items create and the notes wrote: the listed fields.
+        return [cast(CampaignItem, from_item(item)) for item in items], next_key
 
     def note(
         self,

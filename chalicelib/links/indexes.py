@@ -38,9 +38,33 @@ class CampaignLinkSummary(TypedDict):
     message: NotRequired[MessageStatus | None]
 
 
-LIST_READS = 10  # Queries per page at most, when a tag filter skips most items
+LIST_READS = 10  # Queries per page at most, when a filter skips most items
 BATCH_GET = 100  # BatchGetItem takes at most 100 keys
 COUNT_READS = 5  # BatchGetItems per 100 counters at most (unprocessed keys are read again)
+
+
+def list_filter(query: ListQuery, at_epoch: int) -> tuple[str, dict[str, Any]]:
+    """The FilterExpression (and its values) of a list query's filters, all of which must
+    hold. Tombstones are told from live links by their ended_at (the index's items are
+    links and tombstones only); a missing expires_at compares as neither past nor not."""
+    clauses: list[str] = []
+    values: dict[str, Any] = {}
+    if query.tag:
+        clauses.append("contains(tags, :tag)")
+        values[":tag"] = {"S": query.tag}
+    if query.q:
+        clauses.append("(contains(code, :q) OR contains(long_url, :q) OR contains(tags, :q))")
+        values[":q"] = {"S": query.q}
+    if query.status == "active":
+        clauses.append(
+            "(attribute_not_exists(ended_at) AND "
+            "(attribute_not_exists(expires_at) OR expires_at > :now))"
+        )
+        values[":now"] = {"N": str(at_epoch)}
+    elif query.status == "ended":
+        clauses.append("(attribute_exists(ended_at) OR expires_at <= :now)")
+        values[":now"] = {"N": str(at_epoch)}
+    return " AND ".join(clauses), values
 
 
 class LinkIndexes:
@@ -71,9 +95,10 @@ class LinkIndexes:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def page(self, query: ListQuery) -> tuple[list[dict[str, Any]], str | None]:
+    def page(self, query: ListQuery, at_epoch: int) -> tuple[list[dict[str, Any]], str | None]:
         """One page of links and tombstones (plain values), newest first, and the cursor
-        of the next page (None on the last)."""
+        of the next page (None on the last). `at_epoch` is the moment status compares
+        expiries with."""
         if query.campaign_id:
             index, partition = "gsi2", f"campaign#{query.campaign_id}"
         else:
@@ -88,11 +113,12 @@ class LinkIndexes:
         }
         if query.cursor:
             kwargs["ExclusiveStartKey"] = decode_cursor(query.cursor, index, partition)
-        if query.tag:
-            # A filtered Query: reads the partition newest first and keeps tagged links.
-            # Read cost grows with the untagged links skipped; pages stay bounded below.
-            kwargs["FilterExpression"] = "contains(tags, :tag)"
-            kwargs["ExpressionAttributeValues"][":tag"] = {"S": query.tag}
+        if query.filtered:
+            # A filtered Query: reads the partition newest first and keeps the matches.
+            # Read cost grows with the items skipped; pages stay bounded by LIST_READS.
+            expression, values = list_filter(query, at_epoch)
+            kwargs["FilterExpression"] = expression
+            kwargs["ExpressionAttributeValues"].update(values)
             kwargs["Limit"] = max(query.limit, 100)
         keys = ("pk", "sk", f"{index}pk", f"{index}sk")
         found, next_key = self._read_page(kwargs, query.limit, keys)

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib.core import destinations, urlsafety
 from chalicelib.core.payloads import reject_unknown_fields
@@ -64,7 +64,9 @@ CREATE_FIELDS = frozenset(
     {"url", "code", "expires_at", "ttl", "max_clicks", "expired_url", "tags", "webhook_url", "sms"}
 )
 PATCH_FIELDS = frozenset({"url", "expires_at", "ttl", "max_clicks", "expired_url"})
-LIST_PARAMS = frozenset({"campaign_id", "tag", "limit", "cursor"})
+LIST_PARAMS = frozenset({"campaign_id", "tag", "q", "status", "limit", "cursor"})
+LIST_STATUSES = ("active", "ended")
+MAX_SEARCH = 100
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}\Z")
 
 
@@ -260,12 +262,29 @@ def parse_link_patch(body: Mapping[str, Any], settings: Settings, at: datetime) 
     )
 
 
+ListStatus = Literal["active", "ended"]
+
+
 @dataclass(frozen=True)
 class ListQuery:
+    """GET /api/links' parameters; the filters combine (all must hold).
+
+    `q` keeps links and tombstones whose code or URL contains it, or which carry it as a
+    tag exactly; case-sensitive (DynamoDB's contains compares bytes). `status` "active" is
+    a live link not past its expires_at; "ended" a tombstone or a link past its expires_at
+    that the sweeper has not retired yet. max_clicks is not filtered on: it is checked
+    against counts on the counter item, which the list's index does not hold."""
+
     campaign_id: str | None = None
     tag: str | None = None
+    q: str | None = None
+    status: ListStatus | None = None
     limit: int = 25
     cursor: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.tag or self.q or self.status)
 
 
 def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
@@ -282,9 +301,25 @@ def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     return ListQuery(
         campaign_id=campaign_id,
         tag=parse_tag(params["tag"], "tag") if "tag" in params else None,
+        q=_parse_search(params["q"]) if "q" in params else None,
+        status=_parse_status(params["status"]) if "status" in params else None,
         limit=int(limit_raw),
         cursor=params.get("cursor"),
     )
+
+
+def _parse_search(value: str) -> str:
+    if not 1 <= len(value) <= MAX_SEARCH:
+        raise BadRequest(f"q is 1-{MAX_SEARCH} characters.", field="q")
+    return value
+
+
+def _parse_status(value: str) -> ListStatus:
+    if value == "active":
+        return "active"
+    if value == "ended":
+        return "ended"
+    raise BadRequest(f"status is one of {', '.join(LIST_STATUSES)}.", field="status")
 
 
 # --- cursors and codes --------------------------------------------------------------

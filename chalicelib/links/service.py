@@ -171,8 +171,8 @@ class LinkService:
 
     def page(self, query: ListQuery) -> dict[str, Any]:
         """One page of links and tombstones, newest first."""
-        found, cursor = self.indexes.page(query)
         at = self.now()
+        found, cursor = self.indexes.page(query, int(at))
         return {
             "links": [public_view(item, self.short_base_url, at) for item in found],
             "next_cursor": cursor,

@@ -1,5 +1,5 @@
 """GET /healthz (every component's state) and /api/keys: the keys (never their secrets),
-and a new key with a role (its secret shown once)."""
+a new key with a role (its secret shown once), and a key's revocation."""
 
 from __future__ import annotations
 
@@ -42,3 +42,8 @@ def create_key() -> Response:
     shown = {**created.api_key.to_public(), "key": created.token,
              "webhook_secret": created.webhook_secret}
     return json_response(shown, 201, {"Cache-Control": "no-store"})
+
+
+@bp.route("/api/keys/{key_id}", methods=["DELETE"], role="admin")
+def revoke_key(key_id: str) -> Response:
+    return json_response(wiring.key_store().revoke(key_id).to_public())

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
 
 KEY_PATTERN = re.compile(r"^lt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})\Z")
+KEY_ID = re.compile(r"^[A-Za-z0-9]{12}\Z")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 ._-]{1,64}\Z")
 _LIST_PARTITION = "apikey"
 _CACHE_LIMIT = 10_000
@@ -147,6 +148,11 @@ class KeyStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def revoke(self, key_id: str) -> ApiKey:
+        """Revoke the key (it stops working at once in this container, within the cache's
+        seconds elsewhere); a key already revoked keeps its first revoked_at. 404 for an id
+        no key has, or could have (checked before the write: no DynamoDB key error)."""
+        if not KEY_ID.match(key_id):
+            raise _unknown_key(key_id)
         try:
             answer = self._ddb.update_item(
                 TableName=self._table,
@@ -157,7 +163,7 @@ class KeyStore:
                 ReturnValues="ALL_NEW",
             )
         except self._ddb.exceptions.ConditionalCheckFailedException:
-            raise Problem(404, f"no API key {key_id!r}") from None
+            raise _unknown_key(key_id) from None
         with self._lock:
             self._cache.pop(key_id, None)
         return _from_item(answer["Attributes"])
@@ -204,6 +210,12 @@ class KeyStore:
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _unknown_key(key_id: str) -> Problem:
+    # The id is echoed when it is short: a path of any length must not make a long answer.
+    shown = repr(key_id) if len(key_id) <= 64 else "with that id"
+    return Problem(404, f"no API key {shown}")
 
 
 def _from_item(item: dict[str, Any]) -> ApiKey:
