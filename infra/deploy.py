@@ -8,7 +8,8 @@
 5. SQS partial batch failures  6. api stack (gateway responses) + new API deployment
 7. make edge  8. upload the edge zip (us-east-1 artifacts bucket)  9. edge stack
 (us-east-1)  10. retire the previous origin secret (after a rotation)  11. record
-resources again  12. chalice deploy again if the environment changed.
+resources again  12. chalice deploy again if the environment changed, and 5 and 6 after it
+(its API import resets the gateway responses).
 
 The origin secret is the Referer CloudFront sends the S3 website endpoint, whose bucket
 policy answers nothing else. A rotation keeps the old value accepted until the edge stack
@@ -371,6 +372,10 @@ class Deployment:
     rotate_origin_secret: bool = False
     project: Path = PROJECT_ROOT
     log: Callable[[str], None] = print
+    # The deploy rehearsal (infra/rehearsal.py): every AWS call, the chalice CLI's too, goes
+    # to this emulator, and `make edge` gets these variables (the copy's venv).
+    endpoint_url: str = ""
+    make_variables: Mapping[str, str] = field(default_factory=dict)
     _session: Any = field(default=None, repr=False)
     _data_outputs: dict[str, str] = field(default_factory=dict, repr=False)
     _edge_bucket: str = ""
@@ -422,7 +427,8 @@ class Deployment:
             Step("record resources again", f"+ SHORT_BASE_URL, PUBLIC_BASE_URL -> {config}",
                  self.record_again),
             Step("chalice deploy again", f"chalice deploy --stage {s}, only if the "
-                 "environment changed", self.chalice_redeploy),
+                 "environment changed; then steps 6 and 7 again (its import resets the "
+                 "gateway responses)", self.chalice_redeploy),
         ]
 
     def trigger_note(self) -> str:
@@ -463,7 +469,9 @@ class Deployment:
 
     def client(self, service: str, region: str | None = None) -> Any:
         session = self.session
-        return session.client(service, region_name=region or self.region)
+        return session.client(
+            service, region_name=region or self.region, endpoint_url=self.endpoint_url or None
+        )
 
     def deployed(self) -> dict[str, Any]:
         path = record_resources.deployed_path(self.project, self.stage)
@@ -515,6 +523,8 @@ class Deployment:
                    self.stage]
         env = {**os.environ, "AWS_DEFAULT_REGION": str(self.region)}
         env.pop("AWS_ENDPOINT_URL", None)  # only the local stage talks to an emulator
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
         subprocess.run(command, cwd=self.project, env=env, check=True)
 
     def sqs_batch_failures(self) -> None:
@@ -541,7 +551,8 @@ class Deployment:
         # The package bakes in the table name (recorded in .chalice/config.json by now), its
         # region and the mode, which must match the trigger the edge stack attaches.
         return ["make", "edge", f"STAGE={self.stage}", f"REGION={self.region}",
-                f"CLICK_MODE={self.click_mode}"]
+                f"CLICK_MODE={self.click_mode}",
+                *(f"{name}={value}" for name, value in self.make_variables.items())]
 
     def edge_build(self) -> None:
         subprocess.run(self.edge_build_command(), cwd=self.project, check=True)
@@ -594,6 +605,7 @@ class Deployment:
             return
         self.chalice_deploy()
         self.sqs_batch_failures()  # a re-created mapping starts without it
+        self.api_stack()  # chalice's API import dropped the gateway responses again
 
 
 def main(argv: list[str] | None = None) -> None:
