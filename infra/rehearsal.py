@@ -145,7 +145,8 @@ def rehearse(
     stage: str, region: str, click_mode: str, every_click_trigger: str, workdir: Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Both runs and the checks; returns the report (steps, problems, differences)."""
+    """Both runs and the checks; returns the report: the steps of each run, what the
+    first run left missing, what the second changed, and the first run's snapshot."""
     project = copy_project(PROJECT_ROOT, workdir)
     log_file = workdir / "emulator.log"
     with emulator(project, log_file) as endpoint, pointed_at(endpoint):
@@ -165,6 +166,7 @@ def rehearse(
         "runs": runs,
         "problems": check(views[0], stage, click_mode, every_click_trigger),
         "changed_by_second_run": differences(views[0], views[1]),
+        "first_snapshot": views[0],
     }
 
 
