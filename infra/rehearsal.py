@@ -1,5 +1,6 @@
 """`make deploy-rehearsal`: the real `make deploy` chain (infra/deploy.py, every step) run
-twice against a fresh emulator on loopback, then a look at what exists.
+against a fresh emulator on loopback: from nothing, again (which must change nothing),
+and once more with `--rotate-origin-secret`; after each, a look at what exists.
 
     python -m infra.rehearsal [--stage dev] [--region eu-west-1] [--click-mode every-click]
                               [--every-click-trigger viewer-request] [--keep]
@@ -13,7 +14,8 @@ this chain (local/apigateway.py, local/cloudformation.py).
 What it proves: the chain runs start to finish from nothing, in order; the templates
 deploy and their outputs reach the app's environment; chalice's functions, mappings,
 schedules and REST API exist with the post-deploy settings applied; the edge package is
-built, uploaded and attached at the configured trigger; a second run changes nothing.
+built, uploaded and attached at the configured trigger; a second run changes nothing;
+a rotation of the origin secret ends with the bucket and CloudFront agreeing on it.
 What it cannot: IAM evaluation (the emulator allows every call), CloudFront propagation
 and Lambda@Edge replication (the distribution is a record, no edge serves it), and
 whether the functions run (the emulator does not invoke them here).
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import deploy, record_resources
-from infra.rehearsal_checks import check, differences, snapshot
+from infra.rehearsal_checks import check, differences, snapshot, unexpected_rotation_changes
 from local.stack import EMULATOR_CREDENTIALS, emulator_command
 
 PROJECT_ROOT = record_resources.PROJECT_ROOT
@@ -152,11 +154,14 @@ def rehearse(
     with emulator(project, log_file) as endpoint, pointed_at(endpoint):
         log(f"emulator at {endpoint} (log: {log_file}); project copy at {project}")
         views, runs = [], []
-        for run in (1, 2):
+        # 1: from nothing; 2: again, changing nothing; 3: with a new origin secret, so the
+        # retire step has a rotation to finish
+        for run, rotate in ((1, False), (2, False), (3, True)):
             deployment = deploy.Deployment(
                 stage=stage, region=region, click_mode=click_mode,
-                every_click_trigger=every_click_trigger, project=project, log=log,
-                endpoint_url=endpoint, make_variables=make_variables(project),
+                every_click_trigger=every_click_trigger, rotate_origin_secret=rotate,
+                project=project, log=log, endpoint_url=endpoint,
+                make_variables=make_variables(project),
             )
             started = time.monotonic()
             runs.append({"steps": run_chain(deployment, run, log_file),
@@ -166,6 +171,9 @@ def rehearse(
         "runs": runs,
         "problems": check(views[0], stage, click_mode, every_click_trigger),
         "changed_by_second_run": differences(views[0], views[1]),
+        "problems_after_rotation": check(views[2], stage, click_mode, every_click_trigger),
+        "changed_by_rotation": unexpected_rotation_changes(
+            differences(views[1], views[2]), stage),
         "first_snapshot": views[0],
     }
 
@@ -178,9 +186,15 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
         log(f"MISSING {problem}")
     for change in report["changed_by_second_run"]:
         log(f"CHANGED BY THE SECOND RUN {change}")
-    ok = not report["problems"] and not report["changed_by_second_run"]
-    log("rehearsal passed: every step ran twice; everything checked exists; the second run "
-        "changed nothing" if ok else "rehearsal FAILED")
+    for problem in report["problems_after_rotation"]:
+        log(f"MISSING AFTER THE ROTATION {problem}")
+    for change in report["changed_by_rotation"]:
+        log(f"CHANGED BY THE ROTATION {change}")
+    ok = not any(report[key] for key in ("problems", "changed_by_second_run",
+                                         "problems_after_rotation", "changed_by_rotation"))
+    log("rehearsal passed: every step ran; everything checked exists; the second run "
+        "changed nothing; the rotation changed the origin secret alone" if ok
+        else "rehearsal FAILED")
     return ok
 
 

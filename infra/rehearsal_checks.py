@@ -44,6 +44,8 @@ def snapshot(deployment: deploy.Deployment) -> dict[str, Any]:
         "rest_api": _rest_api(deployment, deploy.rest_api_id(deployed)),
         "distribution": _distribution(deployment, edge.get("DistributionId", "")),
         "edge_versions": _edge_versions(deployment),
+        "origin_secret": _origin_secret(deployment, data["RedirectBucketName"],
+                                        edge.get("DistributionId", "")),
         "parameters": sorted(
             p["Name"] for p in deployment.client("ssm").get_parameters_by_path(
                 Path=f"/linktrail/{stage}/", Recursive=True)["Parameters"]),
@@ -186,6 +188,31 @@ def _distribution(deployment: deploy.Deployment, distribution_id: str) -> dict[s
     }
 
 
+def _origin_secret(deployment: deploy.Deployment, bucket: str,
+                   distribution_id: str) -> dict[str, Any]:
+    """Whether the bucket policy and CloudFront agree with SSM on the Referer (the values
+    themselves stay out of the snapshot)."""
+    current = deployment.origin_secrets().current
+    policy = json.loads(deployment.client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    accepted = {value for statement in policy["Statement"]
+                for value in _as_list(statement.get("Condition", {}).get(
+                    "StringEquals", {}).get("aws:Referer", []))}
+    sent: set[str] = set()
+    if distribution_id:
+        config = deployment.client("cloudfront", EDGE_REGION).get_distribution_config(
+            Id=distribution_id)["DistributionConfig"]
+        sent = {h["HeaderValue"] for o in config["Origins"]["Items"]
+                for h in o.get("CustomHeaders", {}).get("Items", [])
+                if h["HeaderName"] == "Referer"}
+    return {"bucket_accepts_ssm_value": current in accepted,
+            "bucket_accepts_others": len(accepted - {current}),
+            "cloudfront_sends_ssm_value": sent == {current}}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _edge_versions(deployment: deploy.Deployment) -> list[str]:
     lambda_client = deployment.client("lambda", EDGE_REGION)
     name = f"linktrail-{deployment.stage}-edge-click"
@@ -225,6 +252,10 @@ def check(view: Mapping[str, Any], stage: str, click_mode: str,
     secret = f"/linktrail/{stage}/origin-referer"
     if view["parameters"] != [secret]:
         problems.append(f"SSM holds {view['parameters']}, not just {secret}")
+    agreed = {"bucket_accepts_ssm_value": True, "bucket_accepts_others": 0,
+              "cloudfront_sends_ssm_value": True}
+    if view["origin_secret"] != agreed:
+        problems.append(f"origin secret: {view['origin_secret']}, not {agreed}")
     return problems
 
 
@@ -327,3 +358,11 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
             found += differences(before.get(key), after.get(key), f"{path}/{key}")
         return found
     return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
+
+
+def unexpected_rotation_changes(changes: list[str], stage: str) -> list[str]:
+    """A rotation updates the data stack (bucket policy) twice and the edge stack (the
+    header CloudFront sends) once; any other change is unexpected."""
+    expected = tuple(f"/stacks/{name}/{key}:" for key in ("status", "updated") for name in (
+        record_resources.data_stack_name(stage), record_resources.edge_stack_name(stage)))
+    return [change for change in changes if not change.startswith(expected)]

@@ -1,7 +1,8 @@
-"""The deploy rehearsal: `make deploy`'s whole chain, run twice against a fresh emulator
-server (infra/rehearsal.py), leaves everything the templates and the app declare in
-place, changes nothing the second time, and never touches the project's own .chalice.
-The checks it makes are shown to fail on what a broken deploy would leave."""
+"""The deploy rehearsal: `make deploy`'s whole chain, run against a fresh emulator server
+(infra/rehearsal.py) from nothing, again, and with a new origin secret, leaves everything
+the templates and the app declare in place, changes nothing the second time, moves the
+bucket and CloudFront to the new secret together, and never touches the project's own
+.chalice. The checks it makes are shown to fail on what a broken deploy would leave."""
 
 from __future__ import annotations
 
@@ -31,13 +32,13 @@ def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"report": report, "lines": lines, "chalice_untouched": before == after}
 
 
-def test_every_step_of_the_chain_runs_twice(rehearsed: dict[str, Any]) -> None:
+def test_every_step_of_the_chain_runs_each_time(rehearsed: dict[str, Any]) -> None:
     runs = rehearsed["report"]["runs"]
     assert [run["steps"] for run in runs] == [[
         "origin secret", "data stack", "expired page", "record resources", "chalice deploy",
         "sqs batch failures", "api stack", "edge build", "edge upload", "edge stack",
         "retire previous origin secret", "record resources again", "chalice deploy again",
-    ]] * 2
+    ]] * 3
 
 
 def test_everything_declared_exists_after_the_first_run(rehearsed: dict[str, Any]) -> None:
@@ -50,6 +51,17 @@ def test_the_second_run_changes_nothing(rehearsed: dict[str, Any]) -> None:
     assert "linktrail-dev-data is up to date" in second
     assert "linktrail-dev-edge is up to date" in second
     assert "environment unchanged; no second chalice deploy" in second
+
+
+def test_a_rotation_finishes_with_the_bucket_and_cloudfront_on_the_new_secret(
+    rehearsed: dict[str, Any],
+) -> None:
+    report = rehearsed["report"]
+    assert report["problems_after_rotation"] == []
+    assert report["changed_by_rotation"] == []
+    third = "\n".join(rehearsed["lines"][rehearsed["lines"].index("==> run 3: origin secret"):])
+    assert "/linktrail/dev/origin-referer: rotated" in third
+    assert "previous origin secret retired" in third
 
 
 def test_the_projects_own_chalice_state_is_never_touched(rehearsed: dict[str, Any]) -> None:
@@ -87,6 +99,10 @@ def _no_schedule(view: dict[str, Any]) -> None:
     view["schedules"] = {}
 
 
+def _old_secret_still_accepted(view: dict[str, Any]) -> None:
+    view["origin_secret"]["bucket_accepts_others"] = 1
+
+
 @pytest.mark.parametrize(("breakage", "named"), [
     (_without_gateway_responses, "gateway responses"),
     (_edge_at_origin, "edge function associated"),
@@ -95,6 +111,7 @@ def _no_schedule(view: dict[str, Any]) -> None:
     (_stale_environment, "environment lacks the recorded ['SHORT_BASE_URL']"),
     (_no_website_error_page, "website documents"),
     (_no_schedule, "no schedules"),
+    (_old_secret_still_accepted, "origin secret"),
 ])  # fmt: skip
 def test_the_checks_see_what_a_broken_deploy_leaves(
     rehearsed: dict[str, Any], breakage: Callable[[dict[str, Any]], None], named: str
