@@ -147,8 +147,10 @@ def rehearse(
     stage: str, region: str, click_mode: str, every_click_trigger: str, workdir: Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Both runs and the checks; returns the report: the steps of each run, what the
-    first run left missing, what the second changed, and the first run's snapshot."""
+    """The three runs and the checks; returns the report: the steps of each run, what the
+    first and the rotating run left missing, what the second changed (nothing, if the
+    chain is idempotent), what the rotation changed beyond its stacks, and the first
+    run's snapshot."""
     project = copy_project(PROJECT_ROOT, workdir)
     log_file = workdir / "emulator.log"
     with emulator(project, log_file) as endpoint, pointed_at(endpoint):

@@ -21,7 +21,8 @@ moto has no cache or origin request policy API, so those two only get an id. The
 and bucket models apply TTL and the website configuration after moto creates them; a
 Lambda version is referred to by its ARN and replaced (a new version) when it changes; a
 condition naming another condition is read as one; an update is compared with the
-template's defaults filled in, as AWS does.
+template's defaults filled in, as AWS does. The models take effect where this module is
+imported (moto lists CloudFormationModel's subclasses): local/emulator.py alone does.
 """
 
 from __future__ import annotations
@@ -44,11 +45,9 @@ from moto.dynamodb.models.table import Table
 from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
 
-WEBSITE_XML = (
-    '<WebsiteConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-    "<IndexDocument><Suffix>{index}</Suffix></IndexDocument>"
-    "<ErrorDocument><Key>{error}</Key></ErrorDocument></WebsiteConfiguration>"
-)
+WEBSITE_XML = ('<WebsiteConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+               "<IndexDocument><Suffix>{index}</Suffix></IndexDocument><ErrorDocument>"
+               "<Key>{error}</Key></ErrorDocument></WebsiteConfiguration>")
 
 
 class _Model:
