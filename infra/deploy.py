@@ -105,8 +105,9 @@ class Deployment:
     rotate_origin_secret: bool = False
     project: Path = PROJECT_ROOT
     log: Callable[[str], None] = print
-    # The deploy rehearsal (infra/rehearsal.py): every AWS call, the chalice CLI's too, goes
-    # to this emulator, and `make edge` gets these variables (the copy's venv).
+    # The deploy rehearsal (infra/rehearsal.py): every AWS call (this module's, the record
+    # step's and the chalice CLI's) goes to this emulator, and `make edge` gets these
+    # variables (the project copy's venv and stamp).
     endpoint_url: str = ""
     make_variables: Mapping[str, str] = field(default_factory=dict)
     _session: Any = field(default=None, repr=False)
@@ -248,7 +249,8 @@ class Deployment:
         self.log(f"s3://{bucket}/{resources.WEBSITE_ERROR_DOCUMENT} uploaded")
 
     def record(self) -> None:
-        record_resources.record(self.stage, self.region, self.project, self.session, self.log)
+        record_resources.record(self.stage, self.region, self.project, self.session, self.log,
+                                self.endpoint_url or None)
 
     def chalice_deploy(self) -> None:
         chalice = Path(sys.executable).with_name("chalice")
@@ -329,7 +331,8 @@ class Deployment:
 
     def record_again(self) -> None:
         self._env_changed = record_resources.record(
-            self.stage, self.region, self.project, self.session, self.log
+            self.stage, self.region, self.project, self.session, self.log,
+            self.endpoint_url or None,
         )
 
     def chalice_redeploy(self) -> None:
