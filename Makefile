@@ -16,6 +16,7 @@ help:
 	@echo "make bench   print the benchmark table"
 	@echo "make edge    build dist/edge-click.zip"
 	@echo "make deploy STAGE=dev   deploy to your AWS account"
+	@echo "make deploy-rehearsal   the whole deploy chain against a fresh emulator, checked"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

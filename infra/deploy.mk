@@ -7,6 +7,9 @@
 #               [ROTATE_ORIGIN_SECRET=1]   new Referer secret between CloudFront and S3
 #   make deploy-plan STAGE=dev      print the chain, touch nothing
 #   make record-resources STAGE=dev write stack outputs into .chalice/config.json
+#   make deploy-rehearsal [STAGE=dev REGION=eu-west-1 CLICK_MODE=... EVERY_CLICK_TRIGGER=...]
+#                                   the whole deploy chain, twice, against a fresh emulator
+#                                   on loopback, then a check of what exists (infra/rehearsal.py)
 STACK_ARGS = --stage $(STAGE) $(if $(REGION),--region $(REGION))
 DEPLOY_ARGS = $(STACK_ARGS) $(if $(CLICK_MODE),--click-mode $(CLICK_MODE)) \
   $(if $(EVERY_CLICK_TRIGGER),--every-click-trigger $(EVERY_CLICK_TRIGGER)) \
@@ -14,7 +17,11 @@ DEPLOY_ARGS = $(STACK_ARGS) $(if $(CLICK_MODE),--click-mode $(CLICK_MODE)) \
   $(if $(SHORT_DOMAIN_CERT),--certificate-arn $(SHORT_DOMAIN_CERT)) \
   $(if $(ROTATE_ORIGIN_SECRET),--rotate-origin-secret)
 
-.PHONY: deploy deploy-plan record-resources
+REHEARSAL_ARGS = --stage $(STAGE) $(if $(REGION),--region $(REGION)) \
+  $(if $(CLICK_MODE),--click-mode $(CLICK_MODE)) \
+  $(if $(EVERY_CLICK_TRIGGER),--every-click-trigger $(EVERY_CLICK_TRIGGER))
+
+.PHONY: deploy deploy-plan record-resources deploy-rehearsal
 
 deploy: $(STAMP)
 	$(BIN)/python -m infra.deploy $(DEPLOY_ARGS)
@@ -24,3 +31,6 @@ deploy-plan: $(STAMP)
 
 record-resources: $(STAMP)
 	$(BIN)/python -m infra.record_resources $(STACK_ARGS)
+
+deploy-rehearsal: $(STAMP)
+	$(BIN)/python -m infra.rehearsal $(REHEARSAL_ARGS)

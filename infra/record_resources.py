@@ -104,19 +104,24 @@ def record(
     project: Path = PROJECT_ROOT,
     session: Any = None,
     log: Any = print,
+    endpoint_url: str | None = None,
 ) -> bool:
     """Write the stacks' outputs into the project's chalice config; True if the stage's
-    environment changed (then a `chalice deploy` is needed for functions to see it)."""
+    environment changed (then a `chalice deploy` is needed for functions to see it).
+    `endpoint_url`: an emulator's (the deploy rehearsal), instead of AWS."""
     import boto3
 
     session = session or boto3.session.Session(region_name=region)
     region = region or session.region_name
-    data_outputs = stack_outputs(session.client("cloudformation", region_name=region),
-                                 data_stack_name(stage))
+    data_outputs = stack_outputs(
+        session.client("cloudformation", region_name=region, endpoint_url=endpoint_url),
+        data_stack_name(stage),
+    )
     if data_outputs is None:
         raise SystemExit(f"no stack {data_stack_name(stage)} in {region}: deploy it first")
     edge_outputs = stack_outputs(
-        session.client("cloudformation", region_name=EDGE_REGION), edge_stack_name(stage)
+        session.client("cloudformation", region_name=EDGE_REGION, endpoint_url=endpoint_url),
+        edge_stack_name(stage),
     )
     deployed_file = deployed_path(project, stage)
     deployed = json.loads(deployed_file.read_text()) if deployed_file.exists() else None

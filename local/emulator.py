@@ -11,6 +11,9 @@ Two patches of moto's DynamoDB, which rely on that lock, are installed at start:
 local/transactions.py undoes a cancelled transaction item by item instead of copying
 every table it names (a transaction costs what it touches, not the table), and
 local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators.
+local/apigateway.py takes the Swagger 2.0 imports `chalice deploy` makes, and
+local/cloudformation.py deploys the parts of infra/*.yaml moto's CloudFormation skips
+(both for the deploy rehearsal, infra/rehearsal.py).
 
 Run: python -m local.emulator -H 127.0.0.1 -p 4566 (the same flags as moto.server)
 """
@@ -53,10 +56,12 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
 
 def patch_moto() -> None:
     """Install our transactions and stream bounds in this process's moto."""
-    from local import streams, transactions
+    from local import apigateway, cloudformation, streams, transactions
 
     transactions.install()
     streams.install()
+    apigateway.install()
+    cloudformation.install()
 
 
 def main(argv: list[str] | None = None) -> None:
