@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.campaigns.model import ABANDONED, CampaignItem
+from chalicelib.campaigns.model import ABANDONED, CampaignItem, list_row
 from chalicelib.core.clock import Clock, from_epoch, iso
 from chalicelib.links.indexes import CampaignLinkSummary, LinkIndexes
 
@@ -95,12 +95,7 @@ def _answer(campaign: CampaignItem, counts: dict[str, int], status: str) -> dict
         extra["abandoned_reason"] = campaign.get("abandoned_reason", ABANDONED)
     delivered = counts["delivered"]
     return {
-        "campaign_id": campaign["campaign_id"],
-        "name": campaign["name"],
-        "url": campaign["url"],
-        "channel": campaign["channel"],
-        "created_at": campaign["created_at"],
-        "total": int(campaign["total"]),
+        **list_row(campaign),
         **counts,
         "ctr": round(counts["clicked"] / delivered, 4) if delivered else None,
         "status": status,
