@@ -96,7 +96,7 @@ def test_a_link_made_in_the_form_counts_a_phone_and_a_bot(local_stack: Any, tmp_
         watched.page.click("text=Show as a table")
         assert watched.page.locator("main figure table tbody tr").count() >= 1
         watched.page.select_option("#qr-format", "png")
-        watched.page.wait_for_selector(".qr img[src^='blob:']")
+        watched.page.wait_for_selector(".qr img[data-format=png]")
         with watched.page.expect_download() as download:
             watched.page.click("text=Download PNG")
         saved = tmp_path / "qr.png"
@@ -148,6 +148,20 @@ def test_a_key_made_and_revoked_stops_working(local_stack: Any) -> None:
         assert watched.errors == []
 
 
+def detail_pages(stack: Any) -> list[str]:
+    """A link's page and a campaign's, for one link and campaign there is (made on the spot
+    when the stack has none yet)."""
+    url, key = stack.app_url, stack.admin_key
+    links = api_call("GET", f"{url}/api/links?limit=1", key)[2]["links"]
+    if not links:
+        links = [api_call("POST", f"{url}/api/links", key, {"url": f"{url}/blog"})[2]]
+    pages = [f"links/{links[0]['code']}"]
+    campaigns = api_call("GET", f"{url}/api/campaigns?limit=1", key)[2]["campaigns"]
+    if campaigns:
+        pages.append(f"campaigns/{campaigns[0]['campaign_id']}")
+    return pages
+
+
 @pytest.mark.parametrize(("width", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
 def test_every_page_passes_axe_and_fits_the_screen(local_stack: Any, width: str,
                                                    viewport: dict[str, int]) -> None:
@@ -158,14 +172,15 @@ def test_every_page_passes_axe_and_fits_the_screen(local_stack: Any, width: str,
         assert dashboard.axe_violations(watched) == []
         dashboard.screenshot(watched, f"signin-{width}")
         sign_in(watched, local_stack.app_url, local_stack.admin_key)
-        for section in dashboard.SECTIONS:
+        for section in (*dashboard.SECTIONS, *detail_pages(local_stack)):
             go(watched, local_stack.app_url, section)
             found = dashboard.axe_violations(watched)
             assert found == [], f"#/{section}: {dashboard.pretty(found)}"
             overflow = watched.page.evaluate(
                 "() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"#/{section} scrolls sideways by {overflow}px"
-            dashboard.screenshot(watched, f"{section or 'overview'}-{width}")
+            dashboard.screenshot(watched, f"{(section or 'overview').split('/')[0]}"
+                                          f"{'-page' if '/' in section else ''}-{width}")
         assert watched.errors == []
         # The check sees what it is for: an image without a text alternative is critical.
         watched.page.evaluate("() => document.querySelector('main').append(new Image())")

@@ -50,7 +50,7 @@ function QrCode({ code }) {
     call("GET", `api/links/${encodeURIComponent(code)}/qr`, { query: options, accept }).then(
       (blob) => {
         address = URL.createObjectURL(blob);
-        setImage({ address, blob });
+        setImage({ address, blob, format: options.format });
         setError(null);
       },
       setError,
@@ -61,7 +61,8 @@ function QrCode({ code }) {
   return html`<section class="card qr">
     <h2>QR code</h2>
     <${Problem} error=${error} />
-    ${image ? html`<img src=${image.address} alt=${`QR code for the short link ${code}`} />` : null}
+    ${image ? html`<img src=${image.address} data-format=${image.format}
+      alt=${`QR code for the short link ${code}`} />` : null}
     <div class="row">
       <div class="field"><label for="qr-format">Format</label>
         <select id="qr-format" value=${options.format} onChange=${choose("format")}>
@@ -73,8 +74,8 @@ function QrCode({ code }) {
           <option value="L">L (7%)</option><option value="M">M (15%)</option>
           <option value="Q">Q (25%)</option><option value="H">H (30%)</option></select></div>
     </div>
-    <button type="button" disabled=${!image}
-      onClick=${() => saveBlob(image.blob, `${code}.${options.format}`)}>Download ${options.format.toUpperCase()}</button>
+    <button type="button" disabled=${!image || image.format !== options.format}
+      onClick=${() => saveBlob(image.blob, `${code}.${image.format}`)}>Download ${options.format.toUpperCase()}</button>
   </section>`;
 }
 
