@@ -81,7 +81,7 @@ class Analytics:
     def answer(self, request: Request) -> dict[str, Any]:
         pk = family(request)
         kind, first, last, notes = plan_reads(request)
-        if kind == "h" and request.group_by != "timeseries":
+        if kind == "h" and summable(request):
             items = self.read_summed(pk, first, last)
         else:
             items = self.read(pk, kind, first, last)
@@ -151,6 +151,15 @@ class Analytics:
             )
         granularity = "hour" if kind == "h" else "day"
         return {"clicks": {"granularity": granularity, "series": series}, "clicked": first}
+
+
+def summable(request: Request) -> bool:
+    """Whether whole UTC days may stand for their hours: in any total, and in a daily or
+    monthly series whose zone is on UTC at both ends (its days are UTC days)."""
+    if request.group_by != "timeseries":
+        return True
+    offsets = {request.start.utcoffset(), request.end.utcoffset()}
+    return request.granularity != "hour" and offsets == {timedelta(0)}
 
 
 def family(request: Request) -> str:

@@ -90,3 +90,23 @@ def test_identical_reads_in_flight_at_once_are_made_once(analytics: Analytics) -
         assert len(queries) == 2
     finally:
         dynamodb.meta.events.unregister("before-parameter-build.dynamodb.Query", slow)
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("2026-11-23T07:00:00Z", "2026-12-03T12:00:00Z"),
+    ("2026-11-27T13:00:00Z", "2026-12-01T00:00:00Z"),
+])  # fmt: skip
+def test_a_daily_series_in_utc_reads_days_and_keeps_each_day_s_count(
+    analytics: Analytics, start: str, end: str
+) -> None:
+    query = {"groupBy": "timeseries", "granularity": "day", "start": start, "end": end}
+    answer = analytics.answer(params.parse(query, NOW, analytics.retention_days))
+    first, last = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (start, end))
+    floor = first.replace(minute=0, second=0)
+    expected: dict[str, int] = {}
+    for at in MOMENTS:
+        if floor <= at < last:
+            day = max(at.replace(hour=0, minute=0, second=0), first.replace(hour=0))
+            expected[day.isoformat()] = expected.get(day.isoformat(), 0) + 1
+    found = {row["start"]: row["clicks"] for row in answer["data"] if row["clicks"]}
+    assert found == expected
