@@ -8,7 +8,8 @@ Items in the app table, written after each forwarder invocation:
            is a track's event or a page's or screen's name
   health   pk "events#forwarder", sk "health": last_delivery_at, last_delivered,
            last_error, last_error_at
-One UpdateItem per bucket and type/name in the batch, and one for the health. The counts
+One UpdateItem per bucket and type/name in the batch (at most MAX_NAMES names), and one
+for the health. The counts
 are for people to read, not exact: a tally write that fails is logged and skipped (the rows
 are in the warehouse either way), and a batch Stitch accepted whose SQS delete then failed
 is counted again when it comes back.
@@ -39,6 +40,10 @@ INTERVALS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedel
              "90d": timedelta(days=90)}  # fmt: skip
 MAX_NAME = 200  # characters of an event name kept in a tally's key
 UNNAMED = "(none)"
+# Names are the senders' to choose: past this many in one batch, the rest count as OTHERS,
+# so that a batch of made-up names costs at most 2 * (MAX_NAMES + types) writes.
+MAX_NAMES = 50
+OTHERS = "(other names)"
 
 
 def _moment(raw: Any, fallback: datetime) -> datetime:
@@ -74,11 +79,15 @@ class Deliveries:
         """Count the event rows Stitch accepted, and note the invocation's health."""
         at = self._clock()
         tallies: Counter[tuple[str, str, str, str]] = Counter()
+        named: set[str] = set()
         for row in rows:
             moment = _moment(row.get("timestamp") or row.get("received_at"), at).astimezone(UTC)
             kind = str(row.get("type") or "track")
             name = str(row.get("event") or row.get("name") or UNNAMED)[:MAX_NAME]
             what = f"{kind}#{name}"
+            if what not in named and len(named) >= MAX_NAMES:
+                what = f"{kind}#{OTHERS}"
+            named.add(what)
             tallies[("h", moment.strftime("%Y-%m-%d"), moment.strftime("%H"), what)] += 1
             tallies[("d", moment.strftime("%Y-%m"), moment.strftime("%d"), what)] += 1
         try:

@@ -75,3 +75,14 @@ def test_bad_parameters_are_named(
 
 def test_the_counts_need_a_key(client: Any, aws: dict[str, str]) -> None:
     assert client.http.get("/api/events/stats").status_code == 401
+
+
+def test_made_up_names_past_the_cap_are_counted_together(
+    client: Any, app_env: dict[str, str], sink: stitch_sink.Sink, auth_headers: dict[str, str]
+) -> None:
+    send_events(client, [track(n, f"name-{n}") for n in range(60)], per_request=60)
+    Pump(client, app_env).run()
+    _, body = stats(client, auth_headers, interval="24h")
+    totals = {t["name"]: t["events"] for t in body["totals"]}
+    assert sum(totals.values()) == 60  # one request, one queue message, one invocation
+    assert len(totals) == 51 and totals["(other names)"] == 10
