@@ -18,6 +18,7 @@ from chalicelib.core import logs
 from chalicelib.journeys.api import bp as journeys
 from chalicelib.links.api import bp as links
 from chalicelib.messaging.api import bp as messaging
+from chalicelib.sources.api import bp as sources
 from chalicelib.system.api import bp as system
 from chalicelib.tracking.api import bp as tracking
 
@@ -32,5 +33,6 @@ app.register_middleware(http.problems_and_keys(wiring.key_store), "http")
 for event_type in ("sqs", "dynamodb", "scheduled"):
     app.register_middleware(logs.correlated, event_type)
 
-for blueprint in (system, links, campaigns, messaging, clicks, analytics, journeys, tracking):
+for blueprint in (system, links, campaigns, messaging, clicks, analytics, journeys, tracking,
+                  sources):
     app.register_blueprint(blueprint)

@@ -23,6 +23,9 @@ from chalicelib.links.store import LinkStore
 from chalicelib.links.tags import LinkTags
 from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
+from chalicelib.sources.collector import SegmentCollector
+from chalicelib.sources.keys import WriteKeys
+from chalicelib.sources.limits import RateLimits
 from chalicelib.system.keys import KeyStore
 from chalicelib.tracking.cors import OriginPolicy
 from chalicelib.tracking.event_queue import EventQueue
@@ -132,6 +135,16 @@ def identities() -> IdentityStore:
 
 def forwarder() -> Forwarder:
     return build_forwarder(settings(), dynamodb(), sqs())
+
+
+def write_keys() -> WriteKeys:
+    return WriteKeys(dynamodb(), settings().app_table)
+
+
+def segment_collector() -> SegmentCollector:
+    current = settings()
+    return SegmentCollector(write_keys(), RateLimits(dynamodb(), current.app_table),
+                            event_queue(), origin_policy(), current.public_base_url)
 
 
 def reset() -> None:
