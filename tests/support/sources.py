@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 SITE = "http://shop.example"
@@ -47,3 +50,21 @@ def post_v1(
 def problem(answer: Any) -> dict[str, Any]:
     assert answer.headers["Content-Type"] == "application/problem+json", answer.headers
     return dict(json.loads(answer.body))
+
+
+@contextmanager
+def served_app() -> Iterator[str]:
+    """The app over real HTTP (Chalice's local server in a thread, on the test's moto)."""
+    from chalice.config import Config
+    from chalice.local import LocalDevServer
+
+    from app import app
+
+    server = LocalDevServer(app, Config.create(chalice_stage="local"), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server.server_address[1]}"
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
