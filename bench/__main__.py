@@ -20,6 +20,7 @@ MODULES = [
     "bench.journeys",
     "bench.analytics",
     "bench.events",
+    "bench.segment",
     "bench.bots",
     "bench.local_stack",
 ]

@@ -137,19 +137,27 @@ def forwarder() -> Forwarder:
     return build_forwarder(settings(), dynamodb(), sqs())
 
 
+@lru_cache(maxsize=1)
 def write_keys() -> WriteKeys:
-    return WriteKeys(dynamodb(), settings().app_table)
+    current = settings()
+    return WriteKeys(dynamodb(), current.app_table, current.write_key_cache_seconds)
+
+
+@lru_cache(maxsize=1)
+def rate_limits() -> RateLimits:
+    """One per container: it spends its share of each source's minute from memory."""
+    return RateLimits(dynamodb(), settings().app_table)
 
 
 def segment_collector() -> SegmentCollector:
     current = settings()
-    return SegmentCollector(write_keys(), RateLimits(dynamodb(), current.app_table),
-                            event_queue(), origin_policy(), current.public_base_url)
+    return SegmentCollector(write_keys(), rate_limits(), event_queue(), origin_policy(),
+                            current.public_base_url)
 
 
 def reset() -> None:
     """Forget everything built (tests switch environments between cases)."""
     reset_settings()
     aws.reset()
-    for cached in (key_store, links, texting, campaigns, journeys):
+    for cached in (key_store, links, texting, campaigns, journeys, write_keys, rate_limits):
         cached.cache_clear()

@@ -7,7 +7,10 @@ GetItem, the comparison is constant-time and an unknown id costs the same work. 
 key sends events and nothing else: the /api middleware knows only API keys.
 
 Each source has a name, the browser origins it may send from (CORS is answered per key),
-and a rate limit in events a minute (limits.py), since a browser's key is public.
+and a rate limit in events a minute (limits.py), since a browser's key is public. A
+container may serve a checked key from memory for WRITE_KEY_CACHE_SECONDS (30 in AWS,
+0 locally): a revoked key stops within that time everywhere, at once in the container
+that revoked it.
 A source without origins is a server source: its key is a secret, so its identify calls
 link anonymous ids without a user_hash (tracking/proof.py).
 """
@@ -18,6 +21,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +40,7 @@ DEFAULT_RATE_LIMIT = 6000  # events a minute
 MAX_RATE_LIMIT = 1_000_000
 MAX_ORIGINS = 50
 _LIST_PARTITION = "source"
+_CACHE_LIMIT = 10_000
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -120,9 +126,12 @@ def checked_rate_limit(value: Any) -> int:
 class WriteKeys:
     """Sources and their write keys in the app table. Handed a DynamoDB client."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, cache_seconds: float = 0.0) -> None:
         self._ddb = dynamodb
         self._table = table
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, tuple[Source, str] | None]] = {}
+        self._lock = threading.Lock()
 
     def create(
         self,
@@ -188,6 +197,8 @@ class WriteKeys:
             )
         except self._ddb.exceptions.ConditionalCheckFailedException:
             raise Problem(404, f"no source {source_id!r}", field="source_id") from None
+        with self._lock:
+            self._cache.pop(source_id, None)
         return _from_item(answer["Attributes"])
 
     def authenticate(self, write_key: str | None) -> Source:
@@ -199,13 +210,28 @@ class WriteKeys:
         if not match:
             raise unauthorized()
         source_id, secret = match.groups()
-        item = self._ddb.get_item(TableName=self._table, Key=item_key(source_id)).get("Item")
-        stored = item["secret_hash"]["S"] if item is not None else _DUMMY_HASH
+        found = self._lookup(source_id)
+        source, stored = found if found is not None else (None, _DUMMY_HASH)
         matches = hmac.compare_digest(_hash(secret), stored)
-        source = _from_item(item) if item is not None else None
         if source is None or not matches or not source.active:
             raise unauthorized()
         return source
+
+    def _lookup(self, source_id: str) -> tuple[Source, str] | None:
+        # As API keys (system/keys.py): unknown ids are cached too, so timing tells nothing.
+        if self._cache_seconds > 0:
+            with self._lock:
+                cached = self._cache.get(source_id)
+            if cached and cached[0] > time.monotonic():
+                return cached[1]
+        item = self._ddb.get_item(TableName=self._table, Key=item_key(source_id)).get("Item")
+        result = (_from_item(item), item["secret_hash"]["S"]) if item is not None else None
+        if self._cache_seconds > 0:
+            with self._lock:
+                if len(self._cache) >= _CACHE_LIMIT:  # random ids must not grow it forever
+                    self._cache.clear()
+                self._cache[source_id] = (time.monotonic() + self._cache_seconds, result)
+        return result
 
 
 def _from_item(item: dict[str, Any]) -> Source:

@@ -1,14 +1,20 @@
 """Per-source rate limits: the one owner of the `source#<id>` / `rate#<minute>` counters.
 
 A browser's write key is public, so each source may send at most its limit of events in
-a calendar minute (UTC). One conditional UpdateItem per request adds the request's events
-to the minute's counter only if they fit: a refused request counts nothing, so a client
-that backs off as told by Retry-After gets in next minute. Counters expire through TTL.
+a calendar minute (UTC). A conditional UpdateItem adds events to the minute's counter
+only if they fit: a refused request counts nothing, so a client that backs off as told
+by Retry-After gets in next minute. Counters expire through TTL.
+
+So that a busy source does not pay one UpdateItem per request, a container takes a share
+of the minute at a time (a twentieth of the limit, or what the request needs if more) and
+spends it from memory. A share left unspent when the minute ends is lost, so a source
+may be refused up to one share per busy container early; it is never let past its limit.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 
 TTL_ATTRIBUTE = "ttl"  # the app table's TTL attribute (infra/data.yaml)
 _KEPT_FOR = timedelta(minutes=5)
+SHARES_PER_MINUTE = 20
 
 
 def _minute(at: datetime) -> datetime:
@@ -46,11 +53,35 @@ class RateLimits:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._ddb = dynamodb
         self._table = table
+        self._shares: dict[tuple[str, datetime], int] = {}  # events left, by source and minute
+        self._lock = threading.Lock()
 
     def take(self, source_id: str, limit: int, events: int, at: datetime) -> None:
         """Count `events` for this minute, or 429 (counting nothing) when over `limit`."""
         if events > limit:
             raise too_many(limit, at)
+        key = (source_id, _minute(at))
+        with self._lock:
+            left = self._shares.get(key, 0)
+            if left >= events:
+                self._shares[key] = left - events
+                return
+            self._shares = {k: v for k, v in self._shares.items() if k[1] == key[1]}
+            self._shares.pop(key, None)
+        needed = events - left
+        share = max(needed, limit // SHARES_PER_MINUTE)
+        granted = share if self._count(source_id, limit, share, at) else 0
+        if not granted and share > needed and self._count(source_id, limit, needed, at):
+            granted = needed  # the rest of the minute still holds what this request needs
+        with self._lock:
+            kept = self._shares.get(key, 0) + left
+            if not granted:
+                self._shares[key] = kept  # what was left stays this container's
+                raise too_many(limit, at)
+            self._shares[key] = kept + granted - events
+
+    def _count(self, source_id: str, limit: int, events: int, at: datetime) -> bool:
+        """Add `events` to the minute's counter if they fit; whether they did."""
         minute = _minute(at)
         try:
             self._ddb.update_item(
@@ -67,4 +98,5 @@ class RateLimits:
                 },
             )
         except self._ddb.exceptions.ConditionalCheckFailedException:
-            raise too_many(limit, at) from None
+            return False
+        return True

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bench.core import count_aws_calls
 from chalicelib import wiring
 from chalicelib.sources.limits import RateLimits, retry_after
 from chalicelib.tracking import segment
@@ -254,6 +255,21 @@ def test_the_rate_limit_counts_per_minute(aws: dict[str, str]) -> None:
     assert getattr(refused.value, "headers", {})["Retry-After"] == "1"
     limits.take("src", 5, 5, minute.replace(minute=1))
     assert retry_after(minute) == 30
+
+
+def test_a_container_spends_a_share_of_the_minute_from_memory(aws: dict[str, str]) -> None:
+    minute = datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC)
+    here = RateLimits(wiring.dynamodb(), aws["APP_TABLE"])
+    with count_aws_calls(wiring.dynamodb()) as calls:
+        for _ in range(5):  # a twentieth of 100: one UpdateItem, then memory
+            here.take("src", 100, 1, minute)
+    assert sum(calls.values()) == 1
+    there = RateLimits(wiring.dynamodb(), aws["APP_TABLE"])  # another container
+    there.take("src", 100, 95, minute)
+    with pytest.raises(Exception, match="100 events a minute"):
+        there.take("src", 100, 1, minute)
+    with pytest.raises(Exception, match="100 events a minute"):
+        here.take("src", 100, 1, minute)  # its share is spent, and the minute is full
 
 
 def test_inflating_stops_at_the_limit() -> None:
