@@ -278,3 +278,50 @@ def test_inflating_stops_at_the_limit() -> None:
     assert segment.inflated(gzip.compress(b"x" * 1000), "gzip", limit=1000) == b"x" * 1000
     with pytest.raises(Exception, match="after its end"):
         segment.inflated(gzip.compress(b"{}") + b"junk", "gzip")
+
+
+def test_a_preflight_is_answered_and_the_call_then_checked(
+    client: Any, aws: dict[str, str], source: dict[str, Any]
+) -> None:
+    asked = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "content-type"}
+    answer = client.http.request("OPTIONS", "/v1/t", headers=asked)
+    assert answer.status_code == 204
+    assert answer.headers["Access-Control-Allow-Origin"] == "http://evil.example"
+    refused = post_v1(client, "t", {**TRACK, "writeKey": source["write_key"]},
+                      headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    assert events_queued(aws) == []
+
+
+def test_the_local_write_key_survives_a_restart(aws: dict[str, str], tmp_path: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from local import write_key
+
+    monkeypatch.setenv("SOURCE_ORIGINS", "http://localhost:3000, https://shop.example")
+    first = write_key.for_stack(tmp_path, aws["APP_TABLE"], 8000)
+    assert (tmp_path / "write-key").read_text().strip() == first
+    source = wiring.write_keys().authenticate(first)
+    assert source.origins == ("http://127.0.0.1:8000", "http://localhost:8000",
+                              "http://localhost:3000", "https://shop.example")
+    # a fresh emulator (the next `make dev`): the same key is stored again
+    wiring.dynamodb().delete_item(TableName=aws["APP_TABLE"],
+                                  Key={"pk": {"S": f"source#{source.source_id}"},
+                                       "sk": {"S": "source"}})
+    assert write_key.for_stack(tmp_path, aws["APP_TABLE"], 8000) == first
+    assert wiring.write_keys().authenticate(first).name == "local"
+
+
+def test_a_cached_key_is_refused_at_once_where_it_was_revoked(aws: dict[str, str]) -> None:
+    from chalicelib.sources.keys import WriteKeys
+
+    keys = WriteKeys(wiring.dynamodb(), aws["APP_TABLE"], cache_seconds=30)
+    created = keys.create("cached")
+    assert keys.authenticate(created.write_key).active
+    elsewhere = WriteKeys(wiring.dynamodb(), aws["APP_TABLE"], cache_seconds=30)
+    assert elsewhere.authenticate(created.write_key).active
+    keys.revoke(created.source.source_id)
+    with pytest.raises(Exception, match="Unknown or revoked"):
+        keys.authenticate(created.write_key)
+    # another container may serve its copy until the cache ends (30 s at most)
+    assert elsewhere.authenticate(created.write_key).active
