@@ -19,6 +19,7 @@ from chalicelib.dashboard.api import bp as dashboard
 from chalicelib.journeys.api import bp as journeys
 from chalicelib.links.api import bp as links
 from chalicelib.messaging.api import bp as messaging
+from chalicelib.sources.api import bp as sources
 from chalicelib.system.api import bp as system
 from chalicelib.tracking.api import bp as tracking
 
@@ -34,6 +35,7 @@ for event_type in ("sqs", "dynamodb", "scheduled"):
     app.register_middleware(logs.correlated, event_type)
 
 for blueprint in (
-    system, links, campaigns, messaging, clicks, analytics, journeys, tracking, dashboard
+    system, links, campaigns, messaging, clicks, analytics, journeys, tracking, sources,
+    dashboard,
 ):
     app.register_blueprint(blueprint)

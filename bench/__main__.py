@@ -20,6 +20,7 @@ MODULES = [
     "bench.journeys",
     "bench.analytics",
     "bench.events",
+    "bench.segment",
     "bench.bots",
     "bench.local_stack",
     "bench.dashboard",  # last: Chalice's local server changes the app object's class

@@ -23,6 +23,9 @@ from chalicelib.links.store import LinkStore
 from chalicelib.links.tags import LinkTags
 from chalicelib.messaging.texting import Texting
 from chalicelib.messaging.vonage import VonageSender
+from chalicelib.sources.collector import SegmentCollector
+from chalicelib.sources.keys import WriteKeys
+from chalicelib.sources.limits import RateLimits
 from chalicelib.system.keys import KeyStore
 from chalicelib.tracking.cors import OriginPolicy
 from chalicelib.tracking.deliveries import Deliveries
@@ -140,9 +143,27 @@ def deliveries() -> Deliveries:
     return build_deliveries(settings(), dynamodb(), sqs())
 
 
+@lru_cache(maxsize=1)
+def write_keys() -> WriteKeys:
+    current = settings()
+    return WriteKeys(dynamodb(), current.app_table, current.write_key_cache_seconds)
+
+
+@lru_cache(maxsize=1)
+def rate_limits() -> RateLimits:
+    """One per container: it spends its share of each source's minute from memory."""
+    return RateLimits(dynamodb(), settings().app_table)
+
+
+def segment_collector() -> SegmentCollector:
+    current = settings()
+    return SegmentCollector(write_keys(), rate_limits(), event_queue(), origin_policy(),
+                            current.public_base_url)
+
+
 def reset() -> None:
     """Forget everything built (tests switch environments between cases)."""
     reset_settings()
     aws.reset()
-    for cached in (key_store, links, texting, campaigns, journeys):
+    for cached in (key_store, links, texting, campaigns, journeys, write_keys, rate_limits):
         cached.cache_clear()

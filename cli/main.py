@@ -3,9 +3,10 @@
 - `keys create|list|revoke` talk to DynamoDB directly (bootstrapping: there is no key yet
   to call the API with). `--stage local` loads the local stage's environment from
   .chalice/config.json first, so it reaches the emulator of `make dev`.
-- `links create|get|list|delete` and `campaign send` talk to the HTTP API with a key, so
-  they work against `make dev` and a deployed stage alike: `--api URL`, the key from
-  `--key`, LINKTRAIL_API_KEY, or .local/admin-key (written by `make dev`).
+- `links create|get|list|delete`, `sources create|list|revoke` and `campaign send` talk
+  to the HTTP API with a key, so they work against `make dev` and a deployed stage alike:
+  `--api URL`, the key from `--key`, LINKTRAIL_API_KEY, or .local/admin-key (written by
+  `make dev`).
 
 Standard library only (argparse, urllib, csv) but for `keys`, which loads boto3 when it
 runs. Every failure reaches the operator as one line on stderr, `linktrail: ...`, with
@@ -25,6 +26,7 @@ from chalicelib.system.roles import ROLES
 from cli.api import Api, CliError, describe_problem, resolve_key
 from cli.campaigns import campaign_command
 from cli.links import links_command
+from cli.sources import add_sources_commands, sources_command
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands)
     add_links_commands(commands)
     add_campaign_commands(commands)
+    add_sources_commands(commands)
     migrate = commands.add_parser("migrate", help="one-off upgrades of a stage's data")
     what = migrate.add_subparsers(dest="migrate_action", required=True)
     counters = what.add_parser("counters", help="counter items for links stored before them")
@@ -147,6 +150,8 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     api = Api(args.api, resolve_key(args.key))
     if args.command == "links":
         return links_command(args, api, out)
+    if args.command == "sources":
+        return sources_command(args, api, out, err)
     return campaign_command(args, api, out, err)
 
 

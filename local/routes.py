@@ -1,6 +1,7 @@
 """What only the local stack adds to the app (local/app_server.py installs it; the Lambda
 package never has it): routes for the SMS outbox of the local Vonage fake and the
-analytics.js demo page, and the components `make dev` supervises in /healthz."""
+analytics.js and analytics-next demo pages, and the components `make dev` supervises in
+/healthz."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from chalicelib.core.problems import NotFound, Unavailable
 from chalicelib.http import Api, json_response
 from chalicelib.system import api as system_api
 from chalicelib.system.health import Component
-from local import analytics_demo
+from local import analytics_demo, segment_demo
 
 # The supervisor rewrites its status file every second; older than this, it has stopped.
 STALE_AFTER_SECONDS = 10.0
@@ -82,3 +83,16 @@ def analytics_demo_page() -> Response:
 def analytics_script() -> Response:
     return Response(body=analytics_demo.script(), status_code=200,
                     headers={**analytics_demo.SCRIPT_HEADERS})
+
+
+@bp.route("/demo/segment", methods=["GET"])
+def segment_demo_page() -> Response:
+    """The analytics-next demo page, sending to /v1 with the local write key."""
+    return Response(body=segment_demo.local_page(), status_code=200,
+                    headers={**segment_demo.PAGE_HEADERS})
+
+
+@bp.route("/demo/segment/analytics-next.js", methods=["GET"])
+def segment_script() -> Response:
+    return Response(body=segment_demo.script(), status_code=200,
+                    headers={**segment_demo.SCRIPT_HEADERS})

@@ -178,6 +178,7 @@ class Stack:
         self.components: list[Component] = []
         self.env: dict[str, str] = {}
         self.admin_key = ""
+        self.write_key = ""
         self._stop = threading.Event()
         self._print_lock = threading.Lock()
 
@@ -268,7 +269,7 @@ class Stack:
         self._banner()
 
     def _provision(self, endpoint: str, base_env: dict[str, str]) -> dict[str, str]:
-        from local import bootstrap
+        from local import bootstrap, write_key
 
         os.environ.update(EMULATOR_CREDENTIALS)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
@@ -276,6 +277,8 @@ class Stack:
         self.admin_key = bootstrap.ensure_admin_key(
             self.state_dir / "admin-key", provisioned["APP_TABLE"]
         )
+        table = provisioned["APP_TABLE"]
+        self.write_key = write_key.for_stack(self.state_dir, table, self.ports.app)
         overrides: dict[str, str] = {
             **provisioned,
             "AWS_ENDPOINT_URL": endpoint,
@@ -395,7 +398,13 @@ class Stack:
         )
         self.say(
             "linktrail",
-            f"  dashboard     http://127.0.0.1:{self.ports.app}/dashboard  (sign in with that key)",
+            f"  write key     {self.write_key}  (for Segment's libraries; also in "
+            f"{self.state_dir / 'write-key'})",
+        )
+        self.say(
+            "linktrail",
+            f"  dashboard     http://127.0.0.1:{self.ports.app}/dashboard"
+            "  (sign in with the admin key)",
         )
         self.say(
             "linktrail",

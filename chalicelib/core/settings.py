@@ -133,6 +133,8 @@ class Settings:
     identity_trust: str = "verified"
     # API keys: seconds a key check may be served from memory (0 = revoke at once)
     api_key_cache_seconds: int = 0
+    # write keys (Segment's Tracking API): the same, for a source's key and origins
+    write_key_cache_seconds: int = 0
     # local stack
     local_status_file: str = ""
     log_json: bool = True
@@ -197,6 +199,9 @@ class Settings:
             identity_trust=_choice(env, "IDENTITY_TRUST", ("verified", "unverified")),
             api_key_cache_seconds=_int(
                 env, "API_KEY_CACHE_SECONDS", 0 if stage == LOCAL_STAGE else 30
+            ),
+            write_key_cache_seconds=_int(
+                env, "WRITE_KEY_CACHE_SECONDS", 0 if stage == LOCAL_STAGE else 30
             ),
             local_status_file=env.get("LOCAL_STATUS_FILE", ""),
             log_json=_bool(env, "LOG_JSON", True),

@@ -49,6 +49,8 @@ RESERVED_CODES = frozenset(
         "admin",
         "login",
         "demo",
+        "dashboard",
+        "v1",
     }
 )
 MAX_URL_LENGTH = destinations.MAX_URL_LENGTH

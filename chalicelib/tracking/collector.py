@@ -93,7 +93,7 @@ def normalise_request(
         if size is not None and size > MAX_EVENT_BYTES
     ]
     if oversized:
-        raise _problem(413, oversized, len(messages))
+        raise refused(413, oversized, len(messages))
     errors: list[Invalid] = []
     normalised: list[QueuedEvent] = []
     for index, message in enumerate(messages):
@@ -107,11 +107,12 @@ def normalise_request(
             normalised.append(normalise(message, received_at=received, agent=agent,
                                         server_source=server_source))
     if errors:
-        raise _problem(400, errors, len(messages))
+        raise refused(400, errors, len(messages))
     return normalised
 
 
-def _problem(status: int, errors: list[Invalid], total: int) -> Problem:
+def refused(status: int, errors: list[Invalid], total: int) -> Problem:
+    """One problem naming each refused message (index) and field."""
     bad = sorted({e.index for e in errors})
     summary = "; ".join(f"{e.field}: {e.detail}" for e in errors[:10])
     more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""

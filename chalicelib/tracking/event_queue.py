@@ -59,6 +59,13 @@ class QueuedEvent(TypedDict):
     sent_at: str | None
     received_at: str
     context: EventContext
+    # Segment's Tracking API (/v1) keeps what its libraries send besides: the client's own
+    # timestamp (`timestamp` is then corrected for clock skew), the integrations map, the
+    # context as sent (less ip and userAgent), and the write key's source. /events: absent.
+    original_timestamp: NotRequired[str | None]
+    integrations: NotRequired[dict[str, Any]]
+    sent_context: NotRequired[dict[str, Any]]
+    source_id: NotRequired[str | None]
 
 
 class EventsMessage(TypedDict):

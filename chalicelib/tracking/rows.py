@@ -1,7 +1,8 @@
 """The warehouse rows Stitch receives, and the schemas declared for them.
 
 `events` holds one flat row per event (properties and traits as JSON text, the context
-spread into columns); `resolved_user_id` is user_id, else the user the anonymous id was
+spread into columns; a Segment library's integrations and whole context as JSON text too);
+`resolved_user_id` is user_id, else the user the anonymous id was
 linked to when forwarded. `identities` holds one row per anonymous id (message_id
 "identity:<anonymous_id>", its first link: a later claim is a conflict, never forwarded;
 newest sequence wins should the same link come twice); erasure upserts those rows with
@@ -35,6 +36,7 @@ EVENTS_SCHEMA: dict[str, Any] = {
         "group_id": _TEXT,
         "timestamp": _INSTANT,
         "sent_at": _INSTANT,
+        "original_timestamp": _INSTANT,
         "received_at": {"type": "string", "format": "date-time"},
         "properties": _TEXT,
         "traits": _TEXT,
@@ -55,6 +57,9 @@ EVENTS_SCHEMA: dict[str, Any] = {
         "browser": _TEXT,
         "os": _TEXT,
         "device": _TEXT,
+        "integrations": _TEXT,
+        "context": _TEXT,
+        "source_id": _TEXT,
     }
 }
 IDENTITIES_SCHEMA: dict[str, Any] = {
@@ -85,6 +90,7 @@ class EventRow(TypedDict):
     group_id: str | None
     timestamp: str | None
     sent_at: str | None
+    original_timestamp: str | None
     received_at: str
     properties: str | None
     traits: str | None
@@ -105,6 +111,9 @@ class EventRow(TypedDict):
     browser: str | None
     os: str | None
     device: str | None
+    integrations: str | None
+    context: str | None
+    source_id: str | None
 
 
 class IdentityRow(TypedDict):
@@ -145,6 +154,7 @@ def event_row(event: QueuedEvent, resolved_user_id: str | None = None) -> EventR
         "group_id": event.get("group_id"),
         "timestamp": event.get("timestamp"),
         "sent_at": event.get("sent_at"),
+        "original_timestamp": event.get("original_timestamp"),
         "received_at": event["received_at"],
         "properties": _json_text(event.get("properties")),
         "traits": _json_text(event.get("traits")),
@@ -165,6 +175,9 @@ def event_row(event: QueuedEvent, resolved_user_id: str | None = None) -> EventR
         "browser": agent.get("browser"),
         "os": agent.get("os"),
         "device": agent.get("device"),
+        "integrations": _json_text(event.get("integrations")),
+        "context": _json_text(event.get("sent_context")),
+        "source_id": event.get("source_id"),
     }
 
 
