@@ -100,7 +100,7 @@ export function Campaigns() {
     <section class="card"><h2>All campaigns</h2>
     <${Loaded} state=${state} what="campaigns">${(page) => html`${page.campaigns.length === 0
       ? html`<p class="empty">No campaigns yet. Start one with the form above.</p>`
-      : html`<div class="scroll"><table>
+      : html`<div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
           <thead><tr><th scope="col">Name</th><th scope="col">Channel</th>
             <th scope="col" class="num">Recipients</th><th scope="col">Started</th></tr></thead>
           <tbody>${page.campaigns.map((c) => html`<tr>
@@ -142,7 +142,7 @@ function Recipients({ id, progress }) {
   const cursor = cursors[cursors.length - 1];
   const state = useLoad(() => get("api/links", { campaign_id: id, limit: 50, cursor }), [id, cursor, progress]);
   return html`<section class="card"><h2>Recipients</h2>
-    <${Loaded} state=${state} what="recipients">${(page) => html`<div class="scroll"><table>
+    <${Loaded} state=${state} what="recipients">${(page) => html`<div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
       <thead><tr><th scope="col">Ref</th><th scope="col">Number</th><th scope="col">Text</th>
         <th scope="col">Link</th><th scope="col">Clicked</th></tr></thead>
       <tbody>${page.links.map((link) => html`<tr><td>${text(link.ref)}</td>

@@ -56,7 +56,7 @@ export function ClicksChart({ rows, title }) {
     <div ref=${box} class="plot" role="img" aria-label=${`${title}, as a chart; the table below has the numbers`}></div>
     <details>
       <summary>Show as a table</summary>
-      <div class="scroll"><table>
+      <div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
         <thead><tr><th scope="col">From</th>${split(rows)
           ? html`<th scope="col">People</th><th scope="col">Bots</th>` : html`<th scope="col">Clicks</th>`}</tr></thead>
         <tbody>${rows.map((row) => html`<tr><td>${when(row.start)}</td>${split(rows)

@@ -33,12 +33,12 @@ function Counts({ stats }) {
   return html`<section class="card"><h2>Events delivered</h2>${stats.totals.length === 0
     ? html`<p class="empty">No events delivered in this period. Send some with the analytics demo
         (<a href="./demo/analytics">/demo/analytics</a> under make dev) or any Segment library.</p>`
-    : html`<div class="scroll"><table>
+    : html`<div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
         <thead><tr><th scope="col">Type</th><th scope="col">Name</th><th scope="col" class="num">Events</th></tr></thead>
         <tbody>${stats.totals.map((t) => html`<tr><td>${t.type}</td><td>${t.name}</td>
           <td class="num">${number(t.events)}</td></tr>`)}</tbody></table></div>
       <h3>Over time (${stats.granularity === "hour" ? "per hour" : "per day"}, top ${top.length})</h3>
-      <div class="scroll"><table>
+      <div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
         <thead><tr><th scope="col">From</th>${top.map((t) => html`<th scope="col" class="num">${t.name}</th>`)}</tr></thead>
         <tbody>${starts.map((start) => html`<tr><td>${when(start)}</td>${top.map((t) =>
           html`<td class="num">${number(cell(start, t))}</td>`)}</tr>`)}</tbody></table></div>`}

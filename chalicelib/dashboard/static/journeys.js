@@ -9,7 +9,7 @@ const isoDay = (at) => at.toISOString().slice(0, 10);
 function Ranked({ title, rows, columns }) {
   return html`<section class="card top"><h2>${title}</h2>${rows.length === 0
     ? html`<p class="empty">None in this range.</p>`
-    : html`<div class="scroll"><table>
+    : html`<div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
         <thead><tr>${columns.map(([, label, num]) => html`<th scope="col" class=${num ? "num" : ""}>${label}</th>`)}</tr></thead>
         <tbody>${rows.map((row) => html`<tr>${columns.map(([id, , num]) =>
           html`<td class=${num ? "num" : "url"}>${num ? number(row[id]) : row[id]}</td>`)}</tr>`)}</tbody>

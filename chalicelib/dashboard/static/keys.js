@@ -68,7 +68,7 @@ export function Keys() {
       ${created ? html`<${Created} created=${created} onDone=${() => setCreated(null)} />` : null}
       <${CreateKey} onCreated=${(made) => { setCreated(made); state.reload(); }} /></section>
     <section class="card"><h2>Keys</h2>
-    <${Loaded} state=${state} what="keys">${(answer) => html`<div class="scroll"><table>
+    <${Loaded} state=${state} what="keys">${(answer) => html`<div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table>
       <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Made</th>
         <th scope="col">State</th></tr></thead>
       <tbody>${answer.keys.map((row) => html`<tr><td>${row.name}${row.key_id === mine ? " (this tab's key)" : ""}</td>

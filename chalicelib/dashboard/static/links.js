@@ -33,7 +33,7 @@ function Filters({ filters, onChange }) {
 }
 
 function LinkRows({ links }) {
-  return html`<div class="scroll"><table class="links">
+  return html`<div class="scroll" tabindex="0" role="region" aria-label="Scrollable table"><table class="links">
     <thead><tr><th scope="col">Code</th><th scope="col">Destination</th><th scope="col">Status</th>
       <th scope="col" class="num">People</th><th scope="col" class="num">Bots</th>
       <th scope="col">Created</th><th scope="col"><span class="visually-hidden">Copy</span></th></tr></thead>
