@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.analytics import buckets
 from chalicelib.analytics.params import Request
+from chalicelib.core.aws import query_pages
 from chalicelib.core.clock import Clock, now
 from chalicelib.core.problems import BadRequest
 
@@ -109,13 +110,10 @@ class Analytics:
             },
         }  # fmt: skip
         items: list[Item] = []
-        while True:
-            page = self._dynamodb.query(**kwargs)
+        for page in query_pages(self._dynamodb, kwargs):
             items.extend(page["Items"])
             self.items_read += page["ScannedCount"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items
 
     def read_summed(self, pk: str, first: datetime, last: datetime) -> list[Item]:
         """Buckets whose sum is every click from `first` to `last`: the UTC days wholly

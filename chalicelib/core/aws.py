@@ -8,11 +8,16 @@ which only the `local` stage sets; boto3 reads it itself.
 from __future__ import annotations
 
 import threading
-from typing import Any, cast
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import QueryOutputTypeDef
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
@@ -60,3 +65,21 @@ def error_code(error: BaseException, default: str = "") -> str:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code", default))
     return default
+
+
+def query_pages(dynamodb: DynamoDBClient, query: Mapping[str, Any]) -> Iterator[QueryOutputTypeDef]:
+    """Every page of a DynamoDB Query, one call each, following LastEvaluatedKey (the
+    caller's `query` is left as it was)."""
+    kwargs = dict(query)
+    while True:
+        page = dynamodb.query(**kwargs)
+        yield page
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def query_items(dynamodb: DynamoDBClient, query: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item a DynamoDB Query matches, page after page."""
+    for page in query_pages(dynamodb, query):
+        yield from page.get("Items", [])

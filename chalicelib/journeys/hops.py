@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from chalicelib.core.aws import query_items
 from chalicelib.core.clock import iso
 
 if TYPE_CHECKING:
@@ -121,13 +122,8 @@ class HopStore:
             "ExpressionAttributeValues": {":p": {"S": f"{DAY_INDEX_PREFIX}{day.isoformat()}"}},
             "ProjectionExpression": "gsi1sk, from_page, to_page, site, from_site",
         }
-        while True:
-            page = self._ddb.query(**query)
-            for item in page.get("Items", []):
-                yield _day_hop(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in query_items(self._ddb, query):
+            yield _day_hop(item)
 
 
 def _day_hop(item: Mapping[str, AttributeValueTypeDef]) -> DayHop:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.core.aws import query_items
 from chalicelib.links.items import COUNTED, LINK, LIST_PARTITION, counter_for, from_item, to_item
 
 if TYPE_CHECKING:
@@ -30,16 +31,12 @@ def backfill_counters(dynamodb: DynamoDBClient, table: str) -> Backfilled:
         "KeyConditionExpression": "gsi1pk = :p",
         "ExpressionAttributeValues": {":p": {"S": LIST_PARTITION}},
     }
-    while True:
-        page = dynamodb.query(**query)
-        for raw in page.get("Items", []):
-            if raw.get("sk", {}).get("S") != LINK:
-                continue  # tombstones keep their own counts
-            done.links += 1
-            done.written += _put_missing(dynamodb, table, from_item(raw))
-        if "LastEvaluatedKey" not in page:
-            return done
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for raw in query_items(dynamodb, query):
+        if raw.get("sk", {}).get("S") != LINK:
+            continue  # tombstones keep their own counts
+        done.links += 1
+        done.written += _put_missing(dynamodb, table, from_item(raw))
+    return done
 
 
 def _put_missing(dynamodb: DynamoDBClient, table: str, link: dict[str, Any]) -> bool:

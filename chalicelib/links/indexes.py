@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
+from chalicelib.core.aws import query_pages
 from chalicelib.links.items import (
     COUNTED,
     COUNTER,
@@ -85,15 +86,11 @@ class LinkIndexes:
             "ProjectionExpression": "sk, code, human_clicks, #m.#s",
             "ExpressionAttributeNames": {"#m": "message", "#s": "status"},
         }
-        while True:
-            page = self._ddb.query(**kwargs)
+        for page in query_pages(self._ddb, kwargs):
             rows = self.with_counts([from_item(raw) for raw in page.get("Items", [])])
             for row in rows:
                 # The projection above: link items and tombstones carry these attributes.
                 yield cast(CampaignLinkSummary, row)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def page(self, query: ListQuery, at_epoch: int) -> tuple[list[dict[str, Any]], str | None]:
         """One page of links and tombstones (plain values), newest first, and the cursor

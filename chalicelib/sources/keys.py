@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.core.aws import query_items
 from chalicelib.core.clock import iso, now
 from chalicelib.core.problems import BadRequest, Problem
 from chalicelib.tracking.cors import canonical_origin
@@ -171,19 +172,13 @@ class WriteKeys:
         return NewSource(Source(source_id, name, allowed, limit, created_at), write_key)
 
     def list(self) -> list[Source]:
-        sources: list[Source] = []
-        kwargs: dict[str, Any] = {
+        query = {
             "TableName": self._table,
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :p",
             "ExpressionAttributeValues": {":p": {"S": _LIST_PARTITION}},
         }
-        while True:
-            page = self._ddb.query(**kwargs)
-            sources.extend(_from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sources
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_from_item(item) for item in query_items(self._ddb, query)]
 
     def revoke(self, source_id: str) -> Source:
         try:

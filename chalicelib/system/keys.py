@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.core.aws import query_items
 from chalicelib.core.clock import iso, now
 from chalicelib.core.problems import Problem, Unauthorized
 from chalicelib.system.roles import DEFAULT_ROLE, Role, parse_role
@@ -133,19 +134,13 @@ class KeyStore:
         return NewKey(ApiKey(key_id, name, created_at, role=key_role), token, webhook_secret)
 
     def list(self) -> list[ApiKey]:
-        keys: list[ApiKey] = []
-        kwargs: dict[str, Any] = {
+        query = {
             "TableName": self._table,
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :p",
             "ExpressionAttributeValues": {":p": {"S": _LIST_PARTITION}},
         }
-        while True:
-            page = self._ddb.query(**kwargs)
-            keys.extend(_from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return keys
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_from_item(item) for item in query_items(self._ddb, query)]
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke the key (it stops working at once in this container, within the cache's

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from chalicelib.core.aws import query_items
 from chalicelib.core.clock import Clock, iso, now
 from chalicelib.core.problems import BadRequest
 
@@ -161,17 +162,11 @@ class Deliveries:
         return sorted(rows, key=lambda r: (r["start"], r["type"], r["name"]))
 
     def _query(self, pk: str) -> Iterable[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
+        return query_items(self._ddb, {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :p",
             "ExpressionAttributeValues": {":p": {"S": pk}},
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        })
 
     def health(self) -> dict[str, Any]:
         item = self._ddb.get_item(TableName=self._table, Key=HEALTH_KEY).get("Item", {})

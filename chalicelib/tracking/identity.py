@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ParamValidationError
 
-from chalicelib.core.aws import error_code
+from chalicelib.core.aws import error_code, query_items
 from chalicelib.tracking.event_queue import QueuedEvent
 from chalicelib.tracking.proof import LinkProof
 
@@ -320,13 +320,7 @@ class IdentityStore:
         return sorted(anonymous_ids), keys
 
     def _query(self, **query: Any) -> Iterator[dict[str, Any]]:
-        query["TableName"] = self._table
-        while True:
-            answer = self._ddb.query(**query)
-            yield from answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer:
-                return
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return query_items(self._ddb, {**query, "TableName": self._table})
 
     def remove(self, keys: Iterable[dict[str, Any]]) -> None:
         """Delete these items (BatchWriteItem, 25 a call; a key named twice once)."""

@@ -6,36 +6,18 @@ anonymous and resolve to the user only through the identities table."""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.tracking.proof import user_hash
+from tests.support.browser import DESKTOP_CHROME, chromium
+from tests.support.warehouse import identity_rows, wait_until, warehouse_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-CHROMIUM = "/usr/bin/chromium"
-DESKTOP_CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
 USER = "user-browser-1"
-
-
-def warehouse_rows(db: Path, query: str, *parameters: Any) -> list[dict[str, Any]]:
-    if not db.exists():
-        return []
-    connection = sqlite3.connect(db, timeout=10)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in connection.execute(query, parameters)]
-    except sqlite3.OperationalError:
-        return []  # the tables appear with the first batch
-    finally:
-        connection.close()
 
 
 def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
@@ -45,62 +27,40 @@ def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
     )
 
 
-def visitor_links(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
-    return warehouse_rows(db, "SELECT * FROM identities WHERE anonymous_id = ?", anonymous_id)
-
-
-def wait_until(done: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-
 def test_analytics_js_events_reach_the_warehouse_resolved(local_stack: Any) -> None:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is required (make browser installs it)")
     db = Path(local_stack.env["STITCH_SINK_DB"])
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+    with chromium() as browser:
+        page = browser.new_page(user_agent=DESKTOP_CHROME)
+        page.goto(f"{local_stack.app_url}/demo/analytics?manual=1&utm_source=newsletter")
+        page.wait_for_function("() => window.linktrailAnalytics !== undefined")
+        anonymous_id = page.evaluate(
+            """async () => {
+                const analytics = window.linktrailAnalytics;
+                await analytics.page();
+                await analytics.track('Pricing Viewed', {plan: 'pro'});
+                return analytics.user().anonymousId;
+            }"""
         )
-        try:
-            page = browser.new_page(user_agent=DESKTOP_CHROME)
-            page.goto(f"{local_stack.app_url}/demo/analytics?manual=1&utm_source=newsletter")
-            page.wait_for_function("() => window.linktrailAnalytics !== undefined")
-            anonymous_id = page.evaluate(
-                """async () => {
-                    const analytics = window.linktrailAnalytics;
-                    await analytics.page();
-                    await analytics.track('Pricing Viewed', {plan: 'pro'});
-                    return analytics.user().anonymousId;
-                }"""
-            )
-            assert anonymous_id
-            # Let the anonymous events reach the warehouse before the visitor signs up, so
-            # nothing can resolve them when they are forwarded: only the identities table
-            # can tie them to the user afterwards.
-            wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 2)
-            before = visitor_events(db, anonymous_id)
-            # The user_hash the site's server would render into its page.
-            proof = user_hash(local_stack.env["IDENTITY_SECRET"].encode(), USER)
-            page.evaluate(
-                """async ([user, userHash]) => {
-                    const analytics = window.linktrailAnalytics;
-                    await analytics.identify(user, {plan: 'pro'}, {userHash: userHash});
-                    await analytics.track('Upgraded', {plan: 'pro'});
-                }""",
-                [USER, proof],
-            )
-            wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 4
-                       and bool(visitor_links(db, anonymous_id)))
-            events = visitor_events(db, anonymous_id)
-            links = visitor_links(db, anonymous_id)
-        finally:
-            browser.close()
+        assert anonymous_id
+        # Let the anonymous events reach the warehouse before the visitor signs up, so
+        # nothing can resolve them when they are forwarded: only the identities table
+        # can tie them to the user afterwards.
+        wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 2)
+        before = visitor_events(db, anonymous_id)
+        # The user_hash the site's server would render into its page.
+        proof = user_hash(local_stack.env["IDENTITY_SECRET"].encode(), USER)
+        page.evaluate(
+            """async ([user, userHash]) => {
+                const analytics = window.linktrailAnalytics;
+                await analytics.identify(user, {plan: 'pro'}, {userHash: userHash});
+                await analytics.track('Upgraded', {plan: 'pro'});
+            }""",
+            [USER, proof],
+        )
+        wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 4
+                   and bool(identity_rows(db, anonymous_id)))
+        events = visitor_events(db, anonymous_id)
+        links = identity_rows(db, anonymous_id)
 
     assert [(e["type"], e["event"]) for e in before] == [
         ("page", None), ("track", "Pricing Viewed")

@@ -8,7 +8,6 @@ days ago is swept by the stack's own TTL pump, taking the power to recompute its
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 import urllib.request
@@ -22,21 +21,13 @@ from chalicelib.journeys.salts import SaltStore
 from chalicelib.journeys.service import Journeys
 from chalicelib.journeys.visitors import Visitor, visitor_hash
 from tests.support.aws import all_items
+from tests.support.browser import chromium
 from tests.support.clock import FakeClock
 from tests.support.journeys import assert_no_ip_or_ua, context, stored_strings
 from tests.support.stack import LocalStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Ordinary desktop browsers (headless Chromium's own UA says HeadlessChrome, a bot), each
 # with a token unique to this run and unusual versions, so that the privacy check can look
 # for pieces of them, not only for the whole string.
@@ -67,19 +58,8 @@ LOCAL_IP = "127.0.0.1"  # chalice local reports every caller as 127.0.0.1
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"Debian chromium is required at {CHROMIUM} for the browser tests: "
-            "run `make browser` (apt-get install -y chromium)."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def flows(stack: LocalStack) -> dict[str, Any]:

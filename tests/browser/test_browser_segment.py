@@ -17,17 +17,13 @@ from typing import Any
 import pytest
 
 from chalicelib.tracking.proof import user_hash
+from tests.support.browser import DESKTOP_CHROME, chromium
 from tests.support.segment_site import segment_site
 from tests.support.stack import api_call
 from tests.support.warehouse import identity_rows, wait_until, warehouse_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-CHROMIUM = "/usr/bin/chromium"
-DESKTOP_CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
 READY = "async () => { const [analytics] = await window.analytics; window.ready = analytics; }"
 
 
@@ -66,53 +62,40 @@ def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("where", ["app", "other-origin"])
 def test_analytics_next_visit_reaches_the_warehouse_resolved(local_stack: Any,
                                                               where: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is required (make browser installs it)")
     db = Path(local_stack.env["STITCH_SINK_DB"])
     user = f"user-next-{uuid.uuid4().hex[:8]}"
     proof = user_hash(local_stack.env["IDENTITY_SECRET"].encode(), user)
     outside: list[str] = []
-    with pages_of(local_stack, where) as (first, second, source_id), \
-            sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+    with pages_of(local_stack, where) as (first, second, source_id), chromium() as browser:
+        page = browser.new_page(user_agent=DESKTOP_CHROME)
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith("http://127.0.0.1") else None)
+        page.goto(first)
+        page.evaluate(READY)
+        anonymous_id = page.evaluate(
+            """async () => {
+                await window.ready.page();
+                await window.ready.track('Pricing Viewed', {plan: 'pro'});
+                return window.ready.user().anonymousId();
+            }"""
         )
-        try:
-            page = browser.new_page(user_agent=DESKTOP_CHROME)
-            page.on("request", lambda r: outside.append(r.url)
-                    if not r.url.startswith("http://127.0.0.1") else None)
-            page.goto(first)
-            page.evaluate(READY)
-            anonymous_id = page.evaluate(
-                """async () => {
-                    await window.ready.page();
-                    await window.ready.track('Pricing Viewed', {plan: 'pro'});
-                    return window.ready.user().anonymousId();
-                }"""
-            )
-            page.goto(second)
-            page.evaluate(READY)
-            page.evaluate("async () => { await window.ready.page(); }")
-            # The anonymous events are forwarded before the visitor signs up, so nothing
-            # can resolve them then: only the identities table ties them to the user.
-            wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 3)
-            page.evaluate(
-                """async ([user, userHash]) => {
-                    await window.ready.identify(user, {plan: 'pro'}, {userHash: userHash});
-                    await window.ready.track('Upgraded', {plan: 'pro'});
-                }""",
-                [user, proof],
-            )
-            wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 5
-                       and bool(identity_rows(db, anonymous_id)))
-            events = visitor_events(db, anonymous_id)
-            links = identity_rows(db, anonymous_id)
-        finally:
-            browser.close()
+        page.goto(second)
+        page.evaluate(READY)
+        page.evaluate("async () => { await window.ready.page(); }")
+        # The anonymous events are forwarded before the visitor signs up, so nothing
+        # can resolve them then: only the identities table ties them to the user.
+        wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 3)
+        page.evaluate(
+            """async ([user, userHash]) => {
+                await window.ready.identify(user, {plan: 'pro'}, {userHash: userHash});
+                await window.ready.track('Upgraded', {plan: 'pro'});
+            }""",
+            [user, proof],
+        )
+        wait_until(lambda: len(visitor_events(db, anonymous_id)) >= 5
+                   and bool(identity_rows(db, anonymous_id)))
+        events = visitor_events(db, anonymous_id)
+        links = identity_rows(db, anonymous_id)
 
     assert outside == []  # the library, its settings and its calls: all from here
     assert [(e["type"], e["event"]) for e in events] == [

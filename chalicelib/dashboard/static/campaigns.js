@@ -169,5 +169,5 @@ export function CampaignPage({ id }) {
       <${Progress} stats=${stats} />
       <${Funnel} funnel=${stats.funnel} />
       <section class="card"><${ClicksChart} rows=${stats.clicks.series} title="Clicks over the campaign" /></section>
-      <${Recipients} id=${id} progress=${[stats.links_created, stats.sent, stats.delivered, stats.failed].join()} />`}<//>`;
+      <${Recipients} id=${id} progress=${[stats.status, stats.links_created, stats.sent, stats.delivered, stats.failed].join()} />`}<//>`;
 }
