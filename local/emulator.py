@@ -7,10 +7,11 @@ transaction is cancelled, so writes other threads made in between vanish (a 409 
 `make dev` could drop concurrent click counters). Here every DynamoDB and DynamoDB
 Streams request holds one lock; other services (SQS long polls, S3) stay parallel.
 
-Two patches of moto's DynamoDB, which rely on that lock, are installed at start:
+Patches of moto's DynamoDB, the first two relying on that lock, are installed at start:
 local/transactions.py undoes a cancelled transaction item by item instead of copying
 every table it names (a transaction costs what it touches, not the table), and
-local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators.
+local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators;
+local/serialization.py hands items that are their own wire form to the answer whole.
 local/apigateway.py takes the Swagger 2.0 imports `chalice deploy` makes, and
 local/cloudformation.py deploys the parts of infra/*.yaml moto's CloudFormation skips
 (both for the deploy rehearsal, infra/rehearsal.py).
@@ -56,10 +57,11 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
 
 def patch_moto() -> None:
     """Install our transactions and stream bounds in this process's moto."""
-    from local import apigateway, cloudformation, streams, transactions
+    from local import apigateway, cloudformation, serialization, streams, transactions
 
     transactions.install()
     streams.install()
+    serialization.install()
     apigateway.install()
     cloudformation.install()
 
