@@ -44,6 +44,23 @@ def test_the_admin_key_webhook_secret_is_kept_for_local_receivers(
     assert items["Item"]["webhook_secret"]["S"] == secret
 
 
+def test_the_data_stack_has_what_data_yaml_declares(local_stack: LocalStack) -> None:
+    """TTL, the bucket's website configuration and policy: moto's CloudFormation skips
+    them; the emulator's models apply them from the template."""
+    dynamodb, s3 = local_stack.boto3_client("dynamodb"), local_stack.boto3_client("s3")
+    for table in ("LINKS_TABLE", "APP_TABLE", "ANALYTICS_TABLE"):
+        ttl = dynamodb.describe_time_to_live(TableName=local_stack.env[table])
+        assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
+                                                "AttributeName": "ttl"}, table
+    bucket = local_stack.env["REDIRECT_BUCKET"]
+    website = s3.get_bucket_website(Bucket=bucket)
+    assert website["ErrorDocument"] == {"Key": "expired.html"}
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert "aws:Referer" in json.dumps(policy["Statement"])
+    assert s3.head_object(Bucket=bucket, Key="expired.html")["ContentType"].startswith(
+        "text/html")
+
+
 def test_api_answers_with_the_admin_key_and_problem_details_without(
     local_stack: LocalStack,
 ) -> None:
