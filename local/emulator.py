@@ -12,6 +12,7 @@ local/transactions.py undoes a cancelled transaction item by item instead of cop
 every table it names (a transaction costs what it touches, not the table), and
 local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators;
 local/serialization.py hands items that are their own wire form to the answer whole.
+local/expired_items.py answers the local TTL pump without a Scan.
 local/apigateway.py takes the Swagger 2.0 imports `chalice deploy` makes, and
 local/cloudformation.py deploys the parts of infra/*.yaml moto's CloudFormation skips
 (both for the deploy rehearsal, infra/rehearsal.py).
@@ -29,9 +30,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from local import expired_items
+
 # X-Amz-Target prefixes of DynamoDB (DynamoDB_20120810.*) and its streams
 # (DynamoDBStreams_20120810.*): the requests that share moto's table objects.
-SERIALIZED_TARGETS = ("DynamoDB_", "DynamoDBStreams_")
+# LinktrailLocal.* is the emulator's own (local/expired_items.py), run under the same lock.
+SERIALIZED_TARGETS = ("DynamoDB_", "DynamoDBStreams_", "LinktrailLocal.")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -44,6 +48,8 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(SERIALIZED_TARGETS):
             return app(environ, start_response)
         with lock:
+            if environ["HTTP_X_AMZ_TARGET"] == expired_items.TARGET:
+                return expired_items.answer(environ, start_response)
             body = app(environ, start_response)
             try:
                 return [b"".join(body)]

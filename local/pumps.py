@@ -8,7 +8,8 @@ AWS, because `chalice local` fires no stream, queue or schedule handler.
   those messages come back; the queue's redrive policy moves them to the DLQ);
 - schedules → `schedule` handlers, every few seconds instead of minutes;
 - TTL: the emulator never deletes expired items, so this deletes them the way DynamoDB
-  would (items whose `ttl` has passed), and marks their stream records as TTL deletes.
+  would (items whose `ttl` has passed, which the emulator lists: local/expired_items.py),
+  and marks their stream records as TTL deletes.
 
 Every handler is called through `app.handler_map`, i.e. through Chalice's own event
 classes, exactly as the Lambda runtime calls it.
@@ -36,12 +37,16 @@ from typing import Any
 import boto3
 from chalice.local import LambdaContext
 
+from local import expired_items
+
 log = logging.getLogger("pumps")
 
 # A loop is failing when it has not completed a run for max(3 pauses, this) seconds.
 STALE_AFTER_SECONDS = 60.0
 TTL_SERVICE_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 Handler = Callable[[dict[str, Any], Any], Any]
+# (table, TTL attribute, now) -> the keys of the items whose TTL is past
+ExpiredKeys = Callable[[str, str, float], Iterable[dict[str, Any]]]
 
 
 def lambda_context(name: str) -> LambdaContext:
@@ -120,15 +125,41 @@ def expire_ttl_items(
     now: float | None = None,
     ledger: TtlLedger | None = None,
     attribute: str = "ttl",
+    expired: ExpiredKeys | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Delete every item whose TTL attribute is in the past, as DynamoDB TTL would.
 
-    The delete is conditional on the TTL still being past, so an item whose expiry was
-    pushed back in the meantime survives. Returns (table, keys) of deleted items.
+    `expired` finds them (the emulator's own request, local/expired_items.py); without
+    it, a Scan does. The delete is conditional on the TTL still being past, so an item
+    whose expiry was pushed back in the meantime survives. Returns (table, keys) of
+    deleted items.
     """
     moment = int(now if now is not None else time.time())
+    find = expired or scanned_expired_keys(dynamodb)
     deleted: list[tuple[str, dict[str, Any]]] = []
     for table in tables:
+        for keys in find(table, attribute, moment):
+            if ledger is not None:
+                ledger.add(table, keys)
+            try:
+                dynamodb.delete_item(
+                    TableName=table,
+                    Key=keys,
+                    ConditionExpression="#ttl < :now",
+                    ExpressionAttributeNames={"#ttl": attribute},
+                    ExpressionAttributeValues={":now": {"N": str(moment)}},
+                )
+                deleted.append((table, keys))
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                if ledger is not None:
+                    ledger.take(table, keys)
+    return deleted
+
+
+def scanned_expired_keys(dynamodb: Any) -> ExpiredKeys:
+    """Expired items found by a filtered Scan (any DynamoDB, in-process moto included)."""
+
+    def find(table: str, attribute: str, now: float) -> Iterable[dict[str, Any]]:
         key_names = [
             k["AttributeName"]
             for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
@@ -137,30 +168,17 @@ def expire_ttl_items(
             "TableName": table,
             "FilterExpression": "#ttl < :now",
             "ExpressionAttributeNames": {"#ttl": attribute},
-            "ExpressionAttributeValues": {":now": {"N": str(moment)}},
+            "ExpressionAttributeValues": {":now": {"N": str(int(now))}},
         }
         while True:
             page = dynamodb.scan(**kwargs)
             for item in page.get("Items", []):
-                keys = {name: item[name] for name in key_names}
-                if ledger is not None:
-                    ledger.add(table, keys)
-                try:
-                    dynamodb.delete_item(
-                        TableName=table,
-                        Key=keys,
-                        ConditionExpression="#ttl < :now",
-                        ExpressionAttributeNames={"#ttl": attribute},
-                        ExpressionAttributeValues={":now": {"N": str(moment)}},
-                    )
-                    deleted.append((table, keys))
-                except dynamodb.exceptions.ConditionalCheckFailedException:
-                    if ledger is not None:
-                        ledger.take(table, keys)
+                yield {name: item[name] for name in key_names}
             if "LastEvaluatedKey" not in page:
-                break
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return deleted
+
+    return find
 
 
 # --- DynamoDB streams ---------------------------------------------------------------
@@ -446,6 +464,9 @@ class Pumps:
         self.streams = session.client("dynamodbstreams")
         self.sqs = session.client("sqs")
         self.ledger = TtlLedger()
+        # The local stack's emulator finds expired items itself, far quicker than a Scan.
+        endpoint = env.get("AWS_ENDPOINT_URL")
+        self.expired = expired_items.asker(endpoint, self.region) if endpoint else None
         self.schedule_seconds = schedule_seconds
         self.ttl_seconds = ttl_seconds
         names = ("LINKS_TABLE", "APP_TABLE", "ANALYTICS_TABLE")
@@ -542,7 +563,9 @@ class Pumps:
         self.schedule_stats.last_run = time.time()
 
     def run_ttl(self) -> None:
-        deleted = expire_ttl_items(self.dynamodb, self.tables, ledger=self.ledger)
+        deleted = expire_ttl_items(
+            self.dynamodb, self.tables, ledger=self.ledger, expired=self.expired
+        )
         if deleted:
             log.info("ttl: deleted %d expired item(s)", len(deleted))
         self.ttl_stats.delivered += len(deleted)
