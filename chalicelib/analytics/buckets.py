@@ -6,10 +6,19 @@ Its counters are flat number attributes named `<dimension>.<visitor>.<value>` (v
 human, `b` bot). Dimension and visitor never hold a dot, so the value is whatever follows
 the second dot, whatever it contains; writes name attributes through placeholders.
 The mark (`rollup#link#<code>` / `mark`) holds the highest click serial applied.
+
+The wide families (site, campaign, tag) count clicks per link too, which grows with every
+distinct link clicked in the hour or day. Those counters live apart, so that the bucket
+every other question reads stays a few hundred bytes and a click's update is billed on a
+small item: pk `rollup#links#<family>` (`rollup#links#site`, `rollup#links#tag#<tag>`, ...),
+sk the bucket's plus `#<shard>`, a link's shard fixed by its code (one of LINK_SHARDS).
+Buckets written before the split keep their per-link counters in the bucket itself; a
+reader of top links sums both.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +44,12 @@ DIMENSIONS = {
 }
 
 
+LINK_SHARDS = 16
+PER_LINK_PREFIX = "rollup#links#"
+# Past every shard suffix of the sk it is appended to (shards are two digits).
+AFTER_SHARDS = "#~"
+
+
 def site_pk() -> str:
     return "rollup#site"
 
@@ -51,6 +66,20 @@ def tag_pk(tag: str) -> str:
     return f"rollup#tag#{tag}"
 
 
+def per_link_pk(pk: str) -> str:
+    """Where a wide family's per-link counters live."""
+    return PER_LINK_PREFIX + pk.removeprefix("rollup#")
+
+
+def is_per_link(pk: str) -> bool:
+    return pk.startswith(PER_LINK_PREFIX)
+
+
+def shard_sk(sk: str, code: str) -> str:
+    """The per-link item of bucket `sk` that counts `code` (the same in every process)."""
+    return f"{sk}#{zlib.crc32(code.encode()) % LINK_SHARDS:02d}"
+
+
 def hour_sk(moment: datetime) -> str:
     return "h#" + moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
@@ -61,7 +90,7 @@ def day_sk(moment: datetime) -> str:
 
 def bucket_start(sk: str) -> datetime:
     """The UTC start of the hour or day a bucket's sort key names."""
-    kind, stamp = sk.split("#", 1)
+    kind, stamp = sk.split("#")[:2]
     pattern = "%Y-%m-%dT%H" if kind == "h" else "%Y-%m-%d"
     return datetime.strptime(stamp, pattern).replace(tzinfo=UTC)
 
@@ -115,8 +144,6 @@ def counts_of(click: Click, pk: str) -> Counter[str]:
     ]
     if click.first_human:
         names.append(counter(FIRST, "h"))
-    if not pk.startswith("rollup#link#"):
-        names.append(counter("link", v, click.code))
     if pk == site_pk():
         names.extend(counter("tag", v, tag) for tag in dict.fromkeys(click.tags))
         if click.campaign_id:
@@ -129,8 +156,12 @@ def deltas_of(clicks: list[Click]) -> dict[tuple[str, str], Counter[str]]:
     found: dict[tuple[str, str], Counter[str]] = {}
     for click in clicks:
         moment = click_time(click)
+        per_link = Counter([counter("link", "h" if click.visitor == "human" else "b", click.code)])
         for pk in families(click):
             counts = counts_of(click, pk)
             for sk in (hour_sk(moment), day_sk(moment)):
                 found.setdefault((pk, sk), Counter()).update(counts)
+                if pk != link_pk(click.code):
+                    key = (per_link_pk(pk), shard_sk(sk, click.code))
+                    found.setdefault(key, Counter()).update(per_link)
     return found

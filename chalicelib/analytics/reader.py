@@ -82,10 +82,14 @@ class Analytics:
     def answer(self, request: Request) -> dict[str, Any]:
         pk = family(request)
         kind, first, last, notes = plan_reads(request)
-        if kind == "h" and summable(request):
-            items = self.read_summed(pk, first, last)
-        else:
-            items = self.read(pk, kind, first, last)
+        # Per-link counts live beside their family's buckets (older buckets hold theirs).
+        pks = [pk, buckets.per_link_pk(pk)] if request.group_by == "top_links" else [pk]
+        items = []
+        for read_pk in pks:
+            if kind == "h" and summable(request):
+                items += self.read_summed(read_pk, first, last)
+            else:
+                items += self.read(read_pk, kind, first, last)
         if request.group_by == "timeseries":
             data: Any = timeseries(items, request)
         elif request.group_by == "count":
@@ -96,9 +100,10 @@ class Analytics:
         return {"data": data, "meta": meta(request, [*request.notes, *notes])}
 
     def read(self, pk: str, kind: str, first: datetime, last: datetime) -> list[Item]:
-        """Buckets of `pk` of kind `h` or `d` from `first` to `last` (both included)."""
+        """Buckets of `pk` of kind `h` or `d` from `first` to `last` (both included, and
+        the shards of each)."""
         sk = buckets.hour_sk if kind == "h" else buckets.day_sk
-        key = (self._table, pk, sk(first), sk(last))
+        key = (self._table, pk, sk(first), sk(last) + buckets.AFTER_SHARDS)
         return SHARED_READS.read(key, lambda: self._query(*key))
 
     def _query(self, table: str, pk: str, first: str, last: str) -> list[Item]:

@@ -8,11 +8,11 @@ does. Several links share a transaction, their additions to a common bucket merg
 update. A mark that moved meanwhile cancels the transaction: the marks are read again and
 the remaining clicks retried. Any other error raises, so Lambda retries the batch.
 
-A wide bucket (site, campaign, tag) keeps a counter per distinct link clicked in its hour
-or day. Should one reach DynamoDB's 400 KB item limit, the transaction is written again
-without the per-link counters (top_links of that bucket stops growing; every other count
-stays exact), and a warning says so, rather than failing the batch until the stream drops
-it.
+A wide family (site, campaign, tag) counts clicks per distinct link in items of their own,
+spread over shards (analytics/buckets.py). Should one reach DynamoDB's 400 KB item limit,
+the transaction is written again without the per-link items (top_links of that hour or
+day stops growing; every other count stays exact), and a warning says so, rather than
+failing the batch until the stream drops it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("linktrail.analytics")
 
 MAX_ACTIONS = 100  # TransactWriteItems' limit
-PER_LINK = buckets.DIMENSIONS["code"] + "."  # the per-link counters of a wide bucket
 # Counters per bucket update: keeps an UpdateExpression well inside its 4 KB.
 MAX_TERMS = 120
 # A mark outlives the stream's 24 h retention, so no replay can find it gone.
@@ -80,12 +79,9 @@ class Transaction:
             self.deltas.setdefault(key, Counter()).update(counts)
 
     def without_per_link_counts(self) -> Transaction:
-        """The same transaction, the wide buckets' per-link counters left out."""
-        kept = {
-            key: Counter({n: c for n, c in counts.items() if not n.startswith(PER_LINK)})
-            for key, counts in self.deltas.items()
-        }
-        return Transaction(self.units, {key: counts for key, counts in kept.items() if counts})
+        """The same transaction, the wide families' per-link items left out."""
+        kept = {key: c for key, c in self.deltas.items() if not buckets.is_per_link(key[0])}
+        return Transaction(self.units, kept)
 
 
 class Rollups:

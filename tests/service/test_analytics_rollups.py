@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import wiring
 from chalicelib.analytics import rollups as rollups_module
+from chalicelib.analytics.buckets import shard_sk
 from chalicelib.analytics.rollups import Rollups
 from tests.support.analytics import buckets, calls, operations, total
 from tests.support.aws import failing
@@ -46,9 +47,16 @@ def test_a_batch_counts_humans_and_bots_apart_into_every_bucket(aws: dict[str, s
     site = buckets("rollup#site")["d#2026-12-31"]
     assert site["first.h"] == 1
     assert site["referer.h.(direct)"] == 6 and site["cd.h.US.mobile"] == 6
-    assert site["link.h.abc"] == 6 and site["campaign.h.c1"] == 6
+    assert site["campaign.h.c1"] == 6
     assert buckets("rollup#site")["d#2027-01-01"]["tag.b.sms"] == 3
+    # Per-link counts live beside the wide families, in the link's shard of each bucket.
+    assert not any(name.startswith("link.") for name in site)
+    shard = shard_sk("d#2026-12-31", "abc")
+    for family in ("rollup#links#site", "rollup#links#campaign#c1", "rollup#links#tag#promo"):
+        assert buckets(family)[shard] == {"link.h.abc": 6}, family
+        assert total(family, "link.b.abc", "h#") == 3
     assert "link.h.abc" not in buckets("rollup#link#abc")["d#2026-12-31"]
+    assert buckets("rollup#links#link#abc") == {}
 
 
 def test_whole_retries_bisected_halves_and_restarts_count_each_click_once(
@@ -95,6 +103,8 @@ def test_one_link_s_100_clicks_are_one_read_and_one_update_per_bucket(aws: dict[
         ("rollup#link#abc", "d#2026-12-03"),
         ("rollup#link#abc", "h#2026-12-03T10"),
         ("rollup#link#abc", "mark"),
+        ("rollup#links#site", shard_sk("d#2026-12-03", "abc")),
+        ("rollup#links#site", shard_sk("h#2026-12-03T10", "abc")),
         ("rollup#site", "d#2026-12-03"),
         ("rollup#site", "h#2026-12-03T10"),
     ]
@@ -215,23 +225,24 @@ def fill_to_the_limit(pk: str, sk: str) -> None:
     assert put(low - MARGIN)
 
 
-def test_a_full_wide_bucket_keeps_every_count_but_its_per_link_ones(
+def test_a_full_per_link_shard_keeps_every_count_but_the_per_link_ones(
     aws: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A site day bucket at DynamoDB's 400 KB item limit (as one would be after tens of
+    """A per-link shard at DynamoDB's 400 KB item limit (as one would be after hundreds of
     thousands of distinct links clicked that day): the batch still lands, not retried
-    until the stream drops it; only that bucket's per-link counters stop growing."""
+    until the stream drops it; only the per-link counts stop growing."""
     stream = ClickStream()
+    shard = shard_sk("d#2026-12-03", "seed1")
+    codes = [c for c in (f"full{n}" for n in range(1, 300)) if shard_sk("d#2026-12-03", c)
+             == shard][:5]  # the seed's shard  # fmt: skip
     assert rollups().apply_records([stream.click("seed1", "2026-12-03T09:00:00.000Z")]) == 1
-    fill_to_the_limit("rollup#site", "d#2026-12-03")
-    codes = [f"full{n}" for n in range(1, 6)]
+    fill_to_the_limit("rollup#links#site", shard)
     records = [stream.click(code, "2026-12-03T09:30:00.000Z") for code in codes]
     assert rollups().apply_records(records) == 5
-    site = buckets("rollup#site")["d#2026-12-03"]
-    assert site["n.h"] == 6 and site["link.h.seed1"] == 1
-    assert not any(f"link.h.{code}" in site for code in codes)
-    # the transaction's other wide buckets leave theirs out too (which one was full is
-    # not said); their other counts are exact
+    full = buckets("rollup#links#site")[shard]
+    assert full["link.h.seed1"] == 1 and not any(f"link.h.{code}" in full for code in codes)
+    # every other count is exact, in the site's buckets and the links' own
+    assert buckets("rollup#site")["d#2026-12-03"]["n.h"] == 6
     assert buckets("rollup#site", "h#")["h#2026-12-03T09"]["n.h"] == 6
     assert all(total(f"rollup#link#{code}", "n.h") == 1 for code in codes)
     assert "rollup bucket full" in caplog.text
