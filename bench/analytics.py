@@ -21,9 +21,12 @@ from tests.support.clickstream import ClickStream
 REPEAT = 60
 
 
+DISTINCT_LINKS = 5_000  # links clicked on one day, for the site's day bucket
+
+
 def figures() -> list[Figure]:
     with emulated_aws():
-        return [*_writes(), *_reads()]
+        return [*_writes(), *_wide_bucket_units(), *_reads()]
 
 
 def _writes() -> list[Figure]:
@@ -47,6 +50,37 @@ def _writes() -> list[Figure]:
                "calls", "2 (1 read, 1 transaction)"),
         Figure("analytics", "updates per bucket per batch (100 clicks, one link)",
                len(seen) / len(set(seen)), "calls", "1"),
+    ]  # fmt: skip
+
+
+def _wide_bucket_units() -> list[Figure]:
+    """Write units of the site day-bucket updates a click makes once DISTINCT_LINKS links
+    were clicked that day: the bucket and the link's shard, against the baseline of one
+    bucket holding every per-link count (the layout before the shards). Sizes by
+    DynamoDB's item-size rules, from the counters the rollups write."""
+    from bench.itemsize import item_bytes, write_units
+    from chalicelib.analytics import buckets
+    from chalicelib.clicks.records import clicks_of
+
+    stream = ClickStream()
+    records = [stream.click(f"day{n:05d}", "2026-12-03T10:00:00.000Z", country=f"C{n % 40}")
+               for n in range(DISTINCT_LINKS)]  # fmt: skip
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    for (pk, sk), counts in buckets.deltas_of(clicks_of(records)).items():
+        item = items.setdefault((pk, sk), {"pk": {"S": pk}, "sk": {"S": sk}, "ttl": {"N": "1"}})
+        item.update({name: {"N": str(n)} for name, n in counts.items()})
+    day = "d#2026-12-03"
+    site = items[(buckets.site_pk(), day)]
+    shards = [i for (pk, _), i in items.items() if pk == buckets.per_link_pk(buckets.site_pk())
+              and i["sk"]["S"].startswith(day)]  # fmt: skip
+    whole = {**site, **{k: v for shard in shards for k, v in shard.items()
+                        if k.startswith("link.")}}  # fmt: skip
+    now = write_units(item_bytes(site)) + max(write_units(item_bytes(s)) for s in shards)
+    before = write_units(item_bytes(whole))
+    return [
+        Figure("analytics", f"write units of a click's site day updates, {DISTINCT_LINKS:,} "
+               "links that day / one bucket with every per-link count", now / before, "ratio",
+               "", f"{before} units, now {now}"),
     ]  # fmt: skip
 
 
