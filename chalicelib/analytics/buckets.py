@@ -129,9 +129,14 @@ def families(click: Click) -> Iterator[str]:
         yield tag_pk(tag)
 
 
+def visitor_of(click: Click) -> str:
+    """The visitor letter of a click's counters: `h` for people, `b` for bots."""
+    return "h" if click.visitor == "human" else "b"
+
+
 def counts_of(click: Click, pk: str) -> Counter[str]:
     """The counters one click adds to a bucket of family `pk`."""
-    v = "h" if click.visitor == "human" else "b"
+    v = visitor_of(click)
     names = [
         counter(TOTAL, v),
         counter("country", v, click.country),
@@ -156,7 +161,7 @@ def deltas_of(clicks: list[Click]) -> dict[tuple[str, str], Counter[str]]:
     found: dict[tuple[str, str], Counter[str]] = {}
     for click in clicks:
         moment = click_time(click)
-        per_link = Counter([counter("link", "h" if click.visitor == "human" else "b", click.code)])
+        per_link = Counter([counter("link", visitor_of(click), click.code)])
         for pk in families(click):
             counts = counts_of(click, pk)
             for sk in (hour_sk(moment), day_sk(moment)):

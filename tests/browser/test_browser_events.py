@@ -13,18 +13,11 @@ import pytest
 
 from chalicelib.tracking.proof import user_hash
 from tests.support.browser import DESKTOP_CHROME, chromium
-from tests.support.warehouse import identity_rows, wait_until, warehouse_rows
+from tests.support.warehouse import identity_rows, visitor_events, wait_until, warehouse_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 USER = "user-browser-1"
-
-
-def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
-    """This visitor's rows (the session stack's warehouse is shared with other tests)."""
-    return warehouse_rows(
-        db, "SELECT * FROM events WHERE anonymous_id = ? ORDER BY timestamp", anonymous_id
-    )
 
 
 def test_analytics_js_events_reach_the_warehouse_resolved(local_stack: Any) -> None:

@@ -20,7 +20,7 @@ from chalicelib.tracking.proof import user_hash
 from tests.support.browser import DESKTOP_CHROME, chromium
 from tests.support.segment_site import segment_site
 from tests.support.stack import api_call
-from tests.support.warehouse import identity_rows, wait_until, warehouse_rows
+from tests.support.warehouse import identity_rows, visitor_events, wait_until, warehouse_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -51,12 +51,6 @@ def segment_site_for(local_stack: Any) -> Iterator[tuple[str, str]]:
         assert status == 201, created
         holder["write_key"] = created["write_key"]
         yield origin, created["source_id"]
-
-
-def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
-    return warehouse_rows(
-        db, "SELECT * FROM events WHERE anonymous_id = ? ORDER BY timestamp", anonymous_id
-    )
 
 
 @pytest.mark.parametrize("where", ["app", "other-origin"])

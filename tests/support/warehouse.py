@@ -28,6 +28,13 @@ def event_row(db: Path, message_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def visitor_events(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
+    """One visitor's rows in time order (a session stack's warehouse is shared)."""
+    return warehouse_rows(
+        db, "SELECT * FROM events WHERE anonymous_id = ? ORDER BY timestamp", anonymous_id
+    )
+
+
 def identity_rows(db: Path, anonymous_id: str) -> list[dict[str, Any]]:
     return warehouse_rows(db, "SELECT * FROM identities WHERE anonymous_id = ?", anonymous_id)
 
