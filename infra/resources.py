@@ -35,7 +35,8 @@ OUTPUT_TO_ENV: dict[str, str] = {
     "SsmPrefix": "SSM_PREFIX",
 }
 
-# Names data.yaml gives the TTL attribute and the bucket's website documents.
+# Properties moto's own CloudFormation skips in data.yaml; the local bootstrap applies
+# them through the API too (see local/bootstrap.py).
 TTL_ATTRIBUTE = "ttl"
 WEBSITE_INDEX_DOCUMENT = "index.html"
 WEBSITE_ERROR_DOCUMENT = "expired.html"
@@ -68,8 +69,8 @@ ORIGIN_REFERER_HEADER = "Referer"
 
 def redirect_bucket_policy(bucket: str, parameters: Mapping[str, str]) -> dict[str, Any]:
     """data.yaml's RedirectBucketPolicy document for `bucket`, its Refs resolved from
-    `parameters`: the policy the local S3 stand-in (local/s3_website.py) enforces, as the
-    template AWS gets says."""
+    `parameters`: what the local bootstrap applies (the emulator's CloudFormation skips
+    bucket policies), so the local S3 stand-in enforces the template AWS gets."""
     from cfnlint.decode.cfn_yaml import loads
 
     template = loads(DATA_TEMPLATE.read_text())

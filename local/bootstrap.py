@@ -1,9 +1,12 @@
 """Create linktrail's resources in the emulator from infra/data.yaml, the template AWS
-uses, then what `make deploy` adds after it (the expired page), with local queue
-timeouts."""
+uses, then apply through the API what moto's own CloudFormation skips in it (TTL, the
+bucket's website configuration and policy). The emulator's models (local/cloudformation.py)
+already apply them; in-process moto, which the service tests bootstrap, does not. Applying
+them again changes nothing."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -39,7 +42,8 @@ def provision(
     )
     outputs = _wait_for_outputs(cloudformation)
     env = resources.env_from_outputs(outputs)
-    _prepare_for_local_use(session, env, log)
+    _apply_ignored_properties(session, env, log)
+    _apply_bucket_policy(session, env["REDIRECT_BUCKET"], parameters, log)
     # The short domain plays CloudFront and sends it as the origin custom header.
     env["ORIGIN_SECRET"] = origin_secret
     env["STAGE"] = stage
@@ -61,21 +65,46 @@ def _wait_for_outputs(cloudformation: Any) -> dict[str, str]:
         time.sleep(0.2)
 
 
-def _prepare_for_local_use(
+def _apply_ignored_properties(
     session: Any, env: dict[str, str], log: Callable[[str], None]
 ) -> None:
-    """What `make deploy` does after the data stack, and local quickness: the expired page
-    (CloudFormation cannot create objects) and short queue visibility timeouts. The
-    emulator's CloudFormation (local/cloudformation.py) already applied data.yaml's TTL,
-    website configuration and bucket policy, which moto's own skips."""
-    resources.upload_expired_page(session.client("s3"), env["REDIRECT_BUCKET"])
-    log(f"uploaded {resources.WEBSITE_ERROR_DOCUMENT}, the page of an expired link")
+    dynamodb = session.client("dynamodb")
+    for table in (env["LINKS_TABLE"], env["APP_TABLE"], env["ANALYTICS_TABLE"]):
+        dynamodb.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"AttributeName": resources.TTL_ATTRIBUTE, "Enabled": True},
+        )
+    log(
+        "TTL enabled on "
+        f"'{resources.TTL_ATTRIBUTE}' (the local TTL pump does the deleting)"
+    )
+    s3 = session.client("s3")
+    s3.put_bucket_website(
+        Bucket=env["REDIRECT_BUCKET"],
+        WebsiteConfiguration={
+            "IndexDocument": {"Suffix": resources.WEBSITE_INDEX_DOCUMENT},
+            "ErrorDocument": {"Key": resources.WEBSITE_ERROR_DOCUMENT},
+        },
+    )
+    resources.upload_expired_page(s3, env["REDIRECT_BUCKET"])
+    log("website configuration applied, expired.html uploaded")
     sqs = session.client("sqs")
     for name in ("CAMPAIGN_QUEUE_URL", "EVENTS_QUEUE_URL", "NOTIFY_QUEUE_URL"):
         sqs.set_queue_attributes(
             QueueUrl=env[name], Attributes={"VisibilityTimeout": LOCAL_VISIBILITY_TIMEOUT}
         )
     log(f"local queues: visibility timeout {LOCAL_VISIBILITY_TIMEOUT}s so retries come quickly")
+
+
+def _apply_bucket_policy(
+    session: Any, bucket: str, parameters: dict[str, str], log: Callable[[str], None]
+) -> None:
+    policy = resources.redirect_bucket_policy(bucket, parameters)
+    session.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    log(
+        "data.yaml's bucket policy applied (the bucket answers only requests with "
+        f"CloudFront's {resources.ORIGIN_REFERER_HEADER})"
+    )
 
 
 def ensure_admin_key(key_file: Path, app_table: str) -> str:
