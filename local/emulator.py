@@ -11,7 +11,8 @@ Patches of moto's DynamoDB, the first two relying on that lock, are installed at
 local/transactions.py undoes a cancelled transaction item by item instead of copying
 every table it names (a transaction costs what it touches, not the table), and
 local/streams.py keeps 24 hours of stream records and 15 minutes of shard iterators;
-local/serialization.py hands items that are their own wire form to the answer whole.
+local/serialization.py hands items that are their own wire form to the answer whole,
+local/partitions.py lets a Query read its partition instead of sorting the whole table.
 local/expired_items.py answers the local TTL pump without a Scan.
 local/apigateway.py takes the Swagger 2.0 imports `chalice deploy` makes, and
 local/cloudformation.py deploys the parts of infra/*.yaml moto's CloudFormation skips
@@ -63,11 +64,19 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
 
 def patch_moto() -> None:
     """Install our transactions and stream bounds in this process's moto."""
-    from local import apigateway, cloudformation, serialization, streams, transactions
+    from local import (
+        apigateway,
+        cloudformation,
+        partitions,
+        serialization,
+        streams,
+        transactions,
+    )
 
     transactions.install()
     streams.install()
     serialization.install()
+    partitions.install()
     apigateway.install()
     cloudformation.install()
 
