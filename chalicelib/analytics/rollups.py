@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.analytics import buckets
 from chalicelib.clicks.records import Click, clicks_of
+from chalicelib.core.aws import batch_get
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -106,21 +107,15 @@ class Rollups:
         raise MarksKeptMoving(f"marks kept moving over {ATTEMPTS} attempts")
 
     def _marks(self, codes: set[str]) -> dict[str, int]:
-        marks: dict[str, int] = {}
-        ordered = sorted(codes)
-        for start in range(0, len(ordered), 100):
-            keys: list[Any] = [
-                {"pk": {"S": buckets.link_pk(code)}, "sk": {"S": buckets.MARK}}
-                for code in ordered[start : start + 100]
-            ]
-            request: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                answer = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self._table, []):
-                    code = item["pk"]["S"].removeprefix("rollup#link#")
-                    marks[code] = int(item["serial"]["N"])
-                request = answer.get("UnprocessedKeys") or None
-        return marks
+        keys = [{"pk": {"S": buckets.link_pk(code)}, "sk": {"S": buckets.MARK}}
+                for code in sorted(codes)]  # fmt: skip
+        read = batch_get(self._dynamodb, self._table, keys, consistent=True)
+        if read.unread:
+            raise RuntimeError("DynamoDB left rollup marks unread: the batch is retried")
+        return {
+            item["pk"]["S"].removeprefix("rollup#link#"): int(item["serial"]["N"])
+            for item in read.items
+        }
 
     def _write(self, transaction: Transaction, *, narrowed: bool = False) -> bool:
         """Whether it was applied; False when a mark had moved."""

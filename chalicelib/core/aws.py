@@ -8,7 +8,9 @@ which only the `local` stage sets; boto3 reads it itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -83,3 +85,49 @@ def query_items(dynamodb: DynamoDBClient, query: Mapping[str, Any]) -> Iterator[
     """Every item a DynamoDB Query matches, page after page."""
     for page in query_pages(dynamodb, query):
         yield from page.get("Items", [])
+
+
+BATCH_GET_KEYS = 100  # BatchGetItem takes at most 100 keys
+BATCH_GET_CALLS = 5  # calls per 100 keys at most: the first, then the unprocessed again
+
+
+@dataclass
+class BatchRead:
+    """What a batch read found, and the keys DynamoDB still left unprocessed."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    unread: list[dict[str, Any]] = field(default_factory=list)
+
+
+def batch_get(
+    dynamodb: DynamoDBClient,
+    table: str,
+    keys: Sequence[Mapping[str, Any]],
+    *,
+    projection: str | None = None,
+    consistent: bool = False,
+    calls: int = BATCH_GET_CALLS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchRead:
+    """The items of `keys` in `table`, one BatchGetItem per 100 keys. Keys DynamoDB leaves
+    unprocessed (it does so when throttled) are asked again after a pause that doubles each
+    time (50 ms, 100 ms, ...), up to `calls` calls per 100 keys; what is still unread then
+    is returned, for the caller to read otherwise, show as unknown or fail on."""
+    read = BatchRead()
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        request: dict[str, Any] = {"Keys": list(keys[start : start + BATCH_GET_KEYS])}
+        if projection is not None:
+            request["ProjectionExpression"] = projection
+        if consistent:
+            request["ConsistentRead"] = True
+        for call in range(calls):
+            if call:
+                sleep(min(0.05 * 2 ** (call - 1), 1.0))
+            answer = dynamodb.batch_get_item(RequestItems={table: cast(Any, request)})
+            read.items.extend(answer.get("Responses", {}).get(table, []))
+            left = answer.get("UnprocessedKeys", {}).get(table)
+            request["Keys"] = list(left["Keys"]) if left else []
+            if not request["Keys"]:
+                break
+        read.unread.extend(request["Keys"])
+    return read

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
-from chalicelib.core.aws import query_pages
+from chalicelib.core.aws import batch_get, query_pages
 from chalicelib.links.items import (
     COUNTED,
     COUNTER,
@@ -40,7 +40,6 @@ class CampaignLinkSummary(TypedDict):
 
 
 LIST_READS = 10  # Queries per page at most, when a filter skips most items
-BATCH_GET = 100  # BatchGetItem takes at most 100 keys
 COUNT_READS = 5  # BatchGetItems per 100 counters at most (unprocessed keys are read again)
 
 
@@ -127,21 +126,11 @@ class LinkIndexes:
         hold theirs): one BatchGetItem per 100 live links, of just the counts. A counter
         still unread after COUNT_READS reads shows its link's own counts (0)."""
         codes = [str(row["code"]) for row in rows if row.get("sk") == LINK]
-        counts: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(codes), BATCH_GET):
-            keys = [link_key(code, COUNTER) for code in codes[start : start + BATCH_GET]]
-            request: dict[str, Any] = {
-                "Keys": keys,
-                "ProjectionExpression": ", ".join(("code", *COUNTED)),
-            }
-            for _ in range(COUNT_READS):
-                answer = self._ddb.batch_get_item(RequestItems={self._table: cast(Any, request)})
-                for raw in answer.get("Responses", {}).get(self._table, []):
-                    counts[str(raw["code"]["S"])] = from_item(raw)
-                left = answer.get("UnprocessedKeys", {}).get(self._table)
-                if not left:
-                    break
-                request["Keys"] = list(left["Keys"])  # throttled: read the rest again
+        read = batch_get(
+            self._ddb, self._table, [link_key(code, COUNTER) for code in codes],
+            projection=", ".join(("code", *COUNTED)), calls=COUNT_READS,
+        )  # fmt: skip
+        counts = {str(raw["code"]["S"]): from_item(raw) for raw in read.items}
         return [
             merged(row, counts.get(str(row["code"]))) if row.get("sk") == LINK else row
             for row in rows

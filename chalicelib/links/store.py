@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from botocore.exceptions import ClientError
 
+from chalicelib.core.aws import batch_get
 from chalicelib.core.settings import Settings
 from chalicelib.links import counters
 from chalicelib.links.items import (
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
     from types_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
-BATCH_GET = 100  # BatchGetItem takes at most 100 keys
-CODES_PER_BATCH = BATCH_GET // 2  # a link and its counter per code
 
 
 class CodeTaken(Exception):
@@ -235,31 +234,25 @@ class LinkStore:
         consistently 50 codes (a link and its counter each) per BatchGetItem: one call where
         items_for would take 50. Codes DynamoDB left unprocessed are left out; the caller
         reads those itself."""
-        found: dict[str, dict[str, Any] | None] = {}
         unique = list(dict.fromkeys(codes))
-        for start in range(0, len(unique), CODES_PER_BATCH):
-            chunk = unique[start : start + CODES_PER_BATCH]
-            keys = [link_key(c, kind) for c in chunk for kind in (LINK, COUNTER)]
-            answer = self._ddb.batch_get_item(
-                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+        keys = [link_key(c, kind) for c in unique for kind in (LINK, COUNTER)]
+        read = batch_get(self._ddb, self._table, keys, consistent=True, calls=1)
+        items: dict[tuple[str, str], dict[str, Any]] = {
+            (code_of(str(raw["pk"]["S"])), str(raw["sk"]["S"])): from_item(raw)
+            for raw in read.items
+        }
+        unprocessed = {code_of(str(key["pk"]["S"])) for key in read.unread}
+        found: dict[str, dict[str, Any] | None] = {}
+        for code in unique:
+            if code in unprocessed:
+                continue
+            link = items.get((code, LINK))
+            # As in items_for: an item without long_url is not a link.
+            found[code] = (
+                merged(link, items.get((code, COUNTER)))
+                if link is not None and "long_url" in link
+                else None
             )
-            read: dict[tuple[str, str], dict[str, Any]] = {
-                (code_of(str(raw["pk"]["S"])), str(raw["sk"]["S"])): from_item(raw)
-                for raw in answer.get("Responses", {}).get(self._table, [])
-            }
-            unread = answer.get("UnprocessedKeys", {}).get(self._table)
-            left = unread["Keys"] if unread is not None else []
-            unprocessed = {code_of(str(key["pk"]["S"])) for key in left}
-            for code in chunk:
-                if code in unprocessed:
-                    continue
-                link = read.get((code, LINK))
-                # As in items_for: an item without long_url is not a link.
-                found[code] = (
-                    merged(link, read.get((code, COUNTER)))
-                    if link is not None and "long_url" in link
-                    else None
-                )
         return found
 
     # changing

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ParamValidationError
 
-from chalicelib.core.aws import error_code, query_items
+from chalicelib.core.aws import batch_get, error_code, query_items
 from chalicelib.tracking.event_queue import QueuedEvent
 from chalicelib.tracking.proof import LinkProof
 
@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 SORT_KEY = "identity"
 ERASED_SORT_KEY = "erased"
 CONFLICT_PREFIX = "conflict#"
-_BATCH_GET_KEYS = 100
 _BATCH_WRITE_ITEMS = 25
 
 
@@ -260,26 +259,13 @@ class IdentityStore:
     def resolve(self, anonymous_ids: Iterable[str]) -> dict[str, str]:
         """anonymous_id -> user_id for those that have a link (BatchGetItem, 100 a call)."""
         wanted = sorted(a for a in set(anonymous_ids) if key_problem(anonymous_id=a) is None)
-        resolved: dict[str, str] = {}
-        for start in range(0, len(wanted), _BATCH_GET_KEYS):
-            keys = [_key(a) for a in wanted[start : start + _BATCH_GET_KEYS]]
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": keys,
-                    "ProjectionExpression": "anonymous_id, user_id",
-                }
-            }
-            for attempt in range(8):
-                answer = self._ddb.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(self._table, []):
-                    resolved[item["anonymous_id"]["S"]] = item["user_id"]["S"]
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise RuntimeError("DynamoDB left identity lookups unprocessed")
-        return resolved
+        read = batch_get(
+            self._ddb, self._table, [_key(a) for a in wanted],
+            projection="anonymous_id, user_id", calls=8, sleep=self._sleep,
+        )  # fmt: skip
+        if read.unread:
+            raise RuntimeError("DynamoDB left identity lookups unprocessed")
+        return {item["anonymous_id"]["S"]: item["user_id"]["S"] for item in read.items}
 
     # --- erasure: every item that names the user ----------------------------------------
 
