@@ -48,6 +48,13 @@ $(DASHBOARD_VENDOR)/uplot.js: $(NODE_STAMP)
 $(DASHBOARD_VENDOR)/uplot.css: $(NODE_STAMP)
 	@mkdir -p $(@D) && cp node_modules/uplot/dist/uPlot.min.css $@
 
+# Swagger UI for /docs, copied the same way (chalicelib/contract/docs.py names them).
+DOCS_VENDOR := chalicelib/contract/vendor
+DOCS_VENDORED := $(addprefix $(DOCS_VENDOR)/,swagger-ui-bundle.js swagger-ui.css)
+VENDORED += $(DOCS_VENDORED)
+$(DOCS_VENDOR)/%: $(NODE_STAMP)
+	@mkdir -p $(@D) && cp node_modules/swagger-ui-dist/$* $@
+
 # Debian chromium for the browser tests; installed when missing (CI runs as root).
 browser:
 	@command -v chromium >/dev/null || { \

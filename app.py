@@ -14,6 +14,7 @@ from chalicelib import http, wiring
 from chalicelib.analytics.api import bp as analytics
 from chalicelib.campaigns.api import bp as campaigns
 from chalicelib.clicks.api import bp as clicks
+from chalicelib.contract.api import bp as contract
 from chalicelib.core import logs
 from chalicelib.dashboard.api import bp as dashboard
 from chalicelib.journeys.api import bp as journeys
@@ -36,6 +37,6 @@ for event_type in ("sqs", "dynamodb", "scheduled"):
 
 for blueprint in (
     system, links, campaigns, messaging, clicks, analytics, journeys, tracking, sources,
-    dashboard,
+    dashboard, contract,
 ):
     app.register_blueprint(blueprint)

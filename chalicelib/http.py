@@ -96,7 +96,7 @@ class Api(Blueprint):
         """The request being handled (only called while one is)."""
         return self.current_request
 
-    def json_body(self, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+    def json_body(self, max_bytes: int = payloads.MAX_JSON_BYTES) -> dict[str, Any]:
         """The request's JSON object body, validated (400/413/415 problems)."""
         request = self.request
         content_type = request.headers.get("content-type")

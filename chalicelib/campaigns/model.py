@@ -23,6 +23,8 @@ from chalicelib.core.payloads import reject_unknown_fields
 from chalicelib.core.problems import BadRequest, Problem
 from chalicelib.links.model import (
     CODE_ALPHABET,
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     decode_cursor,
     parse_expiry,
     parse_url,
@@ -33,6 +35,7 @@ from chalicelib.links.service import LinkService
 MAX_RECIPIENTS = 10_000
 MAX_BODY_BYTES = 2 * 1024 * 1024  # 10,000 recipients with refs fit with room to spare
 MAX_TEXT = 3200
+MAX_NAME = 100
 CHANNELS = ("sms", "whatsapp", "viber", "messenger")
 CREATE_FIELDS = frozenset(
     {"name", "url", "text", "recipients", "expires_at", "ttl", "channel", "webhook_url"}
@@ -130,7 +133,7 @@ class CampaignListQuery:
     """GET /api/campaigns' parameters: a page size and where the page starts (the key
     after which to read, from the cursor of the page before)."""
 
-    limit: int = 25
+    limit: int = DEFAULT_PAGE_SIZE
     start_key: dict[str, Any] | None = None
 
 
@@ -139,9 +142,9 @@ def parse_campaign_list(params: Mapping[str, str] | None) -> CampaignListQuery:
     unknown = sorted(set(params) - LIST_PARAMS)
     if unknown:
         raise BadRequest(f"Unknown query parameter(s): {', '.join(unknown)}.", field=unknown[0])
-    limit_raw = params.get("limit", "25")
-    if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= 100:
-        raise BadRequest("limit is a whole number from 1 to 100.", field="limit")
+    limit_raw = params.get("limit", str(DEFAULT_PAGE_SIZE))
+    if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= MAX_PAGE_SIZE:
+        raise BadRequest(f"limit is a whole number from 1 to {MAX_PAGE_SIZE}.", field="limit")
     cursor = params.get("cursor")
     start_key = decode_cursor(cursor, "gsi1", LIST_PARTITION) if cursor is not None else None
     return CampaignListQuery(limit=int(limit_raw), start_key=start_key)
@@ -168,8 +171,8 @@ def parse_campaign(
     messaging checks them (phones); the daily quota is taken per send, by the workers."""
     reject_unknown_fields(dict(body), CREATE_FIELDS)
     name = body.get("name")
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
-        raise BadRequest("name is 1-100 characters.", field="name")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
+        raise BadRequest(f"name is 1-{MAX_NAME} characters.", field="name")
     if "url" not in body:
         raise BadRequest("url is required.", field="url")
     url = parse_url(body["url"], "url", links.settings.allowed_destination_hosts)

@@ -11,6 +11,8 @@ from chalicelib.core.problems import BadRequest, Problem
 # Deeper bodies are refused: everything downstream (the queue, the forwarder, Stitch, the
 # warehouse's JSON columns) parses them again, and Python's parser recurses per level.
 MAX_DEPTH = 32
+# A JSON body's size limit unless the route sets its own.
+MAX_JSON_BYTES = 64 * 1024
 TOO_DEEP = f"The body's arrays or objects are nested too deeply (at most {MAX_DEPTH} levels)."
 
 
@@ -50,7 +52,7 @@ def parse_json_object(
     raw: bytes | str,
     content_type: str | None,
     *,
-    max_bytes: int = 64 * 1024,
+    max_bytes: int = MAX_JSON_BYTES,
     accept: tuple[str, ...] = ("application/json",),
 ) -> dict[str, Any]:
     """The body as a JSON object, or a problem: 415, 413 or 400."""

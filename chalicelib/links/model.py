@@ -69,6 +69,8 @@ PATCH_FIELDS = frozenset({"url", "expires_at", "ttl", "max_clicks", "expired_url
 LIST_PARAMS = frozenset({"campaign_id", "tag", "q", "status", "limit", "cursor"})
 LIST_STATUSES = ("active", "ended")
 MAX_SEARCH = 100
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9]{12}\Z")
 
 
@@ -281,7 +283,7 @@ class ListQuery:
     tag: str | None = None
     q: str | None = None
     status: ListStatus | None = None
-    limit: int = 25
+    limit: int = DEFAULT_PAGE_SIZE
     cursor: str | None = None
 
     @property
@@ -297,9 +299,9 @@ def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     campaign_id = params.get("campaign_id")
     if campaign_id is not None and not CAMPAIGN_ID.match(campaign_id):
         raise BadRequest("campaign_id is 12 letters or digits.", field="campaign_id")
-    limit_raw = params.get("limit", "25")
-    if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= 100:
-        raise BadRequest("limit is a whole number from 1 to 100.", field="limit")
+    limit_raw = params.get("limit", str(DEFAULT_PAGE_SIZE))
+    if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= MAX_PAGE_SIZE:
+        raise BadRequest(f"limit is a whole number from 1 to {MAX_PAGE_SIZE}.", field="limit")
     return ListQuery(
         campaign_id=campaign_id,
         tag=parse_tag(params["tag"], "tag") if "tag" in params else None,

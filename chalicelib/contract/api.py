@@ -1,0 +1,38 @@
+"""GET /openapi.json (the HTTP API's contract, in every stage, no key) and /docs, which
+renders it with Swagger UI served from this app."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.contract import docs
+from chalicelib.core.problems import NotFound
+from chalicelib.http import Api, json_response
+
+bp = Api(__name__)
+
+
+@bp.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    # Assembled on first use: the feature contracts stay off every route's cold start.
+    from chalicelib.contract.document import document
+
+    return json_response(document(), headers={"Cache-Control": "no-cache"})
+
+
+@bp.route("/docs", methods=["GET"])
+def docs_page() -> Response:
+    return _answer(docs.PAGE)
+
+
+@bp.route("/docs/{asset}", methods=["GET"])
+def docs_asset(asset: str) -> Response:
+    return _answer(asset)
+
+
+def _answer(name: str) -> Response:
+    found = docs.asset(name)
+    if found is None:
+        raise NotFound(f"/docs has no file {name!r}.")
+    return Response(body=found.body, status_code=200,
+                    headers={**docs.SECURITY_HEADERS, "Content-Type": found.media_type})
