@@ -29,6 +29,7 @@ def schemas() -> dict[str, Schema]:
             "required": ["name", "url", "text", "recipients"],
             "additionalProperties": False,
             "maxProperties": len(model.CREATE_FIELDS),
+            **links.ONE_EXPIRY,
             "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": model.MAX_NAME},
                 "url": links.URL,
@@ -51,7 +52,7 @@ def schemas() -> dict[str, Schema]:
                 "expires_at": links.EXPIRES_AT,
                 "ttl": links.TTL,
                 "channel": {"type": "string", "enum": list(model.CHANNELS), "default": "sms"},
-                "webhook_url": links.URL,
+                "webhook_url": {"oneOf": [links.URL, {"type": "null"}]},
             },
         },
         "CampaignRow": {"type": "object", "required": list(row), "properties": row},
