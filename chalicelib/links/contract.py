@@ -35,6 +35,8 @@ def schemas() -> dict[str, Schema]:
         "NewLink": {
             "type": "object",
             "required": ["url"],
+            "examples": [{"url": "https://example.com/spring", "tags": ["spring"],
+                          "max_clicks": 1000}],
             "additionalProperties": False,
             "maxProperties": len(model.CREATE_FIELDS),
             **ONE_EXPIRY,

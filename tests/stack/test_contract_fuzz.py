@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("contract-fuzz")]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("st")
-EXAMPLES = int(os.environ.get("LINKTRAIL_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("LINKTRAIL_FUZZ_EXAMPLES", "6"))
 SEED = int(os.environ.get("LINKTRAIL_FUZZ_SEED", "20261204"))
 
 
