@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
 STAGE ?= dev
 
-.PHONY: dev demo-data test lint typecheck unit bench edge deploy browser clean help
+.PHONY: dev demo-data test fuzz lint typecheck unit bench edge deploy browser clean help
 
 help:
 	@echo "make dev     run the whole system on loopback (emulator, app, pumps, short domain, ...)"
 	@echo "make test    ruff + import contracts + mypy + pytest (sets up the venv, npm deps and chromium first)"
+	@echo "make fuzz    schemathesis against the local stack, with many more examples (FUZZ_EXAMPLES=500)"
 	@echo "make demo-data   1,000 links and 50,000 clicks in the running make dev stack"
 	@echo "make bench   print the benchmark table"
 	@echo "make edge    build dist/edge-click.zip"
@@ -85,6 +86,11 @@ test: $(STAMP) $(NODE_STAMP) $(VENDORED) browser
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist loadgroup
+
+# The contract fuzz test of `make test`, longer: FUZZ_EXAMPLES cases per operation.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP) $(NODE_STAMP) $(VENDORED)
+	LINKTRAIL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/stack/test_contract_fuzz.py
 
 bench: $(STAMP) $(VENDORED)
 	$(BIN)/python -m bench

@@ -159,7 +159,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadgroup`, every stack test runs on one worker, so one
-    local stack serves them all (the fixture is per session, and each worker is one)."""
+    local stack serves them all (the fixture is per session, and each worker is one). A
+    stack test that starts its own stack names its own group."""
     for item in items:
-        if item.get_closest_marker("stack") is not None:
+        own_group = item.get_closest_marker("xdist_group") is not None
+        if item.get_closest_marker("stack") is not None and not own_group:
             item.add_marker(pytest.mark.xdist_group("stack"))

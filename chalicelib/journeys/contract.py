@@ -18,7 +18,9 @@ def _page(operation_id: str, summary: str) -> oa.Operation:
 
 def paths() -> Paths:
     audited = {"type": "string", "maxLength": inputs.MAX_URL_LENGTH, "format": "uri"}
-    day: Schema = {"type": "string", "format": "date"}
+    # An empty value stands for the default, as journeys.inputs.parse_day reads it.
+    day: Schema = {"type": "string",
+                   "pattern": "^(?:" + oa.anchored(inputs.DAY.pattern)[1:-1] + ")?$"}
     described: Paths = {
         path: {"get": _page(f"sitePage{index}", f"The demo site's page {path}")}
         for index, path in enumerate(PAGES)

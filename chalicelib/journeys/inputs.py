@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from chalicelib.core.problems import BadRequest, Problem
 
 MAX_URL_LENGTH = 2048
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -79,7 +79,7 @@ def client_ip(context: Mapping[str, Any]) -> str:
 def parse_day(value: str | None, field: str, default: date) -> date:
     if value is None or value == "":
         return default
-    if not _DATE.match(value):
+    if not DAY.match(value):
         raise BadRequest(f"{field} must be a date, YYYY-MM-DD.", field=field)
     try:
         return date.fromisoformat(value)

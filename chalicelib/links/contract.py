@@ -14,6 +14,8 @@ URL: Schema = {"type": "string", "format": "uri", "minLength": 1,
                "maxLength": model.MAX_URL_LENGTH,
                "description": "An absolute http(s) URL a browser opens exactly as written."}
 TAG: Schema = {"type": "string", "pattern": oa.anchored(model.TAG.pattern)}
+# expires_at and ttl are two ways to say one thing: a body gives one or neither.
+ONE_EXPIRY: Schema = {"not": {"required": ["expires_at", "ttl"]}}
 EXPIRES_AT: Schema = {
     "description": "When the link ends: ISO 8601 with an offset, or epoch seconds; in the "
     "future and within the configured maximum lifetime.",
@@ -33,27 +35,34 @@ def schemas() -> dict[str, Schema]:
         "NewLink": {
             "type": "object",
             "required": ["url"],
+            "examples": [{"url": "https://example.com/spring", "tags": ["spring"],
+                          "max_clicks": 1000}],
             "additionalProperties": False,
             "maxProperties": len(model.CREATE_FIELDS),
+            **ONE_EXPIRY,
             "properties": {
                 "url": URL,
-                "code": {**CODE, "not": {"enum": sorted(model.RESERVED_CODES)},
+                "code": {"oneOf": [{**CODE, "not": {"enum": sorted(model.RESERVED_CODES)}},
+                                   {"type": "null"}],
                          "description": "A custom code (reserved words refused); "
-                         "generated when absent."},
+                         "generated when absent or null."},
                 "expires_at": EXPIRES_AT,
                 "ttl": TTL,
                 "max_clicks": MAX_CLICKS,
-                "expired_url": URL,
+                "expired_url": {"oneOf": [URL, {"type": "null"}]},
                 "tags": {"type": "array", "items": TAG, "maxItems": model.MAX_TAGS},
-                "webhook_url": {**URL, "description": "Receives a signed link.clicked POST "
-                                "per human click (see webhooks); no private addresses."},
-                "sms": {"$ref": "#/components/schemas/SmsOrder"},
+                "webhook_url": {"oneOf": [URL, {"type": "null"}],
+                                "description": "Receives a signed link.clicked POST per "
+                                "human click (see webhooks); no private addresses."},
+                "sms": {"oneOf": [{"$ref": "#/components/schemas/SmsOrder"}, {"type": "null"}],
+                        "description": "null: no text, as when absent."},
             },
         },
         "LinkPatch": {
             "type": "object",
             "minProperties": 1,
             "additionalProperties": False,
+            **ONE_EXPIRY,
             "description": "null clears expires_at, max_clicks or expired_url.",
             "properties": {
                 "url": URL,

@@ -54,7 +54,7 @@ def validate_order(sms: object, settings: Settings) -> tuple[str, str, str, Reci
             f"Unknown field(s) in sms: {', '.join(unknown)}.", field=f"sms.{unknown[0]}"
         )
     channel = sms.get("channel", "sms")
-    if channel not in CHANNEL_TEXT_LIMITS:
+    if not isinstance(channel, str) or channel not in CHANNEL_TEXT_LIMITS:
         raise BadRequest(
             f"sms.channel must be one of {', '.join(CHANNEL_TEXT_LIMITS)}.", field="sms.channel"
         )

@@ -18,6 +18,8 @@ bp = Api(__name__)
 
 @bp.route("/v1/{call}", methods=["OPTIONS"])
 def tracking_preflight(call: str) -> Response:
+    if call not in CALLS:
+        raise NotFound(f"No Tracking API call {call!r}.")
     return no_content(collector.preflight_headers(bp.request.headers.get("origin")))
 
 

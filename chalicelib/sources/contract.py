@@ -65,7 +65,7 @@ def paths() -> Paths:
                 "security": [],
                 "parameters": [call],
                 "responses": {"204": oa.no_content("Allowed (the call itself is checked)."),
-                              **oa.problems()},
+                              **oa.problems(404)},
             },
             "post": {
                 "operationId": "segmentCall",

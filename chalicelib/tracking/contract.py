@@ -23,7 +23,7 @@ def schemas() -> dict[str, Schema]:
             "properties": {"type": "object"},
             "traits": {"type": "object"},
             "context": {"type": "object"},
-            "timestamp": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
         },
     }
     return {

@@ -77,6 +77,7 @@ def test_importing_app_does_not_import_the_vonage_sdk() -> None:
     ({"to": "+44740012345"}, "sms.to"),
     ({"to": "+19005551234"}, "sms.to"),  # premium rate
     ({"to": NUMBER, "channel": "sms_gateway"}, "sms.channel"),
+    ({"to": NUMBER, "channel": {}}, "sms.channel"),
     ({"to": NUMBER, "text": "no placeholder"}, "sms.text"),
     ({"to": NUMBER, "text": "x" * 3190 + "{link}"}, "sms.text"),
     ({"to": NUMBER, "channel": "messenger", "text": "y" * 600 + "{link}"}, "sms.text"),

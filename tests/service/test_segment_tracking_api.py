@@ -294,6 +294,14 @@ def test_a_preflight_is_answered_and_the_call_then_checked(
     assert events_queued(aws) == []
 
 
+def test_a_preflight_of_no_tracking_call_is_a_404(client: Any) -> None:
+    answer = client.http.request("OPTIONS", "/v1/nonsense",
+                                 headers={"Origin": "http://site.example"})
+    assert answer.status_code == 404
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
 def test_the_local_write_key_survives_a_restart(aws: dict[str, str], tmp_path: Any,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from local import write_key
