@@ -22,8 +22,8 @@ def weights() -> tuple[int, int]:
     from chalicelib.dashboard import assets
 
     ours = libraries = 0
-    for name in assets.names():
-        found = assets.asset(name)
+    for name in assets.FILES.names():
+        found = assets.FILES.asset(name)
         if found is None or not name.endswith((".js", ".css")):
             continue
         size = len(gzip.compress(found.body.encode(), 9))

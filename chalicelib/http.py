@@ -19,7 +19,8 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.core import logs, payloads
-from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, Problem
+from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, NotFound, Problem
+from chalicelib.core.static_files import StaticFiles
 from chalicelib.system.keys import ApiKey
 from chalicelib.system.roles import Role, covers
 
@@ -53,6 +54,15 @@ def html_response(
     body: str, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(body=body, status_code=status, headers={**(headers or {})})
+
+
+def static_file(files: StaticFiles, name: str, request: Request) -> Response:
+    """One of a page's files, or a 404 problem for a name it does not serve."""
+    answer = files.answer(name, request.headers.get("if-none-match"))
+    if answer is None:
+        page = request.path.split("/")[1]  # the route as declared: /dashboard/{asset}
+        raise NotFound(f"/{page} has no file {name!r}.")
+    return Response(body=answer.body, status_code=answer.status, headers={**answer.headers})
 
 
 def no_content(headers: Mapping[str, str] | None = None) -> Response:

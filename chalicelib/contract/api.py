@@ -6,8 +6,7 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.contract import docs
-from chalicelib.core.problems import NotFound
-from chalicelib.http import Api, json_response
+from chalicelib.http import Api, json_response, static_file
 
 bp = Api(__name__)
 
@@ -22,17 +21,9 @@ def openapi() -> Response:
 
 @bp.route("/docs", methods=["GET"])
 def docs_page() -> Response:
-    return _answer(docs.PAGE)
+    return static_file(docs.FILES, docs.PAGE, bp.request)
 
 
 @bp.route("/docs/{asset}", methods=["GET"])
 def docs_asset(asset: str) -> Response:
-    return _answer(asset)
-
-
-def _answer(name: str) -> Response:
-    found = docs.asset(name)
-    if found is None:
-        raise NotFound(f"/docs has no file {name!r}.")
-    return Response(body=found.body, status_code=200,
-                    headers={**docs.SECURITY_HEADERS, "Content-Type": found.media_type})
+    return static_file(docs.FILES, asset, bp.request)

@@ -18,26 +18,6 @@ def paths() -> Paths:
                               **oa.problems()},
             },
         },
-        "/docs": {
-            "get": {
-                "operationId": "docsPage",
-                "summary": "This document for people (Swagger UI)",
-                "security": [],
-                "responses": {"200": oa.html_page("The page."), **oa.problems()},
-            },
-        },
-        "/docs/{asset}": {
-            "get": {
-                "operationId": "docsAsset",
-                "summary": "One of /docs' scripts and styles",
-                "security": [],
-                "parameters": [oa.path_parameter("asset", {"type": "string"})],
-                "responses": {
-                    "200": {"description": "The file.", "content": {
-                        media: {"schema": {"type": "string"}}
-                        for media in sorted(set(docs.MEDIA_TYPES.values()))}},
-                    **oa.problems(404),
-                },
-            },
-        },
+        **oa.static_pages("/docs", "docs", "This document for people (Swagger UI)",
+                          "One of /docs' scripts and styles", docs.FILES.media_types()),
     }

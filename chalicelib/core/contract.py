@@ -5,7 +5,7 @@ when /openapi.json is asked for (chalicelib/contract)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, TYPE_BASE
@@ -99,6 +99,30 @@ def no_content(description: str, headers: Mapping[str, Schema] | None = None) ->
 
 def html_page(description: str) -> Schema:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def static_pages(prefix: str, operation: str, page: str, asset: str,
+                 media_types: Iterable[str]) -> Paths:
+    """A page at `prefix` and its files at `prefix`/{asset}, revalidated by ETag."""
+    revalidated = {"304": {"description": "Unchanged since the ETag in If-None-Match."}}
+    etag = header("If-None-Match", {"type": "string"})
+    return {
+        prefix: {"get": {
+            "operationId": f"{operation}Page", "summary": page, "security": [],
+            "parameters": [etag],
+            "responses": {"200": html_page("The page."), **revalidated, **problems()},
+        }},
+        f"{prefix}/{{asset}}": {"get": {
+            "operationId": f"{operation}Asset", "summary": asset, "security": [],
+            "parameters": [path_parameter("asset", {"type": "string"}), etag],
+            "responses": {
+                "200": {"description": "The file.", "content": {
+                    media: {"schema": {"type": "string"}} for media in sorted(set(media_types))}},
+                **revalidated,
+                **problems(404),
+            },
+        }},
+    }
 
 
 def json_body(schema: Schema, max_bytes: int, media_types: tuple[str, ...] = ("application/json",)

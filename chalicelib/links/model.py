@@ -50,6 +50,7 @@ RESERVED_CODES = frozenset(
         "login",
         "demo",
         "dashboard",
+        "docs",
         "v1",
     }
 )

@@ -90,7 +90,7 @@ def test_first_load_fits_the_budget_and_loads_every_module(client: Any) -> None:
     weight = sum(len(gzip.compress(body, 9)) for body in scripts_and_styles.values())
     assert weight <= BUDGET_BYTES, f"{weight} bytes gzipped"
     # Every file the dashboard serves is reached from the page: nothing is dead weight.
-    assert set(loaded) == set(assets.names()), set(assets.names()) ^ set(loaded)
+    assert set(loaded) == set(assets.FILES.names()), set(assets.names()) ^ set(loaded)
 
 
 @pytest.mark.parametrize(("name", "media_type"), [

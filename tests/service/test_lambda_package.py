@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.contract import docs
 from chalicelib.dashboard import assets
 from tests.support.paths import ROOT
 
@@ -63,9 +64,10 @@ def test_the_zip_holds_app_py_chalicelib_and_chalices_runtime(package: dict[str,
         path.relative_to(ROOT).as_posix()
         for path in (ROOT / "chalicelib").rglob("*.py")
         if "__pycache__" not in path.parts
-    } | {  # the dashboard's files: ours and the libraries make copies in
-        assets.path_of(name).relative_to(ROOT).as_posix()  # type: ignore[union-attr]
-        for name in assets.names()
+    } | {  # the pages' files: ours and the libraries make copies in
+        files.path_of(name).relative_to(ROOT).as_posix()  # type: ignore[union-attr]
+        for files in (assets.FILES, docs.FILES)
+        for name in files.names()
     }
     packaged = {name for name in names if name.startswith("chalicelib/")}
     assert packaged == production, listing(names)
