@@ -6,8 +6,8 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib import wiring
-from chalicelib.core.problems import Problem
-from chalicelib.http import Api, json_response
+from chalicelib.core.problems import Conflict, Problem
+from chalicelib.http import Api, calling_key, json_response
 from chalicelib.system import health
 from chalicelib.system.roles import ROLES
 
@@ -46,4 +46,8 @@ def create_key() -> Response:
 
 @bp.route("/api/keys/{key_id}", methods=["DELETE"], role="admin")
 def revoke_key(key_id: str) -> Response:
+    if key_id == calling_key().key_id:
+        # Revoking the key in hand could lock the last admin out of the API.
+        raise Conflict("This request's own key cannot revoke itself: use another admin "
+                       "key, or `linktrail keys revoke` on the table.")
     return json_response(wiring.key_store().revoke(key_id).to_public())

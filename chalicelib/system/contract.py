@@ -81,7 +81,8 @@ def paths() -> Paths:
         "/api/keys/{key_id}": {
             "delete": oa.api_operation(
                 "revokeKey", "Revoke a key", "admin",
-                {"200": oa.json_answer("The key, revoked.", key_ref), **oa.problems(404)},
+                {"200": oa.json_answer("The key, revoked.", key_ref),
+                 **oa.problems(404), "409": oa.problem(409, "The calling key itself.")},
                 parameters=[oa.path_parameter(
                     "key_id", {"type": "string", "pattern": oa.anchored(KEY_ID.pattern)})],
             ),

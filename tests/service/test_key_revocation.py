@@ -61,3 +61,18 @@ def test_only_an_admin_key_revokes(client, auth_headers, aws):
     answer = client.http.delete(f"/api/keys/{target}", headers=bearer(writer))
     assert answer.status_code == 403
     assert {k.key_id: k.active for k in store.list()}[target] is True
+
+
+def test_a_key_cannot_revoke_itself(client, aws):
+    store = wiring.key_store()
+    admin = store.create("operator", role="admin")
+    other = store.create("spare", role="admin")
+    own = client.http.delete(f"/api/keys/{admin.api_key.key_id}", headers=bearer(admin.token))
+    assert own.status_code == 409, own.body
+    assert own.headers["Content-Type"] == "application/problem+json"
+    assert "another admin key" in json.loads(own.body)["detail"]
+    assert {k.key_id: k.active for k in store.list()}[admin.api_key.key_id] is True
+    # Another admin key may revoke it.
+    by_other = client.http.delete(f"/api/keys/{admin.api_key.key_id}",
+                                  headers=bearer(other.token))
+    assert by_other.status_code == 200, by_other.body
