@@ -25,7 +25,9 @@ from typing import Any
 from chalice import local as chalice_local
 from chalice.cli.factory import CLIFactory
 
+from chalicelib.core import aws
 from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, Problem
+from local import faults
 from local.log_lines import printable
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -91,7 +93,8 @@ def apply_overrides() -> None:
 
 def load_app(stage: str = "local") -> tuple[Any, Any]:
     """Import app.py the way `chalice local` does (stage env applied first), then apply
-    the supervisor's overrides; settings are read lazily, at the first request."""
+    the supervisor's overrides; settings are read lazily, at the first request. With a
+    state directory, DynamoDB throttling can be switched on there (local/faults.py)."""
     factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     app = config.chalice_app
@@ -99,6 +102,9 @@ def load_app(stage: str = "local") -> tuple[Any, Any]:
 
     routes.install(app)
     apply_overrides()
+    state_dir = os.environ.get("LOCAL_STATE_DIR")
+    if state_dir:
+        faults.install(aws.session(), Path(state_dir))
     return app, config
 
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -223,6 +224,7 @@ class StreamPump:
         ledger: TtlLedger,
         batch_size: int = 100,
         max_attempts: int = 5,
+        positions_file: Path | None = None,
     ) -> None:
         self._streams = streams
         self.stream_arn = stream_arn
@@ -233,8 +235,33 @@ class StreamPump:
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         # Per shard, the sequence number of the last record handed on (None: none yet).
-        self._positions: dict[str, str | None] = {}
+        # Kept in `positions_file` after each batch, so a restarted pump goes on from there
+        # (at least once: a batch handled but not yet noted is handed on again).
+        self._positions_file = positions_file
+        self._positions: dict[str, str | None] = self._saved_positions()
         self.stats = PumpStats()
+
+    def _saved_positions(self) -> dict[str, str | None]:
+        if self._positions_file is None:
+            return {}
+        try:
+            saved = json.loads(self._positions_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        # Another stream (a new emulator) has other shards: its positions mean nothing here.
+        if not isinstance(saved, dict) or saved.get("stream_arn") != self.stream_arn:
+            return {}
+        return {str(k): str(v) for k, v in saved.get("positions", {}).items() if v}
+
+    def _save_positions(self) -> None:
+        if self._positions_file is None:
+            return
+        self._positions_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._positions_file.with_suffix(".tmp")
+        temporary.write_text(
+            json.dumps({"stream_arn": self.stream_arn, "positions": self._positions})
+        )
+        temporary.replace(self._positions_file)
 
     def _iterator(self, shard_id: str) -> str:
         """A fresh iterator just past the last record handed on, every poll. A kept
@@ -276,6 +303,7 @@ class StreamPump:
                 self._deliver(records)
                 delivered += len(records)
                 self._positions[shard_id] = str(raw_records[-1]["dynamodb"]["SequenceNumber"])
+                self._save_positions()
         self.stats.last_run = time.time()
         return delivered
 
@@ -502,8 +530,12 @@ class Pumps:
                     f"handlers {sorted(handlers)} listen to {stream_arn}, "
                     "which is no local table's stream"
                 )
+            state_dir = env.get("LOCAL_STATE_DIR")
+            positions = Path(state_dir, "stream-positions", f"{table}.json") if state_dir else None
             self.stream_pumps.append(
-                StreamPump(self.streams, stream_arn, table, handlers, self.ledger)
+                StreamPump(
+                    self.streams, stream_arn, table, handlers, self.ledger, positions_file=positions
+                )
             )
 
     def describe(self) -> list[str]:

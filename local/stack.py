@@ -6,6 +6,11 @@ State: the emulator keeps everything in memory, so tables, objects and queues st
 empty at every start. What survives a restart lives in the state directory (.local/):
 the admin key, the local Vonage keys and signature secret, the Stitch sink token and its
 warehouse (.local/warehouse.sqlite3), the SMS outbox log.
+
+Restart by name: an empty file <state>/control/restart-<name> (`touch .local/control/
+restart-pumps`) makes the supervisor SIGKILL that component's process group, start the
+same command again and wait until it is healthy; <state>/control/restarts.json counts the
+restarts done, by name (`request_restart` writes the file and waits for that count).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +80,34 @@ class Component:
     process: subprocess.Popen[str] | None = None
     state: str = "starting"
     detail: str = ""
+    colour: str = "1"
+
+
+def control_dir(state_dir: Path) -> Path:
+    return state_dir / "control"
+
+
+def restarts_done(state_dir: Path) -> dict[str, int]:
+    counts_file = control_dir(state_dir) / "restarts.json"
+    try:
+        return {str(k): int(v) for k, v in json.loads(counts_file.read_text()).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+def request_restart(state_dir: Path, name: str, timeout: float = 90.0) -> float:
+    """Ask a running supervisor to restart `name`; wait until it is healthy again.
+    Returns the seconds it took."""
+    started = time.monotonic()
+    before = restarts_done(state_dir).get(name, 0)
+    folder = control_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"restart-{name}").touch()
+    while time.monotonic() - started < timeout:
+        if restarts_done(state_dir).get(name, 0) > before:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} was not restarted within {timeout:.0f}s")
 
 
 class PortInUse(SystemExit):
@@ -190,9 +224,9 @@ class Stack:
             self.out.write(f"{tag} | {line}\n")
             self.out.flush()
 
-    def _pipe(self, component: Component, colour: str) -> None:
-        assert component.process is not None and component.process.stdout is not None
-        for line in component.process.stdout:
+    def _pipe(self, component: Component, process: subprocess.Popen[str], colour: str) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
             if component.name == "emulator" and _emulator_noise(line):
                 continue
             if "/__health" in line:  # the supervisor's own probes, every second
@@ -204,6 +238,10 @@ class Stack:
     def start(self) -> None:
         check_ports_free(self.ports)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # The emulator starts empty: stream positions, fault windows and restart requests
+        # of an earlier run mean nothing to this one.
+        for leftover in ("stream-positions", "faults", "control"):
+            shutil.rmtree(self.state_dir / leftover, ignore_errors=True)
         endpoint = f"http://127.0.0.1:{self.ports.emulator}"
         base_env = {**os.environ, **EMULATOR_CREDENTIALS, "PYTHONUNBUFFERED": "1"}
         base_env.pop("AWS_PROFILE", None)
@@ -265,7 +303,7 @@ class Stack:
             self._spawn(component, COLOURS[index % len(COLOURS)])
         for component in components:
             self._wait_healthy(component, timeout=60)
-        threading.Thread(target=self._watch, daemon=True, name="watch").start()
+        self.watch_in_background()
         self._banner()
 
     def _provision(self, endpoint: str, base_env: dict[str, str]) -> dict[str, str]:
@@ -320,6 +358,11 @@ class Stack:
         return extra
 
     def _spawn(self, component: Component, colour: str) -> None:
+        component.colour = colour
+        self._launch(component)
+        self.components.append(component)
+
+    def _launch(self, component: Component) -> None:
         component.process = subprocess.Popen(
             component.command,
             cwd=PROJECT_DIR,
@@ -330,8 +373,51 @@ class Stack:
             bufsize=1,
             start_new_session=True,
         )
-        self.components.append(component)
-        threading.Thread(target=self._pipe, args=(component, colour), daemon=True).start()
+        process = component.process
+        threading.Thread(
+            target=self._pipe, args=(component, process, component.colour), daemon=True
+        ).start()
+
+    def restart(self, name: str) -> None:
+        """SIGKILL the component's process group (no goodbye, as a crash), start the same
+        command again, wait until it is healthy."""
+        component = next(c for c in self.components if c.name == name)
+        process = component.process
+        self.say("linktrail", f"restart {name}: SIGKILL (pid {process.pid if process else '-'})")
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        started = time.monotonic()
+        self._launch(component)
+        self._wait_healthy(component, timeout=60)
+        self.say("linktrail", f"restart {name}: healthy again in {time.monotonic() - started:.1f}s")
+        counts_file = control_dir(self.state_dir) / "restarts.json"
+        counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+        counts[name] = int(counts.get(name, 0)) + 1
+        temporary = counts_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(counts))
+        temporary.replace(counts_file)
+
+    def watch_in_background(self) -> None:
+        """Health into status.json every second, and restarts on request."""
+        threading.Thread(target=self._watch, daemon=True, name="watch").start()
+
+    def _restart_requested(self) -> None:
+        names = {c.name for c in self.components}
+        for request in sorted(control_dir(self.state_dir).glob("restart-*")):
+            name = request.name.removeprefix("restart-")
+            request.unlink(missing_ok=True)
+            if name not in names:
+                self.say("linktrail", f"restart {name}: no such component")
+                continue
+            threading.Thread(target=self._restart_logged, args=(name,), daemon=True).start()
+
+    def _restart_logged(self, name: str) -> None:
+        try:
+            self.restart(name)
+        except (SystemExit, OSError, subprocess.TimeoutExpired) as error:
+            self.say("linktrail", f"restart {name} failed: {error}")
 
     def _probe(self, component: Component) -> tuple[str, str]:
         if component.process is not None and component.process.poll() is not None:
@@ -363,7 +449,9 @@ class Stack:
 
     def _watch(self) -> None:
         status_file = self.state_dir / "status.json"
+        control_dir(self.state_dir).mkdir(parents=True, exist_ok=True)
         while not self._stop.is_set():
+            self._restart_requested()
             snapshot: dict[str, Any] = {}
             for component in self.components:
                 if component.name == "app":

@@ -13,7 +13,10 @@ fake POSTs signed status receipts to the message's webhook_url, `submitted` at o
 `payload_hash` claim.
 
 Tests script answers (a 4xx, a 5xx, a 429 with Retry-After, or a hang) with
-`FakeMessagesApi.plan(...)` in process or `POST /__plan` over HTTP.
+`FakeMessagesApi.plan(...)` in process or `POST /__plan` over HTTP. Random faults, for a
+soak: `POST /__faults {"error_rate": 0.2, "throttle_rate": 0.05, "retry_after": 1}` answers
+that share of sends with a 500 or a 429 with Retry-After (nothing goes to the outbox);
+`GET /__faults` shows the settings and the answers counted by status.
 
 Local credentials (an RSA key pair, an application id, a signature secret and the TLS
 certificate) are made once by `local_credentials(state_dir)` and reused.
@@ -28,6 +31,7 @@ import ipaddress
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import socket
@@ -181,6 +185,42 @@ class PlannedAnswer:
 
 
 @dataclass
+class SendFaults:
+    """Random failures of sends, drawn per request; counts every answer by status."""
+
+    error_rate: float = 0.0
+    throttle_rate: float = 0.0
+    retry_after: int = 1
+    counts: dict[str, int] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def set(self, spec: dict[str, Any]) -> None:
+        error_rate = float(spec.get("error_rate", 0.0))
+        throttle_rate = float(spec.get("throttle_rate", 0.0))
+        if not (0 <= error_rate <= 1 and 0 <= throttle_rate <= 1
+                and error_rate + throttle_rate <= 1):
+            raise ValueError("error_rate and throttle_rate are shares that add up to 1 at most")
+        self.error_rate, self.throttle_rate = error_rate, throttle_rate
+        self.retry_after = max(0, int(spec.get("retry_after", 1)))
+
+    def draw(self) -> int | None:
+        """500, 429 or None (no fault) for the next send."""
+        roll = self.rng.random()
+        if roll < self.error_rate:
+            return 500
+        if roll < self.error_rate + self.throttle_rate:
+            return 429
+        return None
+
+    def count(self, status: int) -> None:
+        self.counts[str(status)] = self.counts.get(str(status), 0) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error_rate": self.error_rate, "throttle_rate": self.throttle_rate,
+                "retry_after": self.retry_after, "counts": dict(self.counts)}
+
+
+@dataclass
 class SignedReceipt:
     url: str
     headers: dict[str, str]
@@ -201,6 +241,7 @@ class FakeMessagesApi:
     requests: list[dict[str, Any]] = field(default_factory=list)  # every send, as received
     receipts: list[SignedReceipt] = field(default_factory=list)
     planned: deque[PlannedAnswer] = field(default_factory=deque)
+    faults: SendFaults = field(default_factory=SendFaults)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def plan(self, status: int = 202, body: dict[str, Any] | None = None, hang: float = 0.0,
@@ -224,6 +265,14 @@ class FakeMessagesApi:
             return _error(422, "Invalid params", invalid)
         with self._lock:
             planned = self.planned.popleft() if self.planned else None
+            fault = self.faults.draw() if planned is None else None
+            self.faults.count(fault or (planned.status if planned else 202))
+        if fault == 500:
+            return _error(500, "Internal Error", "Injected fault, a random server error.")
+        if fault == 429:
+            status, headers, body = _error(429, "Rate Limit Hit",
+                                           "Injected fault, too many requests.")
+            return status, {**headers, "Retry-After": str(self.faults.retry_after)}, body
         if planned is not None and planned.hang:
             time.sleep(planned.hang)
         if planned is not None and planned.status != 202:
@@ -394,6 +443,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/outbox":
             with self.server.api._lock:
                 self._answer(200, {}, {"messages": list(self.server.api.outbox)})
+        elif self.path == "/__faults":
+            with self.server.api._lock:
+                self._answer(200, {}, self.server.api.faults.to_dict())
         else:
             self._answer(404, {}, {"title": "Not found"})
 
@@ -409,6 +461,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.api.plan(int(planned.get("status", 202)), planned.get("body"),
                                  float(planned.get("hang", 0)), planned.get("retry_after"))
             self._answer(204, {}, None)
+        elif self.path == "/__faults":
+            try:
+                spec = json.loads(raw or b"{}")
+                with self.server.api._lock:
+                    self.server.api.faults.set(spec)
+            except (ValueError, TypeError, AttributeError) as error:
+                self._answer(400, {}, {"title": "Invalid faults", "detail": str(error)})
+                return
+            self._answer(200, {}, self.server.api.faults.to_dict())
         else:
             self._answer(404, {}, {"title": "Not found"})
 
