@@ -299,7 +299,7 @@ def test_signed_receipts_from_the_fake_mark_the_link_delivered(
     texting: Any, client: Any
 ) -> None:
     answer = send("rcpt01")
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # both receipts come at once; a loaded machine is slow
     while len(texting.api.receipts) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     for signed_receipt in texting.api.receipts:
