@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 MEDIA_TYPES = {
@@ -76,9 +77,13 @@ class StaticFiles:
 
     def names(self) -> tuple[str, ...]:
         """Every file served: ours (static/) and the libraries (vendor/)."""
-        ours = sorted(p.name for p in (self.root / "static").iterdir()
-                      if p.suffix in MEDIA_TYPES)
-        return (*ours, *self.vendored)
+        return (*self._ours, *self.vendored)
+
+    @cached_property
+    def _ours(self) -> tuple[str, ...]:
+        # Listed once per container: an unknown name's 404 reads no directory.
+        return tuple(sorted(p.name for p in (self.root / "static").iterdir()
+                            if p.suffix in MEDIA_TYPES))
 
     def media_types(self) -> list[str]:
         return sorted({MEDIA_TYPES[Path(name).suffix] for name in self.names()})
@@ -86,7 +91,7 @@ class StaticFiles:
     def path_of(self, name: str) -> Path | None:
         if name in self.vendored:
             return self.root / "vendor" / name
-        if name in self.names():
+        if name in self._ours:
             return self.root / "static" / name
         return None
 
