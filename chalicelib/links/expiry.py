@@ -6,6 +6,10 @@
   image, so GET keeps answering "expired". Both steps are idempotent. Before deleting, the
   code's items are read consistently: a code whose link exists again (re-created after a
   failed create's undo, which leaves no tombstone) keeps its object.
+- The same stream: an INSERT of a link item gets its S3 object back if it is missing. The
+  create writes its items, then the object; a process killed between the two (a Lambda
+  timeout, a crash: no undo runs) would otherwise leave a link that never redirects. One
+  HeadObject per created link, off the request path.
 - The same stream: a counter MODIFY that brings human_clicks to max_clicks retires the link
   like the sweeper does (tombstone "expired", reason max_clicks) and deletes its object, so S3
   (first-click mode, the edge's fail-open path, cached 301s) stops redirecting.
@@ -62,6 +66,12 @@ def _removed_link(record: dict[str, Any]) -> str | None:
     return image_code(record.get("dynamodb", {}).get("Keys", {}), LINK)
 
 
+def _inserted_link(record: dict[str, Any]) -> str | None:
+    if record.get("eventName") != "INSERT":
+        return None
+    return image_code(record.get("dynamodb", {}).get("Keys", {}), LINK)
+
+
 def removed_link_codes(records: Iterable[dict[str, Any]]) -> list[str]:
     """Codes of link items removed in these stream records; other records are ignored."""
     return [code for code in map(_removed_link, records) if code is not None]
@@ -112,8 +122,11 @@ def stale_codes(links: LinkService, codes: list[str]) -> tuple[list[str], list[s
 
 
 def on_links_stream(records: list[dict[str, Any]], links: LinkService) -> None:
+    inserted = list(dict.fromkeys(c for c in map(_inserted_link, records) if c is not None))
     removed = [r for r in records if _removed_link(r) is not None]
     spent = list(dict.fromkeys(c for c in map(_spent_link, records) if c is not None))
+    if inserted:
+        restore_redirects(links, inserted)
     if not removed and not spent:
         return
     retired = sum(links.retire_spent(code) for code in spent)
@@ -145,6 +158,14 @@ def on_links_stream(records: list[dict[str, Any]], links: LinkService) -> None:
             "tombstoned": buried,
         },
     )
+
+
+def restore_redirects(links: LinkService, codes: list[str]) -> None:
+    """The objects of links just created, put back where they are missing."""
+    restored = [code for code in codes if links.restore_redirect(code)]
+    if restored:
+        log.warning("redirect objects restored: their create stopped after its items",
+                    extra={"codes": restored, "checked": len(codes)})
 
 
 def sweep(

@@ -131,11 +131,30 @@ class LinkService:
         True when the link is live with its object."""
         if self.has_redirect(code):
             return True
+        return self._put_missing(code, long_url)
+
+    def restore_redirect(self, code: str) -> bool:
+        """For a link item just inserted (the links stream): put its object if it is
+        missing, from the link as it is now. A process that died between the create
+        transaction and its PutObject (no undo ran) leaves exactly that. True when the object
+        had to be put."""
+        if self.has_redirect(code):
+            return False
+        link = self.items_for(code).get(LINK)
+        return link is not None and self._put_missing(code, str(link["long_url"]))
+
+    def _put_missing(self, code: str, long_url: str) -> bool:
+        """Put the object, then read the link again: one retired meanwhile loses the object
+        again; one whose URL changed meanwhile gets its new URL. True when the link is live
+        with its object."""
         self.put_redirect(code, long_url)
-        if LINK in self.items_for(code):
-            return True
-        self.delete_redirect(code)
-        return False
+        link = self.items_for(code).get(LINK)
+        if link is None:
+            self.delete_redirect(code)
+            return False
+        if link["long_url"] != long_url:
+            self.put_redirect(code, str(link["long_url"]))
+        return True
 
     def mark_unsent(self, code: str, kind: str, message: Mapping[str, Any]) -> bool:
         """Record a terminal message state (a campaign recipient skipped) on the code's link

@@ -335,6 +335,79 @@ def test_other_records_are_ignored_and_rollbacks_get_no_tombstone(client, auth_h
     assert kinds(aws) == ["expiry"]
 
 
+def _inserted_links(env: dict[str, str]) -> list[dict[str, Any]]:
+    return [r for r in stream_records(env)
+            if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["sk"]["S"] == "link"]
+
+
+def _location(env: dict[str, str], code: str) -> str | None:
+    s3 = boto3.client("s3")
+    head = s3.head_object(Bucket=env["REDIRECT_BUCKET"], Key=code)
+    return head.get("WebsiteRedirectLocation")
+
+
+def test_a_create_that_died_after_its_items_gets_its_object_from_the_stream(
+    client, auth_headers, aws, caplog
+):
+    """The process was killed between the create transaction and its PutObject: no undo
+    ran and the object is missing. The INSERT's stream record puts it back, from the link as
+    it is now (a URL changed meanwhile is the one redirected to); a link retired meanwhile
+    gets none; a link with its object is left as it is."""
+    for code in ("died", "changed", "retired", "whole"):
+        body = {"url": f"https://example.com/{code}", "code": code}
+        assert post(client, auth_headers, body).status_code == 201
+    s3 = boto3.client("s3")
+    for code in ("died", "changed", "retired"):
+        s3.delete_object(Bucket=aws["REDIRECT_BUCKET"], Key=code)
+    answer = client.http.patch("/api/links/changed", headers=auth_headers,
+                               body=json.dumps({"url": "https://example.com/now"}))
+    assert answer.status_code == 200
+    s3.delete_object(Bucket=aws["REDIRECT_BUCKET"], Key="changed")  # the PATCH put it back
+    boto3.client("dynamodb").delete_item(
+        TableName=aws["LINKS_TABLE"], Key={"pk": {"S": "link#retired"}, "sk": {"S": "link"}}
+    )
+    inserted = _inserted_links(aws)
+    assert len(inserted) == 4
+
+    with caplog.at_level("WARNING", logger="linktrail.expiry"):
+        client.lambda_.invoke("links_stream", {"Records": inserted})
+
+    assert redirect_objects(aws) == ["changed", "died", "whole"]
+    assert _location(aws, "died") == "https://example.com/died"
+    assert _location(aws, "changed") == "https://example.com/now"
+    restored = [r for r in caplog.records if r.getMessage().startswith("redirect objects restored")]
+    assert [sorted(r.codes) for r in restored] == [["changed", "died"]]
+
+    client.lambda_.invoke("links_stream", {"Records": inserted})  # redelivered: no change
+    assert redirect_objects(aws) == ["changed", "died", "whole"]
+
+
+def test_a_url_changed_while_the_object_is_put_back_wins():
+    """Between the restore's read and its PutObject the link's URL changed: the restore
+    reads the link again after its put and puts the URL it finds."""
+    from chalicelib.links.service import LinkService
+
+    puts: list[tuple[str, str]] = []
+    reads = iter([{"link": {"long_url": "https://example.com/old"}},
+                  {"link": {"long_url": "https://example.com/new"}}])
+
+    class Racing(LinkService):
+        def __init__(self) -> None:  # only the redirect and read methods are used
+            pass
+
+        def has_redirect(self, code: str) -> bool:
+            return False
+
+        def items_for(self, code: str) -> dict[str, dict[str, Any]]:
+            return next(reads)
+
+        def put_redirect(self, code: str, long_url: str) -> None:
+            puts.append((code, long_url))
+
+    assert Racing().restore_redirect("race") is True
+    assert puts == [("race", "https://example.com/old"), ("race", "https://example.com/new")]
+
+
 def test_when_the_sweepers_delete_fails_the_stream_handler_deletes_the_objects(client, aws):
     from chalicelib import wiring
     from chalicelib.links import expiry
