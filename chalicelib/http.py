@@ -4,7 +4,9 @@ it.
 
 Errors leave as RFC 9457 problem details, whoever raised them: a view's `Problem`,
 Chalice's own errors (malformed JSON, wrong Content-Type, an unhandled exception) and
-the API key and role checks, which the HTTP middleware runs before any /api view.
+the API key and role checks, which the HTTP middleware runs before any /api view. AWS
+throttling that outlasted botocore's retries, in a view or in the key check, is a 503 with
+Retry-After: nothing was lost, the client tries again.
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
 from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.core import logs, payloads
-from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, NotFound, Problem
+from chalicelib.core.aws import error_code, throttled
+from chalicelib.core.problems import PROBLEM_CONTENT_TYPE, NotFound, Problem, Unavailable
 from chalicelib.core.static_files import StaticFiles
 from chalicelib.system.keys import ApiKey
 from chalicelib.system.roles import Role, covers
+
+log = logging.getLogger("linktrail.http")
 
 View = Callable[..., Response]
 Middleware = Callable[[Request, Callable[[Request], Response]], Response]
@@ -37,6 +44,14 @@ def problem_response(problem: Problem) -> Response:
         body=problem.body(),
         status_code=problem.status,
         headers={"Content-Type": PROBLEM_CONTENT_TYPE, **problem.headers},
+    )
+
+
+def throttled_response(error: ClientError) -> Response:
+    """The 503 of a request AWS throttled past botocore's retries (logged by its code)."""
+    log.warning("AWS throttled the request", extra={"error": error_code(error)})
+    return problem_response(
+        Unavailable("AWS is throttling this service's requests; try again.", retry_after=1)
     )
 
 
@@ -95,6 +110,10 @@ class Api(Blueprint):
                     return view(**params)
                 except Problem as problem:
                     return problem_response(problem)
+                except ClientError as error:
+                    if throttled(error):
+                        return throttled_response(error)
+                    raise
 
             register(answered)
             return answered
@@ -139,6 +158,10 @@ def problems_and_keys(keys: Callable[[], Authenticator]) -> Middleware:
                     _calling_key.set(authorised_key(keys(), event))
                 except Problem as problem:
                     return problem_response(problem)
+                except ClientError as error:
+                    if throttled(error):
+                        return throttled_response(error)
+                    raise
             return as_problem(get_response(event))
         finally:
             logs.correlation_id.reset(token)

@@ -69,6 +69,19 @@ def error_code(error: BaseException, default: str = "") -> str:
     return default
 
 
+# What AWS answers when it sheds load; botocore has retried these before they reach us.
+THROTTLING_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "TooManyRequestsException",
+    "RequestThrottled", "RequestThrottledException", "SlowDown",
+})
+
+
+def throttled(error: BaseException) -> bool:
+    """An AWS call refused for load, after botocore's own retries."""
+    return error_code(error) in THROTTLING_CODES
+
+
 def query_pages(dynamodb: DynamoDBClient, query: Mapping[str, Any]) -> Iterator[QueryOutputTypeDef]:
     """Every page of a DynamoDB Query, one call each, following LastEvaluatedKey (the
     caller's `query` is left as it was)."""

@@ -35,7 +35,8 @@ STATUS_REASONS = {
     415: "The Content-Type is not one this operation accepts.",
     429: "Too many requests; `Retry-After` says when to try again.",
     500: "An unexpected error; it has been logged.",
-    503: "A dependency is unavailable or not configured; try again later.",
+    503: "A dependency is unavailable or not configured, or AWS throttled the request; "
+         "`Retry-After` says when to try again.",
 }
 
 
@@ -58,6 +59,9 @@ def problem_schema() -> Schema:
     }
 
 
+RETRY_AFTER: Schema = {"type": "integer", "minimum": 0}
+
+
 def problem(status: int, description: str | None = None, **headers: Schema) -> Schema:
     answer: Schema = {
         "description": description or STATUS_REASONS.get(status, "An error."),
@@ -71,13 +75,11 @@ def problem(status: int, description: str | None = None, **headers: Schema) -> S
 
 
 def problems(*statuses: int) -> dict[str, Schema]:
-    """Problem answers by status, 500 always among them."""
+    """Problem answers by status, 500 and 503 (AWS throttling) always among them."""
     answers = {str(status): problem(status) for status in statuses}
     answers.setdefault("500", problem(500))
+    answers.setdefault("503", problem(503, Retry_After=RETRY_AFTER))
     return answers
-
-
-RETRY_AFTER: Schema = {"type": "integer", "minimum": 0}
 
 
 def json_answer(
