@@ -32,7 +32,8 @@ Stitch stored a batch but the connection dropped); `--reject-message-id X` answe
 any request holding row X. At runtime: POST /__faults {"fail_rate": 0.3, "reject": ["X"],
 "timeout_seconds": 1.5, "fail_next": 2, "script": ["timeout", "500", "401"]} (fail_next:
 the next N requests answer 503; script: the next requests' outcomes in order, "timeout"
-or an HTTP status); GET /__faults shows the settings and counters by outcome.
+or an HTTP status); GET /__faults shows the settings, counters by outcome, and the
+records stored (a record sent again after a hang counts again).
 """
 
 from __future__ import annotations
@@ -307,12 +308,17 @@ class Faults:
         self.fail_next = 0  # deterministic: the next N requests answer 503
         self.script: list[str] = []  # deterministic: the next requests' outcomes, in order
         self.counts: dict[str, int] = {}
+        self.records_stored = 0  # a record sent again after a hang counts again
         self._lock = threading.Lock()
         self._random = random.Random()
 
     def count(self, name: str) -> None:
         with self._lock:
             self.counts[name] = self.counts.get(name, 0) + 1
+
+    def stored(self, records: int) -> None:
+        with self._lock:
+            self.records_stored += records
 
     def draw(self) -> str | None:
         """None (answer normally), "timeout", or an HTTP status to answer."""
@@ -395,7 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, {"fail_rate": faults.fail_rate, "reject": sorted(faults.reject),
                                "timeout_seconds": faults.timeout_seconds,
                                "fail_next": faults.fail_next, "script": list(faults.script),
-                               "counts": dict(faults.counts)})
+                               "counts": dict(faults.counts),
+                               "records_stored": faults.records_stored})
         else:
             self._answer(404, {"error": "not found"})
 
@@ -487,6 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not keys:
             raise Rejection(400, "key_names are required by this sink.")
         stored = self.server.warehouse.upsert(table, schema, keys, messages)
+        faults.stored(stored)
         self._late(faults, late, "timeout")
         faults.count("201")
         self._answer(201, {"status": "OK", "message": f"Batch accepted: {stored} record(s)"})

@@ -107,8 +107,9 @@ def test_sink_faults_are_set_at_run_time_and_played_in_order(sink: stitch_sink.S
     assert requests.get(faults_url, timeout=5).json()["script"] == ["401", "503"]
     statuses = [import_post(sink, batch_body()).status_code for _ in range(3)]
     assert statuses == [401, 503, 201]
-    assert requests.get(faults_url, timeout=5).json()["counts"] == {
-        "401": 1, "503": 1, "201": 1}
+    shown = requests.get(faults_url, timeout=5).json()
+    assert shown["counts"] == {"401": 1, "503": 1, "201": 1}
+    assert shown["records_stored"] == len(batch_body()["messages"])
 
 
 def test_local_env_reuses_its_token(tmp_path: Path) -> None:

@@ -1,0 +1,103 @@
+"""The soak's checks catch what they are there to catch: a lost or doubled click, event,
+ping or text fails its check, and an answer that never came allows exactly its doubt."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from local.soak import invariants
+from local.soak.ledger import Ledger
+from local.soak.report import percentile
+
+
+def _link(code: str, human: int = 0, bot: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "clicks": {"human": human, "bot": bot}, **extra}
+
+
+def test_clicks_hold_within_the_doubt_of_unanswered_requests() -> None:
+    ledger = Ledger()
+    ledger.clicks[("a", "human")] = 3
+    ledger.clicks_unsure[("a", "human")] = 1
+    ledger.clicks[("a", "bot")] = 2
+    assert invariants._clicks(ledger, {"a": _link("a", human=4, bot=2)}).failure is None
+    assert invariants._clicks(ledger, {"a": _link("a", human=3, bot=2)}).failure is None
+
+
+def test_a_lost_or_doubled_click_fails() -> None:
+    ledger = Ledger()
+    ledger.clicks[("a", "human")] = 3
+    ledger.clicks[("a", "bot")] = 2
+    lost = invariants._clicks(ledger, {"a": _link("a", human=2, bot=2)})
+    doubled = invariants._clicks(ledger, {"a": _link("a", human=3, bot=3)})
+    assert lost.failure and "a human: 2 counted, 3 answered" in lost.failure
+    assert doubled.failure and "a bot: 3 counted, 2 answered" in doubled.failure
+
+
+def test_events_missing_doubled_or_never_sent_fail() -> None:
+    ledger = Ledger()
+    ledger.events = {"soak-ev-0-1", "soak-ev-0-2"}
+    ledger.events_unsure = {"soak-ev-0-1", "soak-ev-0-2", "soak-ev-0-3"}
+    held = invariants._events(ledger, Counter({"soak-ev-0-1": 1, "soak-ev-0-2": 1,
+                                               "soak-ev-0-3": 1, "click-a-1": 1}))
+    assert held.failure is None
+    assert held.figure.startswith("2 accepted, 3 in the warehouse")
+
+    broken = invariants._events(ledger, Counter({"soak-ev-0-1": 2, "soak-ev-9-9": 1}))
+    assert broken.failure is not None
+    assert "accepted but not in the warehouse: ['soak-ev-0-2']" in broken.failure
+    assert "more than once: ['soak-ev-0-1']" in broken.failure
+    assert "never sent: ['soak-ev-9-9']" in broken.failure
+
+
+def test_each_counted_click_is_one_warehouse_row() -> None:
+    links = {"soak-0-1": _link("soak-0-1", human=2, bot=1), "b": _link("b", human=1)}
+    rows = Counter({"click-soak-0-1-1": 1, "click-soak-0-1-2": 1, "click-soak-0-1-3": 1,
+                    "click-b-1": 1, "soak-ev-0-1": 1})
+    assert invariants._clicks_forwarded(links, rows).failure is None
+
+    rows["click-b-2"] = 1
+    rows["click-gone-1"] = 1
+    failure = invariants._clicks_forwarded(links, rows).failure
+    assert failure and "b: 2 rows, 1 counted" in failure and "['gone']" in failure
+
+
+def test_a_recipient_texted_twice_or_given_two_links_fails() -> None:
+    ledger = Ledger()
+    ledger.recipients = {"soak-0-1": "+447700900001", "soak-0-2": "+447700900001"}
+    delivered = {"message": {"status": "delivered"}}
+    links = {code: _link(code, **delivered) for code in ledger.recipients}
+    outbox = [{"client_ref": "soak-0-1"}, {"client_ref": "soak-0-1"}]
+    failure = invariants._texts(ledger, links, {}, outbox).failure
+    assert failure and "texted more than once" in failure and "more than one link" in failure
+
+    ledger.recipients = {"soak-0-1": "+447700900001"}
+    one = {"soak-0-1": links["soak-0-1"]}
+    assert invariants._texts(ledger, one, {}, outbox[:1]).failure is None
+    undelivered = {"soak-0-1": _link("soak-0-1", message={"status": "accepted"})}
+    failure = invariants._texts(ledger, undelivered, {}, outbox[:1]).failure
+    assert failure and "without their receipt applied" in failure
+
+
+def test_every_accepted_ping_is_one_hop() -> None:
+    ledger = Ledger()
+    ledger.pings = {"/soak-1"}
+    ledger.pings_unsure = {"/soak-1", "/soak-2"}
+    assert invariants._pings(ledger, Counter({"/soak-1": 1, "/soak-2": 1})).failure is None
+    failure = invariants._pings(ledger, Counter({"/soak-2": 2, "/soak-3": 1})).failure
+    assert failure and "without a hop" in failure and "more than one hop" in failure
+    assert "nobody pinged: ['/soak-3']" in failure
+
+
+def test_dead_letters_fail_and_are_counted() -> None:
+    depths = {"EVENTS_QUEUE_URL": 4, "EVENTS_DLQ_URL": 0, "TEXTS_DLQ_URL": 2}
+    check = invariants._dead_letters(depths)
+    assert check.failure == "dead letters: {'TEXTS_DLQ_URL': 2}"
+    assert check.figure == "2 in 2 (events, texts)"
+
+
+def test_percentiles_of_latencies() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentile(values, 0.5) == 51.0
+    assert percentile(values, 0.99) == 100.0
+    assert percentile([], 0.99) == 0.0
