@@ -108,7 +108,8 @@ def paths() -> Paths:
                  **oa.problems(400)},
                 parameters=[
                     oa.query("limit", PAGE_SIZE),
-                    oa.query("cursor", {"type": "string", "maxLength": MAX_CURSOR_CHARS}),
+                    oa.query("cursor", {"type": "string", "minLength": 1,
+                                        "maxLength": MAX_CURSOR_CHARS}),
                 ],
             ),
         },

@@ -147,7 +147,8 @@ def paths() -> Paths:
                  "Code or URL contains it, or a tag equals it."),
         oa.query("status", {"type": "string", "enum": list(model.LIST_STATUSES)}),
         oa.query("limit", PAGE_SIZE),
-        oa.query("cursor", {"type": "string", "maxLength": model.MAX_CURSOR_CHARS},
+        oa.query("cursor", {"type": "string", "minLength": 1,
+                            "maxLength": model.MAX_CURSOR_CHARS},
                  "next_cursor of the page before."),
     ]
     qr_parameters = [

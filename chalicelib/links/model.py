@@ -303,6 +303,8 @@ def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     limit_raw = params.get("limit", str(DEFAULT_PAGE_SIZE))
     if not re.fullmatch(r"[0-9]{1,6}", limit_raw) or not 1 <= int(limit_raw) <= MAX_PAGE_SIZE:
         raise BadRequest(f"limit is a whole number from 1 to {MAX_PAGE_SIZE}.", field="limit")
+    if params.get("cursor") == "":
+        raise BadRequest("cursor is not one this API handed out.", field="cursor")
     return ListQuery(
         campaign_id=campaign_id,
         tag=parse_tag(params["tag"], "tag") if "tag" in params else None,

@@ -323,6 +323,7 @@ def test_list_newest_first_with_cursor_tag_and_campaign(client, auth_headers, aw
         ("limit=" + "9" * 5000, "limit"),  # past int()'s 4,300 digits
         ("cursor=bm90LWEtY3Vyc29y", "cursor"),
         ("cursor=%%%", "cursor"),
+        ("cursor=", "cursor"),
         ("campaign_id=x/y", "campaign_id"),
         ("sort=asc", "sort"),
     ],
