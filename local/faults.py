@@ -24,6 +24,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+from local.files import write_json_atomically
+
 # How often the fault file is read again: a window opens within this much of being asked.
 _REREAD_SECONDS = 0.5
 
@@ -46,12 +48,8 @@ def faults_dir(state_dir: Path) -> Path:
 
 def throttle_dynamodb(state_dir: Path, rate: float, seconds: float) -> None:
     """Open a throttling window of `seconds` from now in every process of the stack."""
-    folder = faults_dir(state_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     spec = {"rate": rate, "until": time.time() + seconds}
-    temporary = folder / "dynamodb.json.tmp"
-    temporary.write_text(json.dumps(spec))
-    temporary.replace(folder / "dynamodb.json")
+    write_json_atomically(faults_dir(state_dir) / "dynamodb.json", spec)
 
 
 def injected_throttles(state_dir: Path) -> int:

@@ -39,6 +39,7 @@ import boto3
 from chalice.local import LambdaContext
 
 from local import expired_items
+from local.files import write_json_atomically
 
 log = logging.getLogger("pumps")
 
@@ -256,12 +257,10 @@ class StreamPump:
     def _save_positions(self) -> None:
         if self._positions_file is None:
             return
-        self._positions_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._positions_file.with_suffix(".tmp")
-        temporary.write_text(
-            json.dumps({"stream_arn": self.stream_arn, "positions": self._positions})
+        write_json_atomically(
+            self._positions_file,
+            {"stream_arn": self.stream_arn, "positions": self._positions},
         )
-        temporary.replace(self._positions_file)
 
     def _iterator(self, shard_id: str) -> str:
         """A fresh iterator just past the last record handed on, every poll. A kept

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from local.files import write_json_atomically
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COLOURS = ["36", "32", "35", "33", "34", "31", "96", "92"]
 
@@ -395,9 +397,7 @@ class Stack:
         counts_file = control_dir(self.state_dir) / "restarts.json"
         counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
         counts[name] = int(counts.get(name, 0)) + 1
-        temporary = counts_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(counts))
-        temporary.replace(counts_file)
+        write_json_atomically(counts_file, counts)
 
     def watch_in_background(self) -> None:
         """Health into status.json every second, and restarts on request."""
@@ -467,9 +467,9 @@ class Stack:
                 }
                 if component.detail:
                     snapshot[component.name]["detail"] = component.detail
-            temporary = status_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"written_at": time.time(), "components": snapshot}))
-            temporary.replace(status_file)
+            write_json_atomically(
+                status_file, {"written_at": time.time(), "components": snapshot}
+            )
             self._stop.wait(1.0)
 
     def _banner(self) -> None:
