@@ -5,7 +5,8 @@ end a proof that nothing was lost or doubled.
 
 It starts its own stack through `make dev`'s entry point (local.launch: free loopback
 ports, a fresh state directory) and runs, in threads (load.py): people and link-preview
-bots clicking links on the short domain; link creation, some links texted; campaigns;
+bots clicking links on the short domain; link creation, some links texted, some with a
+click webhook to a loopback receiver (receiver.py, refusing 10%); campaigns;
 /events posts (analytics.js's shape) and /v1/batch posts (Segment's, with the stack's
 write key); /ping hops from several visitors. The Vonage fake posts its signed receipts
 as it does in `make dev`.
@@ -18,7 +19,8 @@ shorter run).
 
 Then the faults stop, the clients resend the texts Vonage refused (as a person would with
 POST /api/links/{code}/resend), the queues drain, and invariants.py checks what the
-stack holds against what the clients were told (ledger.py): clicks, events, links and
-their redirects, texts per recipient, hops, dead letters. report.py prints the table;
+stack holds against what the clients were told (ledger.py): clicks, their rollups, their
+warehouse rows and webhooks, events, links and their redirects, texts per recipient,
+campaigns, hops, dead letters. report.py prints the table;
 the exit status is 1 when any invariant failed.
 """

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from local.launch import LocalStack
 from local.soak.client import Client
 from local.soak.ledger import Ledger
+from local.soak.receiver import Receiver
 
 RESENDABLE = ("send_failed", "throttled")
 RESEND_ROUNDS = 4
@@ -68,6 +69,12 @@ class Stackside:
         rows = self.pages("/api/campaigns", "campaigns")
         return {str(row["campaign_id"]): self.api(f"/api/campaigns/{row['campaign_id']}")
                 for row in rows}
+
+    def rolled_up(self, code: str | None = None) -> tuple[int, int]:
+        """(people, bots) of the last day in GET /api/analytics: the site's, or a link's."""
+        query = "groupBy=count&interval=24h&visitor=all" + (f"&code={quote(code)}" if code else "")
+        counts = self.api(f"/api/analytics?{query}")["data"]
+        return int(counts["humans"]), int(counts["bots"])
 
     def queue_depths(self) -> dict[str, int]:
         """Messages (visible and in flight) of every work queue and dead-letter queue."""
@@ -190,7 +197,7 @@ def await_receipts(side: Stackside, deadline: float) -> None:
 # --- the checks -------------------------------------------------------------------------
 
 
-def check_all(side: Stackside, ledger: Ledger) -> list[Check]:
+def check_all(side: Stackside, ledger: Ledger, receiver: Receiver) -> list[Check]:
     links = side.links()
     campaigns = side.campaigns()
     outbox = side.outbox()
@@ -198,6 +205,8 @@ def check_all(side: Stackside, ledger: Ledger) -> list[Check]:
         _clicks(ledger, links),
         _events(ledger, rows := side.warehouse()),
         _clicks_forwarded(links, rows),
+        _analytics(links, {code: side.rolled_up(code) for code in links}, side.rolled_up()),
+        _webhooks(ledger, links, receiver),
         _redirects(ledger, links, side.redirects()),
         _texts(ledger, links, campaigns, outbox),
         _campaigns(ledger, campaigns, links),
@@ -268,6 +277,53 @@ def _clicks_forwarded(links: dict[str, dict[str, Any]], warehouse: Counter[str])
         problems.append(f"click rows for links that do not exist: {strays[:5]}")
     figure = f"{sum(counted.values())} clicks counted, {sum(rows.values())} Link Clicked rows"
     return Check("every counted click once in the warehouse", figure,
+                 "; ".join(problems) or None)
+
+
+def _analytics(links: dict[str, dict[str, Any]], per_link: dict[str, tuple[int, int]],
+               site: tuple[int, int]) -> Check:
+    """The rollups GET /api/analytics reads agree with the links' own counters, link by link
+    and for the whole site."""
+    counted = {code: (int(link["clicks"]["human"]), int(link["clicks"]["bot"]))
+               for code, link in links.items()}
+    wrong = sorted(f"{code}: {per_link.get(code)} rolled up, {n} counted"
+                   for code, n in counted.items() if per_link.get(code) != n)
+    people = sum(n for n, _ in counted.values())
+    bots = sum(n for _, n in counted.values())
+    problems = []
+    if wrong:
+        problems.append(f"{len(wrong)} link(s) rolled up differently: {wrong[:5]}")
+    if site != (people, bots):
+        problems.append(f"the site's rollup says {site}, the counters ({people}, {bots})")
+    figure = (f"site: people {site[0]}, bots {site[1]}; {len(counted) - len(wrong)} of "
+              f"{len(counted)} links exact")
+    return Check("analytics rollups = clicks counted", figure, "; ".join(problems) or None)
+
+
+def _webhooks(ledger: Ledger, links: dict[str, dict[str, Any]], receiver: Receiver) -> Check:
+    """Each human click on a link with a webhook reached its receiver, signed, under an id
+    of its own (repeats are allowed: receivers deduplicate on the id)."""
+    with receiver.lock:
+        accepted = {code: set(ids) for code, ids in receiver.accepted.items()}
+        answers, repeats = dict(receiver.answers), receiver.repeats
+    problems = []
+    wrong = sorted(f"{code}: {len(accepted.get(code, ()))} received, "
+                   f"{links[code]['clicks']['human']} human clicks"
+                   for code in ledger.hooked if code in links
+                   and len(accepted.get(code, ())) != int(links[code]["clicks"]["human"]))
+    if wrong:
+        problems.append(f"{len(wrong)} link(s) whose webhooks were lost or doubled: {wrong[:5]}")
+    if strays := sorted(set(accepted) - ledger.hooked):
+        problems.append(f"webhooks for links created without one: {strays[:5]}")
+    if failed := sorted(code for code in ledger.hooked if (links.get(code) or {}).get("webhook")):
+        problems.append(f"links recording failed webhooks: {failed[:5]}")
+    if answers.get("401 bad signature"):
+        problems.append(f"{answers['401 bad signature']} POST(s) with a bad signature")
+    received = sum(len(ids) for ids in accepted.values())
+    figure = (f"{len(ledger.hooked)} links, {received} clicks received; receiver answered "
+              + ", ".join(f"{status} {n}" for status, n in sorted(answers.items()))
+              + f" ({repeats} repeats)")
+    return Check("every human click on a hooked link one webhook", figure,
                  "; ".join(problems) or None)
 
 

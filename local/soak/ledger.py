@@ -23,6 +23,7 @@ class Ledger:
     clicks_unsure: Counter[tuple[str, Who]] = field(default_factory=Counter)
     links: list[str] = field(default_factory=list)  # every code the stack answered with
     recipients: dict[str, str] = field(default_factory=dict)  # texted code -> number
+    hooked: set[str] = field(default_factory=set)  # codes created with a click webhook
     campaigns: dict[str, int] = field(default_factory=dict)  # campaign id -> recipients
     events: set[str] = field(default_factory=set)
     events_unsure: set[str] = field(default_factory=set)

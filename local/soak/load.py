@@ -25,6 +25,7 @@ DESKTOP = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 TEXTED_SHARE = 0.25  # of the links created one by one
+HOOKED_SHARE = 0.3  # of the links not texted: a link.clicked webhook per human click
 HUMAN_SHARE = 0.7  # of the clicks
 
 
@@ -43,9 +44,10 @@ class Workers:
 class Load:
     def __init__(
         self, stack: LocalStack, ledger: Ledger, seed: int, stop: threading.Event,
-        max_requests: int,
+        max_requests: int, webhook_url: str,
     ) -> None:
         self.stack, self.ledger, self.stop = stack, ledger, stop
+        self.webhook_url = webhook_url
         self.client = Client(ledger)
         self.seed, self.max_requests = seed, max_requests
         self.admin = {"Authorization": f"Bearer {stack.admin_key}",
@@ -72,9 +74,10 @@ class Load:
     # --- links and texts ----------------------------------------------------------------
 
     def create_links(self, worker: int) -> None:
-        """Links, a quarter of them texted to a recipient of their own. A texted link has
-        a code of the client's choosing, so a retry after a lost answer is recognised (409:
-        the first attempt made it) and never makes a second link or text."""
+        """Links, a quarter of them texted to a recipient of their own, some of the others
+        with a click webhook. A texted link has a code of the client's choosing, so a retry
+        after a lost answer is recognised (409: the first attempt made it) and never makes a
+        second link or text."""
         rng = self._rng(1, worker)
         n = 0
         while self._going():
@@ -85,6 +88,8 @@ class Load:
                 number = f"+4474{worker:02d}{n:06d}"
                 body["code"] = f"soak-{worker}-{n}"
                 body["sms"] = {"to": number, "text": "Your soak link: {link}"}
+            elif rng.random() < HOOKED_SHARE:
+                body["webhook_url"] = self.webhook_url
             answer, doubtful = self.client.send(
                 "POST /api/links", "POST", f"{self.stack.app_url}/api/links", self.admin,
                 json.dumps(body).encode(), (201, 409) if number else (201,),
@@ -95,6 +100,8 @@ class Load:
                     self.ledger.links.append(code)
                     if number:
                         self.ledger.recipients[code] = number
+                    if "webhook_url" in body:
+                        self.ledger.hooked.add(code)
             self.stop.wait(rng.uniform(0.3, 0.8))
 
     def start_campaigns(self, worker: int) -> None:

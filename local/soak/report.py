@@ -38,6 +38,7 @@ def table(ledger: Ledger, injected: Injected, checks: Iterable[Check], seconds: 
         f"  {'Stitch records stored':<30}{injected.stitch_records_stored} for "
         f"{warehouse_rows} warehouse rows (the rest sent again after a hang, kept once by key)",
         f"  {'Vonage fake answers':<30}{_pairs(injected.vonage)}",
+        f"  {'Webhook receiver answers':<30}{_pairs(injected.webhooks)}",
         f"  {'DynamoDB throttles':<30}{injected.dynamodb_throttles} in a "
         f"{injected.throttle_window:.0f} s window",
     ]

@@ -14,6 +14,7 @@ from local.soak import invariants, schedule
 from local.soak.invariants import Check, Stackside
 from local.soak.ledger import Ledger
 from local.soak.load import Load, Workers
+from local.soak.receiver import Receiver
 from local.soak.report import table
 
 SETTLE_SECONDS = 120.0  # at most, after the load, for the queues, resends and receipts
@@ -59,9 +60,11 @@ def run(plan: Plan, state_dir: Path, out: TextIO) -> Outcome:
     ledger = Ledger()
     stop = threading.Event()
     injected = schedule.Injected()
+    receiver = Receiver((state_dir / "webhook-secret").read_text().strip(), plan.seed)
+    receiver.start()
     try:
         schedule.start_service_faults(stack)
-        load = Load(stack, ledger, plan.seed, stop, plan.max_requests)
+        load = Load(stack, ledger, plan.seed, stop, plan.max_requests, receiver.url)
         threads = load.threads(plan.workers)
         threads.append(threading.Thread(
             target=schedule.run_schedule, args=(stack, plan.duration, stop, injected),
@@ -85,7 +88,8 @@ def run(plan: Plan, state_dir: Path, out: TextIO) -> Outcome:
         invariants.await_receipts(side, deadline)
         drained = invariants.drain(side, deadline) and drained
         schedule.collect(stack, injected)
-        checks = invariants.check_all(side, ledger)
+        injected.webhooks = dict(receiver.answers)
+        checks = invariants.check_all(side, ledger, receiver)
         if not drained:
             checks.append(Check("the stack settled", f"within {SETTLE_SECONDS:.0f} s",
                                 f"queues or campaigns still busy: {side.queue_depths()}"))
@@ -96,3 +100,4 @@ def run(plan: Plan, state_dir: Path, out: TextIO) -> Outcome:
     finally:
         stop.set()
         stop_local_stack(stack.process)
+        receiver.stop()

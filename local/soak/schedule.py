@@ -35,6 +35,7 @@ class Injected:
     stitch: dict[str, int] = field(default_factory=dict)
     stitch_records_stored: int = 0
     vonage: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, int] = field(default_factory=dict)  # the receiver's answers
 
 
 def _post_json(url: str, body: dict[str, Any]) -> Any:

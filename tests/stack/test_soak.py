@@ -34,6 +34,7 @@ def test_nothing_is_lost_or_doubled_while_everything_fails(tmp_path: Path, capsy
     assert injected.dynamodb_throttles > 0
     assert {"500", "503", "timeout"} <= set(injected.stitch), injected.stitch
     assert {"500", "429"} <= set(injected.vonage), injected.vonage
+    assert {"204", "503"} <= set(injected.webhooks), injected.webhooks
     assert injected.stitch_records_stored >= len(ledger.events)
 
     answered = {route: len(values) for route, values in ledger.latencies.items()}
@@ -41,4 +42,5 @@ def test_nothing_is_lost_or_doubled_while_everything_fails(tmp_path: Path, capsy
                   "POST /v1/batch", "POST /ping", "POST /api/links", "POST /api/campaigns"):
         assert answered.get(route, 0) > 0, (route, answered)
     assert ledger.events and ledger.pings and ledger.recipients and ledger.campaigns
+    assert ledger.hooked
     assert {who for (_, who), n in ledger.clicks.items() if n} == {"human", "bot"}

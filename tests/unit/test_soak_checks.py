@@ -3,11 +3,16 @@ ping or text fails its check, and an answer that never came allows exactly its d
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
 from collections import Counter
 from typing import Any
 
 from local.soak import invariants
 from local.soak.ledger import Ledger
+from local.soak.receiver import Receiver
 from local.soak.report import percentile
 
 
@@ -101,3 +106,47 @@ def test_percentiles_of_latencies() -> None:
     assert percentile(values, 0.5) == 51.0
     assert percentile(values, 0.99) == 100.0
     assert percentile([], 0.99) == 0.0
+
+
+def test_rollups_must_match_the_counters_per_link_and_for_the_site() -> None:
+    links = {"a": _link("a", human=3, bot=1), "b": _link("b", human=2)}
+    held = invariants._analytics(links, {"a": (3, 1), "b": (2, 0)}, (5, 1))
+    assert held.failure is None and held.figure == "site: people 5, bots 1; 2 of 2 links exact"
+
+    broken = invariants._analytics(links, {"a": (4, 1)}, (6, 1))
+    assert broken.failure is not None
+    assert "a: (4, 1) rolled up, (3, 1) counted" in broken.failure
+    assert "b: None rolled up, (2, 0) counted" in broken.failure
+    assert "the site's rollup says (6, 1), the counters (5, 1)" in broken.failure
+
+
+def _signed(secret: str, event: dict[str, Any]) -> tuple[str, bytes]:
+    body = json.dumps(event).encode()
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    return f"t={stamp},v1={digest.hexdigest()}", body
+
+
+def test_each_human_click_on_a_hooked_link_is_one_webhook_received() -> None:
+    receiver = Receiver("whsec_test", seed=1)
+    try:
+        receiver.random.random = lambda: 1.0  # type: ignore[method-assign]  # never refuse
+        ledger = Ledger()
+        ledger.hooked = {"h"}
+        links = {"h": _link("h", human=2, bot=5), "plain": _link("plain", human=1)}
+        for serial in (3, 7, 7):  # the second 7 is a redelivery
+            header, body = _signed("whsec_test", {"id": f"evt_h_{serial}",
+                                                  "data": {"code": "h"}})
+            assert receiver.take(header, body) == 204
+        held = invariants._webhooks(ledger, links, receiver)
+        assert held.failure is None, held.failure
+        assert "2 clicks received" in held.figure and "(1 repeats)" in held.figure
+
+        header, body = _signed("wrong-secret", {"id": "evt_h_9", "data": {"code": "h"}})
+        assert receiver.take(header, body) == 401
+        links["h"] = _link("h", human=3)
+        failure = invariants._webhooks(ledger, links, receiver).failure
+        assert failure and "h: 2 received, 3 human clicks" in failure
+        assert "1 POST(s) with a bad signature" in failure
+    finally:
+        receiver.server_close()
