@@ -13,6 +13,7 @@ from chalicelib.analytics import funnel
 from chalicelib.campaigns.model import MAX_BODY_BYTES
 from chalicelib.core.lambdas import BatchAnswer, LambdaContext
 from chalicelib.http import Api, calling_key, json_response
+from chalicelib.links import idempotency
 
 bp = Api(__name__)
 
@@ -22,7 +23,10 @@ CAMPAIGN_QUEUE = os.environ.get("CAMPAIGN_QUEUE", "linktrail-local-campaigns")
 @bp.route("/api/campaigns", methods=["POST"], role="links:write")
 def start_campaign() -> Response:
     body = bp.json_body(MAX_BODY_BYTES)
-    return json_response(wiring.campaigns().start(body, calling_key().key_id), 202)
+    retry_key = idempotency.parse_key(bp.request.headers)
+    started = wiring.campaigns().start(body, calling_key().key_id, retry_key)
+    headers = {idempotency.REPLAYED_HEADER: "true"} if started.replayed else None
+    return json_response(started.answer, 202, headers)
 
 
 @bp.route("/api/campaigns", methods=["GET"], role="read")

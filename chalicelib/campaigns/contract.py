@@ -7,6 +7,7 @@ from chalicelib.campaigns.stats import COUNTERS
 from chalicelib.core import contract as oa
 from chalicelib.core.contract import Paths, Schema
 from chalicelib.links import contract as links
+from chalicelib.links import idempotency
 from chalicelib.links.contract import PAGE_SIZE
 from chalicelib.links.model import MAX_CURSOR_CHARS
 
@@ -83,7 +84,8 @@ def paths() -> Paths:
     started = oa.json_answer("Queued; its texts go out in chunks.", {
         "type": "object", "required": ["campaign_id", "status", "total"],
         "properties": {"campaign_id": {"type": "string"}, "status": {"const": "queued"},
-                       "total": {"type": "integer"}}})
+                       "total": {"type": "integer"}}},
+        {idempotency.REPLAYED_HEADER: {"type": "string", "enum": ["true"]}})
     started["links"] = {"GetCampaign": {
         "operationId": "getCampaign",
         "parameters": {"campaign_id": "$response.body#/campaign_id"}}}
@@ -91,11 +93,16 @@ def paths() -> Paths:
         "/api/campaigns": {
             "post": oa.api_operation(
                 "startCampaign", "Text one new link to each of many recipients",
-                "links:write", {"202": started, **oa.body_problems(503)},
+                "links:write", {"202": started, **oa.body_problems(409, 422, 503)},
                 requestBody=oa.json_body({"$ref": "#/components/schemas/NewCampaign"},
                                          model.MAX_BODY_BYTES),
+                parameters=[links.idempotency_header(
+                    "the first request's campaign is answered again (202, `Idempotent-"
+                    "Replayed: true`) and its chunks queued again; recipients already "
+                    "handled are skipped, so nobody gets a second link or text.")],
                 description="503: texting is not configured, or the campaign could not be "
-                "queued (then it is cancelled).",
+                "queued (then it is cancelled). 409: the Idempotency-Key's campaign was "
+                "cancelled; 422: the Idempotency-Key was used with another body.",
             ),
             "get": oa.api_operation(
                 "listCampaigns", "Campaigns, newest first", "read",

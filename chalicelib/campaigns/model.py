@@ -11,6 +11,7 @@ Phone numbers travel in the (encrypted) queue messages and are stored only by me
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -86,6 +87,7 @@ class CampaignItem(TypedDict):
     total: int
     key_id: str
     status: str  # queued, or cancelled when its chunks could not all be queued
+    request: NotRequired[str]  # the body's fingerprint, when started with an Idempotency-Key
     created_at: str
     gsi1pk: str
     gsi1sk: str
@@ -106,10 +108,18 @@ def new_campaign_id() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
 
 
+def campaign_id_for(key_id: str, idempotency_key: str) -> str:
+    """The id of the campaign an API key starts under an Idempotency-Key: the same for the
+    same key, so a replay finds the first campaign with the create's own condition."""
+    digest = hashlib.sha256(f"{key_id}\0{idempotency_key}".encode()).digest()
+    return "".join(CODE_ALPHABET[byte % len(CODE_ALPHABET)] for byte in digest[:12])
+
+
 def new_campaign_item(
-    campaign: NewCampaign, campaign_id: str, key_id: str, created_at: str
+    campaign: NewCampaign, campaign_id: str, key_id: str, created_at: str,
+    request: str | None = None,
 ) -> CampaignItem:
-    return {
+    item: CampaignItem = {
         "pk": f"campaign#{campaign_id}",
         "sk": "campaign",
         "campaign_id": campaign_id,
@@ -126,6 +136,9 @@ def new_campaign_item(
         "gsi1pk": LIST_PARTITION,
         "gsi1sk": f"{created_at}#{campaign_id}",
     }
+    if request is not None:
+        item["request"] = request
+    return item
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.campaigns.chunks import chunks_of
 from chalicelib.campaigns.model import (
     CAMPAIGN_ID,
     CampaignRecipient,
+    campaign_id_for,
     list_row,
     new_campaign_id,
     new_campaign_item,
@@ -30,7 +32,9 @@ from chalicelib.campaigns.store import CampaignStore
 from chalicelib.campaigns.worker import CampaignWorker
 from chalicelib.core.clock import Clock, iso, now
 from chalicelib.core.lambdas import BatchAnswer, LambdaContext
-from chalicelib.core.problems import NotFound, Unavailable
+from chalicelib.core.problems import Conflict, NotFound, Problem, Unavailable
+from chalicelib.links.idempotency import HEADER as IDEMPOTENCY_HEADER
+from chalicelib.links.idempotency import fingerprint
 from chalicelib.links.model import encode_cursor
 from chalicelib.links.service import LinkService, Texter
 
@@ -39,6 +43,14 @@ if TYPE_CHECKING:
     from types_boto3_sqs.client import SQSClient
 
 log = logging.getLogger("linktrail.campaigns")
+
+
+@dataclass(frozen=True)
+class Started:
+    """POST /api/campaigns' answer, and whether an Idempotency-Key replayed it."""
+
+    answer: dict[str, Any]
+    replayed: bool = False
 
 
 class CampaignService:
@@ -69,15 +81,49 @@ class CampaignService:
 
     # POST /api/campaigns
 
-    def start(self, body: Mapping[str, Any], key_id: str) -> dict[str, Any]:
+    def start(
+        self, body: Mapping[str, Any], key_id: str, idempotency_key: str | None = None
+    ) -> Started:
+        """Store the campaign and queue its chunks. Under an Idempotency-Key the campaign's
+        id follows from the key, so the same request again finds the first campaign."""
         campaign = parse_campaign(body, self._links, self._clock)
-        campaign_id = new_campaign_id()
-        self._store.create(
-            new_campaign_item(campaign, campaign_id, key_id, created_at=iso(self._clock()))
+        request = fingerprint(body) if idempotency_key is not None else None
+        campaign_id = (campaign_id_for(key_id, idempotency_key) if idempotency_key is not None
+                       else new_campaign_id())
+        item = new_campaign_item(
+            campaign, campaign_id, key_id, created_at=iso(self._clock()), request=request
         )
+        answer = {"campaign_id": campaign_id, "status": "queued",
+                  "total": len(campaign.recipients)}
+        if not self._store.create(item):
+            if request is None:  # two random ids alike: as good as never
+                raise Unavailable("The campaign could not be stored; try again.", retry_after=1)
+            self._replay(campaign_id, key_id, request, campaign.recipients)
+            return Started(answer, replayed=True)
         self._enqueue_or_cancel(campaign_id, campaign.recipients)
         log.info("campaign queued", extra={"campaign_id": campaign_id})
-        return {"campaign_id": campaign_id, "status": "queued", "total": len(campaign.recipients)}
+        return Started(answer)
+
+    def _replay(self, campaign_id: str, key_id: str, request: str,
+                recipients: list[CampaignRecipient]) -> None:
+        """The same request again: its chunks are queued again, because the first may have
+        stopped before queueing them all. Recipients already claimed are skipped by the
+        workers (campaigns.recipients), so nobody gets a second link or text."""
+        first = self._store.get(campaign_id)
+        if first is None or first["key_id"] != key_id or first.get("request") != request:
+            raise Problem(422, f"This {IDEMPOTENCY_HEADER} was used with a different request.",
+                          field=IDEMPOTENCY_HEADER)
+        if first["status"] == "cancelled":
+            raise Conflict(f"This {IDEMPOTENCY_HEADER}'s campaign was cancelled (it could not "
+                           "be queued); start it again under a new key.",
+                           field=IDEMPOTENCY_HEADER)
+        try:
+            self._queue.enqueue(chunks_of(campaign_id, recipients))
+        except Exception as error:
+            log.exception("campaign requeue failed", extra={"campaign_id": campaign_id})
+            raise Unavailable("The campaign's chunks could not be queued again; try again.",
+                              retry_after=1) from error
+        log.info("campaign replayed", extra={"campaign_id": campaign_id})
 
     def _enqueue_or_cancel(self, campaign_id: str, recipients: list[CampaignRecipient]) -> None:
         try:

@@ -74,12 +74,17 @@ class CampaignStore:
     def recipient_claim(self, campaign_id: str, index: int, ref: str | None) -> RecipientClaim:
         return RecipientClaim(self._table, campaign_id, index, ref)
 
-    def create(self, item: CampaignItem) -> None:
-        self._ddb.put_item(
-            TableName=self._table,
-            Item=to_item(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+    def create(self, item: CampaignItem) -> bool:
+        """Write a new campaign; False when its id is taken (an Idempotency-Key's replay)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def cancel(self, campaign_id: str) -> None:
         self._ddb.update_item(

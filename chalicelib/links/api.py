@@ -12,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.core.lambdas import LambdaContext
 from chalicelib.core.settings import links_stream_arn
 from chalicelib.http import Api, calling_key, json_response, no_content
-from chalicelib.links import expiry, model, qr
+from chalicelib.links import expiry, idempotency, model, qr
 from chalicelib.links import service as links
 
 bp = Api(__name__)
@@ -21,8 +21,14 @@ bp = Api(__name__)
 @bp.route("/api/links", methods=["POST"], role="links:write")
 def create_link() -> Response:
     body = bp.json_body()
-    link = links.create_link(body, calling_key().key_id, wiring.links(), wiring.texting())
-    return json_response(link, 201, {"Location": f"/api/links/{link['code']}"})
+    retry_key = idempotency.parse_key(bp.request.headers)
+    created = links.create_link(
+        body, calling_key().key_id, wiring.links(), wiring.texting(), retry_key
+    )
+    headers = {"Location": f"/api/links/{created.link['code']}"}
+    if created.replayed:
+        headers[idempotency.REPLAYED_HEADER] = "true"
+    return json_response(created.link, 201, headers)
 
 
 @bp.route("/api/links", methods=["GET"], role="read")

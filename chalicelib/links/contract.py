@@ -6,7 +6,7 @@ from __future__ import annotations
 from chalicelib.core import contract as oa
 from chalicelib.core.contract import Paths, Schema
 from chalicelib.core.payloads import MAX_DEPTH, MAX_JSON_BYTES
-from chalicelib.links import model, qr
+from chalicelib.links import idempotency, model, qr
 
 CODE: Schema = {"type": "string", "pattern": oa.anchored(model.CUSTOM_CODE.pattern),
                 "description": "3-64 characters from A-Z, a-z, 0-9, '_' and '-'."}
@@ -134,8 +134,23 @@ LINK_LINKS = {
 }
 
 
+
+def idempotency_header(replay: str) -> Schema:
+    """The Idempotency-Key header; `replay` says what the same request again gets."""
+    return oa.header(
+        idempotency.HEADER,
+        {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_CHARS,
+         "pattern": oa.anchored(idempotency.KEY_PATTERN.pattern)},
+        f"Send the request again with the same key after a lost answer: {replay} The same "
+        "key with another body is a 422. Kept 24 hours, per API key.",
+    )
+
+
 def paths() -> Paths:
-    created = oa.json_answer("The link, as GET shows it.", LINK, {"Location": {"type": "string"}})
+    created = oa.json_answer("The link, as GET shows it.", LINK, {
+        "Location": {"type": "string"},
+        idempotency.REPLAYED_HEADER: {"type": "string", "enum": ["true"]},
+    })
     created["links"] = LINK_LINKS
     got = oa.json_answer("The link or its tombstone.", LINK)
     got["links"] = {k: v for k, v in LINK_LINKS.items() if k != "GetLink"}
@@ -166,11 +181,15 @@ def paths() -> Paths:
         "/api/links": {
             "post": oa.api_operation(
                 "createLink", "Create a short link (and text it, with `sms`)", "links:write",
-                {"201": created, **oa.body_problems(409, 429, 503)},
+                {"201": created, **oa.body_problems(409, 422, 429, 503)},
                 requestBody=_body("NewLink"),
+                parameters=[idempotency_header(
+                    "the first request's link is answered again (201, `Idempotent-Replayed: "
+                    "true`), never a second link or text.")],
                 description=f"Bodies nest at most {MAX_DEPTH} levels. 409: the code is "
-                "taken; 429: the key's daily text quota is spent; 503: texting is not "
-                "configured.",
+                "taken, or the Idempotency-Key's first request is still being stored (try "
+                "again); 422: the Idempotency-Key was used with another body; 429: the "
+                "key's daily text quota is spent; 503: texting is not configured.",
             ),
             "get": oa.api_operation(
                 "listLinks", "List links and tombstones, newest first", "read",
