@@ -1,6 +1,7 @@
 """HTTP as the soak's clients send it: a request that got no answer, a 5xx or a 429 is
-sent again (the same body, so the same ids) after a doubling pause, as a well-behaved
-client does; every answer's latency and every failure go to the ledger."""
+sent again (the same body and headers, so the same ids and Idempotency-Key) after a
+doubling pause, as a well-behaved client does; every answer's latency and every failure
+go to the ledger."""
 
 from __future__ import annotations
 
@@ -52,13 +53,11 @@ class Client:
     def send(
         self, route: str, method: str, url: str, headers: dict[str, str],
         body: bytes | None = None, ok: tuple[int, ...] = (200,), *,
-        retry_unanswered: bool = True,
+        again: tuple[int, ...] = (429,),
     ) -> tuple[Answer | None, int]:
-        """The request until an answer in `ok`, a 4xx other than 429, or ATTEMPTS tries.
+        """The request until an answer in `ok`, a 4xx not in `again`, or ATTEMPTS tries.
         Returns the last answer when it was in `ok` (else None) and how many attempts
-        are in doubt: unanswered or answered 5xx, each may have been done by the stack.
-        `retry_unanswered=False` for a request that must not be done twice and cannot be
-        recognised when it was: it stops at the first attempt without an answer."""
+        are in doubt: unanswered or answered 5xx, each may have been done by the stack."""
         doubtful = 0
         for attempt in range(ATTEMPTS):
             answer = self.once(route, method, url, headers, body)
@@ -66,11 +65,9 @@ class Client:
                 return answer, doubtful
             if answer is None or answer.status >= 500:
                 doubtful += 1
-            if answer is None and not retry_unanswered:
-                return None, doubtful
             if answer is not None:
                 self.ledger.failed(route, str(answer.status))
-                if answer.status < 500 and answer.status != 429:
+                if answer.status < 500 and answer.status not in again:
                     return None, doubtful
             time.sleep(min(0.25 * 2**attempt, 4.0))
         return None, doubtful

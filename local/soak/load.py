@@ -74,10 +74,10 @@ class Load:
     # --- links and texts ----------------------------------------------------------------
 
     def create_links(self, worker: int) -> None:
-        """Links, a quarter of them texted to a recipient of their own, some of the others
-        with a click webhook. A texted link has a code of the client's choosing, so a retry
-        after a lost answer is recognised (409: the first attempt made it) and never makes a
-        second link or text."""
+        """Links, a quarter of them texted to a recipient of their own (under a code of the
+        client's choosing), some of the others with a click webhook. Each is sent with an
+        Idempotency-Key, so a retry after a lost answer gets the first attempt's link (a 409
+        while that attempt is still storing it: retried), never a second link or text."""
         rng = self._rng(1, worker)
         n = 0
         while self._going():
@@ -90,12 +90,13 @@ class Load:
                 body["sms"] = {"to": number, "text": "Your soak link: {link}"}
             elif rng.random() < HOOKED_SHARE:
                 body["webhook_url"] = self.webhook_url
-            answer, doubtful = self.client.send(
-                "POST /api/links", "POST", f"{self.stack.app_url}/api/links", self.admin,
-                json.dumps(body).encode(), (201, 409) if number else (201,),
+            headers = {**self.admin, "Idempotency-Key": f"soak-link-{worker}-{n}"}
+            answer, _ = self.client.send(
+                "POST /api/links", "POST", f"{self.stack.app_url}/api/links", headers,
+                json.dumps(body).encode(), (201,), again=(409, 429),
             )
-            if answer is not None and (answer.status == 201 or doubtful):
-                code = json.loads(answer.body)["code"] if answer.status == 201 else body["code"]
+            if answer is not None:
+                code = str(json.loads(answer.body)["code"])
                 with self.ledger.lock:
                     self.ledger.links.append(code)
                     if number:
@@ -105,10 +106,9 @@ class Load:
             self.stop.wait(rng.uniform(0.3, 0.8))
 
     def start_campaigns(self, worker: int) -> None:
-        """Campaigns of 3-6 recipients each, none shared. Not sent again after a lost
-        answer: a second campaign would text everyone again (the invariants find any
-        campaign the clients were not told of). Each campaign's links join the clicked
-        ones once its chunks have made them."""
+        """Campaigns of 3-6 recipients each, none shared, each under an Idempotency-Key: a
+        retry after a lost answer gets the first campaign, and nobody a second text. Each
+        campaign's links join the clicked ones once its chunks have made them."""
         rng = self._rng(2, worker)
         started: list[str] = []
         n = 0
@@ -118,9 +118,10 @@ class Load:
                           for r in range(rng.randint(3, 6))]
             body = {"name": f"Soak {worker}-{n}", "url": f"https://example.com/camp/{n}",
                     "text": "Soak campaign: {link}", "recipients": recipients}
+            headers = {**self.admin, "Idempotency-Key": f"soak-campaign-{worker}-{n}"}
             answer, _ = self.client.send(
                 "POST /api/campaigns", "POST", f"{self.stack.app_url}/api/campaigns",
-                self.admin, json.dumps(body).encode(), (202,), retry_unanswered=False,
+                headers, json.dumps(body).encode(), (202,),
             )
             if answer is not None:
                 campaign_id = str(json.loads(answer.body)["campaign_id"])
