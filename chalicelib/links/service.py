@@ -391,7 +391,7 @@ def create_link(
 def _replay(links: LinkService, step: IdempotentCreate) -> dict[str, Any]:
     """The link the key's first request made, as it is now."""
     first = links.idempotency.first(step)
-    if first is None:
+    if first is None:  # undone in the meantime: the key is free again
         raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; try again.",
                        field=IDEMPOTENCY_HEADER)
     if not first.same_request:
@@ -399,9 +399,9 @@ def _replay(links: LinkService, step: IdempotentCreate) -> dict[str, Any]:
                       field=IDEMPOTENCY_HEADER)
     items = links.items_for(first.code)
     item = items.get(LINK) or items.get(TOMBSTONE)
-    if item is None:
-        raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; try again.",
-                       field=IDEMPOTENCY_HEADER)
+    if item is None:  # removed by the sweeper's repair of a failed undo
+        raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; send it again "
+                       "under a new key.", field=IDEMPOTENCY_HEADER)
     if LINK in items and not links.has_redirect(first.code):
         raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request is still being stored; "
                        "try again in a moment.", field=IDEMPOTENCY_HEADER)
