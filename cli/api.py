@@ -1,14 +1,17 @@
-"""The CLI's HTTP client: the API key to call with, one call (reads retried on 5xx and
-network errors), and a problem answer (RFC 9457) as the one line the operator sees."""
+"""The CLI's HTTP client: the API key to call with, one call (reads, and creates sent
+under an Idempotency-Key, retried on 5xx and network errors), and a problem answer
+(RFC 9457) as the one line the operator sees."""
 
 from __future__ import annotations
 
 import http
+import http.client
 import json
 import os
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 from cli import PROJECT_DIR
@@ -32,17 +35,29 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """One API call; reads (GET) are retried on 5xx and network errors."""
-        attempts = 3 if method == "GET" else 1
+        return self._call(method, path, body, retried=method == "GET")
+
+    def create(self, path: str, body: Any) -> Any:
+        """A POST that creates (a link, a campaign) under a fresh Idempotency-Key, retried on
+        5xx and network errors: a retry after a lost answer gets what the first made."""
+        key = {"Idempotency-Key": f"cli-{uuid.uuid4().hex}"}
+        return self._call("POST", path, body, retried=True, headers=key)
+
+    def _call(
+        self, method: str, path: str, body: Any, *, retried: bool,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        attempts = 3 if retried else 1
         for attempt in range(attempts):
             try:
-                return self._call_once(method, path, body)
+                return self._call_once(method, path, body, headers or {})
             except _Retryable as error:
                 if attempt == attempts - 1:
                     raise CliError(str(error)) from None
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _call_once(self, method: str, path: str, body: Any) -> Any:
+    def _call_once(self, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310 - the operator chooses the URL
             self._base + path,
@@ -52,6 +67,7 @@ class Api:
                 "Authorization": f"Bearer {self._key}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
+                **headers,
             },
         )
         try:
@@ -64,6 +80,8 @@ class Api:
             raise CliError(line) from None
         except urllib.error.URLError as error:
             raise _Retryable(f"cannot reach {self._base}: {error.reason}") from None
+        except (http.client.HTTPException, OSError) as error:  # reset, timed out: no answer
+            raise _Retryable(f"no answer from {self._base}: {type(error).__name__}") from None
         return json.loads(raw) if raw else None
 
 

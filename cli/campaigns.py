@@ -59,7 +59,7 @@ def campaign_command(args: argparse.Namespace, api: Api, out: TextIO, err: TextI
     }
     if args.expires:
         body["ttl"] = parse_duration(args.expires)
-    started = api.call("POST", "/api/campaigns", body)
+    started = api.create("/api/campaigns", body)
     campaign_id, total = started["campaign_id"], started["total"]
     print(f"campaign {campaign_id}: {total} recipients queued", file=err)
     deadline = time.monotonic() + args.timeout

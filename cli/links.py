@@ -36,7 +36,7 @@ def links_command(args: argparse.Namespace, api: Api, out: TextIO) -> int:
             body["tags"] = args.tag
         if args.to:
             body["sms"] = {"to": args.to, **({"text": args.text} if args.text else {})}
-        link = api.call("POST", "/api/links", body)
+        link = api.create("/api/links", body)
         print(link["short_url"], file=out)
         return 0
     if args.links_action == "get":

@@ -10,8 +10,11 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -373,3 +376,70 @@ def test_ctrl_c_stops_quietly_with_status_130(monkeypatch):
     err = io.StringIO()
     assert cli.main(["links", "list"], out=io.StringIO(), err=err) == 130
     assert err.getvalue().strip() == "linktrail: interrupted"
+
+
+class AnswerLosingProxy(ThreadingHTTPServer):
+    """In front of the app: forwards every request, but drops the connection instead of
+    answering the first POST (the request was done; its answer never came back)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.upstream = upstream
+        self.posts: list[dict[str, str]] = []  # the headers of each POST forwarded
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: AnswerLosingProxy
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        request = urllib.request.Request(self.server.upstream + self.path, data=body,
+                                         method=self.command, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, raw = answer.status, answer.read()
+        except urllib.error.HTTPError as refused:
+            status, raw = refused.code, refused.read()
+        if self.command == "POST":
+            self.server.posts.append(headers)
+            if len(self.server.posts) == 1:
+                self.close_connection = True
+                return  # no answer at all
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def losing_proxy(api_url: str) -> Iterator[AnswerLosingProxy]:
+    proxy = AnswerLosingProxy(api_url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        yield proxy
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_links_create_retries_a_lost_answer_under_one_idempotency_key(
+    losing_proxy, admin_key, aws
+):
+    status, out, err = run("--api", losing_proxy.url, "--key", admin_key,
+                           "links", "create", "https://example.com/once")
+    assert status == 0, err
+    keys = [headers["Idempotency-Key"] for headers in losing_proxy.posts]
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0].startswith("cli-")
+    [code] = redirect_objects(aws)  # one link, though the app made it on the first POST
+    assert out.strip().endswith(f"/{code}")
