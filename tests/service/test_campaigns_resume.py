@@ -169,7 +169,7 @@ def test_a_chunk_out_of_time_resumes_where_it_stopped(aws, vonage_app, clock):
 
     messenger = FakeMessenger()
     service = campaign_service(messenger)
-    campaign_id = service.start(campaign_body(20), "key-1")["campaign_id"]
+    campaign_id = service.start(campaign_body(20), "key-1").answer["campaign_id"]
     [chunk] = receive(aws)
     # Time for the record's check and 9 recipients, then the clock runs out.
     result = service.handle_records(sqs_event([chunk], aws)["Records"], FakeLambdaContext(calls=10))

@@ -43,7 +43,7 @@ PLAIN_NUMBER = "+447400123456"
 
 
 def started(service: Any, count: int, **extra: Any) -> str:
-    return str(service.start(campaign_body(count, **extra), "key-1")["campaign_id"])
+    return str(service.start(campaign_body(count, **extra), "key-1").answer["campaign_id"])
 
 
 def item(env: dict[str, str], code: str, kind: str) -> dict[str, Any] | None:
