@@ -371,7 +371,13 @@ def create_link(
             if idempotency_key is not None else None)
     order = None
     if body.get("sms") is not None:
-        order = texter.parse_order(body["sms"], key_id=key_id)
+        try:
+            order = texter.parse_order(body["sms"], key_id=key_id)
+        except Problem as refused:
+            # The day's texts are spent; a replay sends none, so it still gets its link.
+            if refused.status == 429 and step is not None and links.idempotency.first(step):
+                return Created(_replay(links, step), replayed=True)
+            raise
     try:
         item = links.create(new, key_id, step=step)
     except (Problem, StepRefused) as refused:

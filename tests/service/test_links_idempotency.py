@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib import wiring
 from tests.support.aws import assert_nothing_written, failing, link_items, redirect_objects
+from tests.support.env import set_env
 from tests.support.messaging import NUMBER
 
 
@@ -86,6 +87,21 @@ def test_a_replay_texts_nobody_again_and_takes_no_quota(texting, client, auth_he
     quota = [item for item in wiring.dynamodb().scan(TableName=aws["APP_TABLE"])["Items"]
              if item["pk"]["S"].startswith("smsquota#")]
     assert [int(item["sends"]["N"]) for item in quota] == [1]
+
+
+def test_a_replay_gets_its_link_when_the_days_texts_are_spent(
+    texting, client, auth_headers, aws
+):
+    set_env(SMS_DAILY_QUOTA="1")
+    body = {"url": "https://example.com/last-text", "sms": {"to": NUMBER}}
+    first = create(client, auth_headers, body)
+    assert first.status_code == 201, first.body
+    again = create(client, auth_headers, body)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json_body["code"] == first.json_body["code"]
+    fresh = create(client, auth_headers, body, key="another")
+    assert fresh.status_code == 429  # a new request still meets the quota
+    assert len(texting.api.requests) == 1
 
 
 def test_a_replay_while_the_redirect_is_missing_is_a_409_to_retry(client, auth_headers, aws):
