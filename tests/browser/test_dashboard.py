@@ -110,6 +110,46 @@ def test_a_link_made_in_the_form_counts_a_phone_and_a_bot(local_stack: Any, tmp_
         assert watched.errors == [], watched.errors
 
 
+def test_a_create_whose_answer_was_lost_is_sent_again_as_the_same_request(
+    local_stack: Any,
+) -> None:
+    """The app made the link but its answer never reached the browser: pressing Create
+    again sends the same Idempotency-Key and shows the link made the first time (a second
+    create of the custom code would have been a 409)."""
+    code = "lost" + secrets.token_hex(3)
+    keys: list[str] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            route.fetch()  # the app creates the link...
+            route.abort("connectionreset")  # ...and the browser never hears of it
+        else:
+            route.continue_()
+
+    with chromium() as browser:
+        watched = open_page(browser)
+        sign_in(watched, local_stack.app_url, local_stack.admin_key)
+        go(watched, local_stack.app_url, "links")
+        page = watched.page
+        page.route("**/api/links", lose_the_first_answer)
+        page.click("summary >> text=Create a link")
+        page.fill("#field-url", f"{local_stack.app_url}/lost-answer")
+        page.fill("#field-code", code)
+        page.click("text=Create link")
+        assert "could not be reached" in page.wait_for_selector(".create .problem").inner_text()
+        page.click("text=Create link")
+        page.wait_for_selector(f".notice >> text={code}")
+        assert watched.errors == [], watched.errors
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0].startswith("dash-"), keys
+    status, _, link = api_call("GET", f"{local_stack.app_url}/api/links/{code}",
+                               local_stack.admin_key)
+    assert status == 200 and link["url"] == f"{local_stack.app_url}/lost-answer"
+
+
 def test_a_campaign_from_a_csv_is_watched_to_the_end(local_stack: Any) -> None:
     csv = "to,ref\n" + "".join(f"{number},r{n}\n" for n, number in enumerate(NUMBERS[60:63]))
     with chromium() as browser:

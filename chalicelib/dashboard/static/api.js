@@ -47,11 +47,13 @@ async function problemOf(answer) {
   return { title: answer.statusText, detail: `The API answered ${answer.status}.` };
 }
 
-// method, path ("api/links"), {query, body, accept, key}: the parsed JSON, a Blob for other
-// media types, null for 204; throws ApiError with the problem details for any 4xx/5xx.
+// method, path ("api/links"), {query, body, accept, key, idempotencyKey}: the parsed JSON, a
+// Blob for other media types, null for 204; throws ApiError with the problem details for
+// any 4xx/5xx.
 export async function call(method, path, options = {}) {
   const headers = { Authorization: `Bearer ${options.key || apiKey() || ""}` };
   if (options.accept) headers.Accept = options.accept;
+  if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
   let body;
   if (options.body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -70,3 +72,23 @@ export async function call(method, path, options = {}) {
 }
 
 export const get = (path, query, options = {}) => call("GET", path, { ...options, query });
+
+// One Idempotency-Key per request a form makes: the same body sent again (after "No
+// answer", a 503) reuses it, so the API answers the first attempt's result instead of
+// making a second link or campaign; a changed body gets a new key.
+export function retryKeys() {
+  let last = null;
+  return {
+    keyFor(body) {
+      const sent = JSON.stringify(body);
+      if (!last || last.sent !== sent) {
+        const bytes = crypto.getRandomValues(new Uint8Array(16));
+        last = { sent, key: "dash-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") };
+      }
+      return last.key;
+    },
+    done() {
+      last = null;
+    },
+  };
+}

@@ -1,7 +1,7 @@
 // Campaigns: start one from a CSV of recipients, watch it send, read its funnel, its
 // clicks and its recipients (numbers masked by the API).
-import { html, useEffect, useState } from "./preact-htm.js";
-import { ApiError, call, get } from "./api.js";
+import { html, useEffect, useRef, useState } from "./preact-htm.js";
+import { ApiError, call, get, retryKeys } from "./api.js";
 import { ClicksChart } from "./chart.js";
 import { Field } from "./forms.js";
 import { number, percent, text, when } from "./format.js";
@@ -51,6 +51,7 @@ export function recipientsOf(source) {
 function StartCampaign() {
   const [error, setError] = useState(null);
   const [step, setStep] = useState(null);
+  const keys = useRef(retryKeys()).current;
   async function submit(event) {
     event.preventDefault();
     setError(null);
@@ -64,7 +65,8 @@ function StartCampaign() {
       const body = { name: form.get("name").trim(), url: form.get("url").trim(), text: form.get("text"),
         channel: form.get("channel"), recipients };
       if (form.get("ttl")) body.ttl = Number(form.get("ttl")) * 86400;
-      const started = await call("POST", "api/campaigns", { body });
+      const started = await call("POST", "api/campaigns", { body, idempotencyKey: keys.keyFor(body) });
+      keys.done();
       location.hash = `#/campaigns/${encodeURIComponent(started.campaign_id)}`;
     } catch (failure) {
       setError(failure instanceof ApiError ? failure : new ApiError(0, { detail: String(failure) }));

@@ -1,6 +1,6 @@
 // The links: search, filters, pages newest first, and the form that creates one.
-import { html, useState } from "./preact-htm.js";
-import { ApiError, call, get } from "./api.js";
+import { html, useRef, useState } from "./preact-htm.js";
+import { ApiError, call, get, retryKeys } from "./api.js";
 import { Field, copy, instant, tagList } from "./forms.js";
 import { number, when } from "./format.js";
 import { Loaded, Problem, useLoad } from "./hooks.js";
@@ -102,12 +102,15 @@ function linkBody(form) {
 function CreateLink({ onCreated }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const keys = useRef(retryKeys()).current;
   async function submit(event) {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      const link = await call("POST", "api/links", { body: linkBody(new FormData(event.target)) });
+      const body = linkBody(new FormData(event.target));
+      const link = await call("POST", "api/links", { body, idempotencyKey: keys.keyFor(body) });
+      keys.done();
       event.target.reset();
       onCreated(link);
     } catch (failure) {
