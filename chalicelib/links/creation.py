@@ -3,10 +3,12 @@
 Creating a link is two AWS calls: one TransactWriteItems (tombstone absent, link absent, put
 link and marker) and one PutObject. If the PutObject fails the items are removed again and the
 caller gets 503, so there is never an item without its object or an object without its item.
-Should that removal fail too (retried a few times), an API link gets a repair marker instead:
-an expiry marker due at once, carrying `undo_of` (the link's created_at), which the sweeper
-turns into the removal within minutes. A campaign link is repaired by its chunk's redelivery
-(the recipient's claim survives with it; ensure_redirect puts the object back).
+Should that removal fail too (retried a few times), a plain API link gets a repair marker
+instead: an expiry marker due at once, carrying `undo_of` (the link's created_at), which the
+sweeper turns into the removal within minutes. A create with a step is left whole instead:
+the links stream puts the missing object back (expiry.restore_redirects), and the step's
+owner answers the retry: a campaign chunk's redelivery finds the recipient's claim, an
+Idempotency-Key's replay finds its record.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class LinkCreation:
         failure = _attempt(lambda: self._store.remove_inserted(code, step))
         if failure is None:
             return True
-        repair = "the step's owner puts the object back (a campaign chunk's redelivery)"
+        repair = "the links stream puts the object back; the step's owner answers the retry"
         if step is None:
             marker = repair_marker(code, int(self._clock().timestamp()), item["created_at"])
             marked = _attempt(lambda: self._store.put_marker(marker))

@@ -11,7 +11,13 @@ import boto3
 import pytest
 
 from chalicelib import wiring
-from tests.support.aws import assert_nothing_written, failing, link_items, redirect_objects
+from tests.support.aws import (
+    assert_nothing_written,
+    failing,
+    link_items,
+    redirect_objects,
+    stream_records,
+)
 from tests.support.env import set_env
 from tests.support.messaging import NUMBER
 
@@ -135,3 +141,24 @@ def test_a_replay_of_a_link_since_deleted_answers_its_tombstone(client, auth_hea
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json_body["code"] == code and again.json_body["status"] == "deleted"
     assert links_made(aws) == []
+
+
+def test_a_failed_undo_under_a_key_is_made_whole_and_the_retry_gets_the_link(
+    client, auth_headers, aws
+):
+    """The PutObject failed and so did every attempt to undo the items: the link is kept,
+    the links stream puts its object back, and the client's retry gets the link."""
+    body = {"url": "https://example.com/kept"}
+    with failing(wiring.s3(), "PutObject"), \
+            failing(wiring.dynamodb(), "TransactWriteItems", times=3, after=1) as undo:
+        assert create(client, auth_headers, body).status_code == 503
+    assert undo["failed"] == 3
+    [code] = links_made(aws)
+    assert redirect_objects(aws) == []
+    inserted = [r for r in stream_records(aws)
+                if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["sk"]["S"] == "link"]
+    client.lambda_.invoke("links_stream", {"Records": inserted})
+    assert redirect_objects(aws) == [code]
+    again = create(client, auth_headers, body)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json_body["code"] == code
