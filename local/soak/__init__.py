@@ -6,7 +6,8 @@ end a proof that nothing was lost or doubled.
 It starts its own stack through `make dev`'s entry point (local.launch: free loopback
 ports, a fresh state directory) and runs, in threads (load.py): people and link-preview
 bots clicking links on the short domain; link creation, some links texted, some with a
-click webhook to a loopback receiver (receiver.py, refusing 10%); campaigns;
+click webhook to a loopback receiver (receiver.py, refusing 10%), some expiring or used up
+mid-run; campaigns;
 /events posts (analytics.js's shape) and /v1/batch posts (Segment's, with the stack's
 write key); /ping hops from several visitors. The Vonage fake posts its signed receipts
 as it does in `make dev`.

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from local.soak.ledger import Ledger
 from local.soak.receiver import Receiver
 
 RESENDABLE = ("send_failed", "throttled")
+SOON_SECONDS = 120  # a link expiring this soon after the load is waited for
 RESEND_ROUNDS = 4
 CAMPAIGN_DONE = ("done", "cancelled")
 
@@ -169,6 +171,33 @@ def drain(side: Stackside, deadline: float) -> bool:
     return False
 
 
+def _expires_at(link: dict[str, Any]) -> float | None:
+    value = link.get("expires_at")
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def _due_to_end(link: dict[str, Any], now: float) -> bool:
+    """Expired by its time, or used up by its max_clicks."""
+    expires_at = _expires_at(link)
+    spent = link.get("max_clicks") is not None and (
+        int(link["clicks"]["human"]) >= int(link["max_clicks"]))
+    return spent or (expires_at is not None and expires_at <= now)
+
+
+def await_endings(side: Stackside, deadline: float) -> None:
+    """Until the links that expire soon have expired, and every link due to end (expired,
+    used up) is retired: a tombstone, its object gone."""
+    while time.monotonic() < deadline:
+        now = time.time()
+        links = side.links().values()
+        soon = [link for link in links
+                if (at := _expires_at(link)) is not None and now < at < now + SOON_SECONDS]
+        unretired = [link for link in links if _due_to_end(link, now) and not link["ended_at"]]
+        if not soon and not unretired:
+            return
+        time.sleep(1)
+
+
 def resend_refused(side: Stackside, ledger: Ledger) -> None:
     """Every text Vonage refused (send_failed, throttled) is sent again, a few rounds."""
     for _ in range(RESEND_ROUNDS):
@@ -208,6 +237,7 @@ def check_all(side: Stackside, ledger: Ledger, receiver: Receiver) -> list[Check
         _analytics(links, {code: side.rolled_up(code) for code in links}, side.rolled_up()),
         _webhooks(ledger, links, receiver),
         _redirects(ledger, links, side.redirects()),
+        _endings(ledger, links),
         _texts(ledger, links, campaigns, outbox),
         _campaigns(ledger, campaigns, links),
         _pings(ledger, side.hops()),
@@ -328,22 +358,42 @@ def _webhooks(ledger: Ledger, links: dict[str, dict[str, Any]], receiver: Receiv
 
 
 def _redirects(ledger: Ledger, links: dict[str, dict[str, Any]], keys: set[str]) -> Check:
+    """Every live link has its S3 object; every object is a live link's (an ended link's
+    object is gone)."""
+    live = {code for code, link in links.items() if link["status"] == "active"}
     problems = []
-    no_object = sorted(set(links) - keys)
-    no_link = sorted(keys - set(links))
-    lost = sorted(set(ledger.links) - set(links))
-    if no_object:
-        problems.append(f"links without their S3 object: {no_object[:5]}")
-    if no_link:
+    if no_object := sorted(live - keys):
+        problems.append(f"live links without their S3 object: {no_object[:5]}")
+    if ended := sorted(keys & (set(links) - live)):
+        problems.append(f"ended links still redirecting in S3: {ended[:5]}")
+    if no_link := sorted(keys - set(links)):
         problems.append(f"S3 objects without their link: {no_link[:5]}")
-    if lost:
+    if lost := sorted(set(ledger.links) - set(links)):
         problems.append(f"links the clients were given that do not exist: {lost[:5]}")
     answered = set(ledger.links)
     unanswered = [code for code, link in links.items()
                   if code not in answered and not link.get("campaign_id")]
-    figure = (f"{len(links)} links, {len(keys)} redirects "
-              f"({len(unanswered)} made by a request whose answer was lost)")
-    return Check("every link has its S3 object, every object its link", figure,
+    figure = (f"{len(live)} live links, {len(keys)} redirects, {len(links) - len(live)} ended "
+              f"without one ({len(unanswered)} made by a request whose answer was lost)")
+    return Check("every live link has its S3 object, every object a live link", figure,
+                 "; ".join(problems) or None)
+
+
+def _endings(ledger: Ledger, links: dict[str, dict[str, Any]]) -> Check:
+    """Links end on time and when used up, and count nothing after."""
+    now = time.time()
+    problems = []
+    if over := sorted(f"{code}: {link['clicks']['human']} of {link['max_clicks']}"
+                      for code, link in links.items() if link.get("max_clicks") is not None
+                      and int(link["clicks"]["human"]) > int(link["max_clicks"])):
+        problems.append(f"links counted past their max_clicks: {over[:5]}")
+    if unretired := sorted(code for code, link in links.items()
+                           if _due_to_end(link, now) and not link["ended_at"]):
+        problems.append(f"links due to end but not retired: {unretired[:5]}")
+    reasons = Counter(str(link["ended_reason"]) for link in links.values() if link["ended_at"])
+    figure = (", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items())) or "none"
+              ) + f" ended; {sum(ledger.ended_clicks.values())} clicks after an end answered 410"
+    return Check("links end on time and when used up, counting nothing after", figure,
                  "; ".join(problems) or None)
 
 

@@ -21,6 +21,7 @@ class Ledger:
     sent: int = 0  # requests sent, retries included
     clicks: Counter[tuple[str, Who]] = field(default_factory=Counter)
     clicks_unsure: Counter[tuple[str, Who]] = field(default_factory=Counter)
+    ended_clicks: Counter[str] = field(default_factory=Counter)  # answered 410: ended
     links: list[str] = field(default_factory=list)  # every code the stack answered with
     recipients: dict[str, str] = field(default_factory=dict)  # texted code -> number
     hooked: set[str] = field(default_factory=set)  # codes created with a click webhook

@@ -26,6 +26,9 @@ DESKTOP = (
 )
 TEXTED_SHARE = 0.25  # of the links created one by one
 HOOKED_SHARE = 0.3  # of the links not texted: a link.clicked webhook per human click
+EXPIRING_SHARE = 0.25  # of the other links: a ttl of TTL_SECONDS, retired mid-run
+SPENDABLE_SHARE = 0.15  # of the other links: max_clicks of 1-3 human clicks
+TTL_SECONDS = (5, 30)
 HUMAN_SHARE = 0.7  # of the clicks
 
 
@@ -75,7 +78,8 @@ class Load:
 
     def create_links(self, worker: int) -> None:
         """Links, a quarter of them texted to a recipient of their own (under a code of the
-        client's choosing), some of the others with a click webhook. Each is sent with an
+        client's choosing), some of the others with a click webhook, some that expire or
+        are used up while the clicks go on. Each is sent with an
         Idempotency-Key, so a retry after a lost answer gets the first attempt's link (a 409
         while that attempt is still storing it: retried), never a second link or text."""
         rng = self._rng(1, worker)
@@ -90,6 +94,10 @@ class Load:
                 body["sms"] = {"to": number, "text": "Your soak link: {link}"}
             elif rng.random() < HOOKED_SHARE:
                 body["webhook_url"] = self.webhook_url
+            elif rng.random() < EXPIRING_SHARE:
+                body["ttl"] = rng.randint(*TTL_SECONDS)
+            elif rng.random() < SPENDABLE_SHARE:
+                body["max_clicks"] = rng.randint(1, 3)
             headers = {**self.admin, "Idempotency-Key": f"soak-link-{worker}-{n}"}
             answer, _ = self.client.send(
                 "POST /api/links", "POST", f"{self.stack.app_url}/api/links", headers,
@@ -146,7 +154,8 @@ class Load:
 
     def click(self, worker: int) -> None:
         """A person or a preview bot opens a known link on the short domain (the redirect
-        is not followed). An attempt without an answer, or a 5xx, may have counted."""
+        is not followed). An attempt without an answer, or a 5xx, may have counted; a 410
+        (the link has ended) counts nothing."""
         rng = self._rng(3, worker)
         while self._going():
             links = self.ledger.known_links()
@@ -156,10 +165,12 @@ class Load:
                 agent = PERSON if who == "human" else PREVIEW_BOT
                 answer, doubtful = self.client.send(
                     "GET /{code}", "GET", f"{self.stack.short_url}/{code}",
-                    {"User-Agent": agent}, ok=(301, 302),
+                    {"User-Agent": agent}, ok=(301, 302, 410),
                 )
                 with self.ledger.lock:
-                    if answer is not None:
+                    if answer is not None and answer.status == 410:
+                        self.ledger.ended_clicks[code] += 1
+                    elif answer is not None:
                         self.ledger.clicks[(code, who)] += 1
                     self.ledger.clicks_unsure[(code, who)] += doubtful
             self.stop.wait(rng.uniform(0.02, 0.1))

@@ -86,6 +86,7 @@ def run(plan: Plan, state_dir: Path, out: TextIO) -> Outcome:
         drained = invariants.drain(side, deadline)
         invariants.resend_refused(side, ledger)
         invariants.await_receipts(side, deadline)
+        invariants.await_endings(side, deadline)
         drained = invariants.drain(side, deadline) and drained
         schedule.collect(stack, injected)
         injected.webhooks = dict(receiver.answers)

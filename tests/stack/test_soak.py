@@ -43,4 +43,5 @@ def test_nothing_is_lost_or_doubled_while_everything_fails(tmp_path: Path, capsy
         assert answered.get(route, 0) > 0, (route, answered)
     assert ledger.events and ledger.pings and ledger.recipients and ledger.campaigns
     assert ledger.hooked
+    assert sum(ledger.ended_clicks.values()) > 0  # links ended while the clicks went on
     assert {who for (_, who), n in ledger.clicks.items() if n} == {"human", "bot"}

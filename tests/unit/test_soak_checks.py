@@ -150,3 +150,49 @@ def test_each_human_click_on_a_hooked_link_is_one_webhook_received() -> None:
         assert "1 POST(s) with a bad signature" in failure
     finally:
         receiver.server_close()
+
+
+def _shown(code: str, status: str = "active", human: int = 0, **extra: Any) -> dict[str, Any]:
+    return _link(code, human=human, **{"status": status, "ended_at": None,
+                                       "ended_reason": None, **extra})
+
+
+def test_live_links_have_their_objects_and_ended_ones_none() -> None:
+    ledger = Ledger()
+    ledger.links = ["live", "gone"]
+    links = {"live": _shown("live"),
+             "gone": _shown("gone", "expired", ended_at="2026-12-04T10:00:00+00:00")}
+    held = invariants._redirects(ledger, links, {"live"})
+    assert held.failure is None
+    assert held.figure.startswith("1 live links, 1 redirects, 1 ended without one")
+
+    failure = invariants._redirects(ledger, links, {"gone", "stray"}).failure
+    assert failure is not None
+    assert "live links without their S3 object: ['live']" in failure
+    assert "ended links still redirecting in S3: ['gone']" in failure
+    assert "S3 objects without their link: ['gone', 'stray']" not in failure
+    assert "S3 objects without their link: ['stray']" in failure
+
+
+def test_links_must_end_on_time_and_when_used_up() -> None:
+    ledger = Ledger()
+    ledger.ended_clicks["spent"] = 4
+    past = "2026-01-01T00:00:00+00:00"
+    ended = {"ended_at": past}
+    links = {
+        "timed": _link("timed", status="expired", expires_at=past, ended_reason="expires_at",
+                       **ended),
+        "spent": _link("spent", human=2, status="expired", max_clicks=2,
+                       ended_reason="max_clicks", **ended),
+        "open": _shown("open", max_clicks=3, human=1),
+    }
+    held = invariants._endings(ledger, links)
+    assert held.failure is None
+    assert held.figure == "expires_at 1, max_clicks 1 ended; 4 clicks after an end answered 410"
+
+    links["late"] = _shown("late", expires_at=past)
+    links["over"] = _shown("over", max_clicks=1, human=2)
+    failure = invariants._endings(ledger, links).failure
+    assert failure is not None
+    assert "links counted past their max_clicks: ['over: 2 of 1']" in failure
+    assert "links due to end but not retired: ['late', 'over']" in failure
