@@ -405,7 +405,7 @@ def _replay(links: LinkService, step: IdempotentCreate) -> dict[str, Any]:
                       field=IDEMPOTENCY_HEADER)
     items = links.items_for(first.code)
     item = items.get(LINK) or items.get(TOMBSTONE)
-    if item is None:  # removed by the sweeper's repair of a failed undo
+    if item is None:  # the code holds nothing: the first create did not stay
         raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; send it again "
                        "under a new key.", field=IDEMPOTENCY_HEADER)
     if LINK in items and not links.has_redirect(first.code):
