@@ -188,6 +188,11 @@ def test_a_key_made_and_revoked_stops_working(local_stack: Any) -> None:
         page.click(f"text=Revoke {name} for good")
         page.wait_for_selector(f"tr:has-text('{name}') >> text=revoked")
         assert api_call("GET", f"{local_stack.app_url}/api/links", secret)[0] == 401
+        # The tab's own key is not offered for revoking: the API would refuse it (409).
+        own = page.locator("tr:has-text(\"this tab's key\")")
+        assert own.count() == 1
+        assert own.locator("button").count() == 0
+        assert "this tab signed in with it" in own.inner_text()
         assert watched.errors == []
 
 

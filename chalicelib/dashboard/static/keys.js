@@ -40,7 +40,7 @@ function CreateKey({ onCreated }) {
     <button type="submit">Create key</button></form>`;
 }
 
-function Revoke({ apiKeyRow, onRevoked }) {
+function Revoke({ apiKeyRow, inUse, onRevoked }) {
   const [asking, setAsking] = useState(false);
   const [error, setError] = useState(null);
   async function revoke() {
@@ -52,6 +52,8 @@ function Revoke({ apiKeyRow, onRevoked }) {
     }
   }
   if (apiKeyRow.status !== "active") return html`<span>revoked ${when(apiKeyRow.revoked_at)}</span>`;
+  // The API refuses a key's revoking of itself (409); another admin key or the CLI can.
+  if (inUse) return html`<span>active: this tab signed in with it</span>`;
   return html`${asking
     ? html`<button type="button" class="danger" onClick=${revoke}>Revoke ${apiKeyRow.name} for good</button>
         <button type="button" class="quiet" onClick=${() => setAsking(false)}>Keep</button>`
@@ -73,6 +75,6 @@ export function Keys() {
         <th scope="col">State</th></tr></thead>
       <tbody>${answer.keys.map((row) => html`<tr><td>${row.name}${row.key_id === mine ? " (this tab's key)" : ""}</td>
         <td>${row.role}</td><td>${when(row.created_at)}</td>
-        <td><${Revoke} apiKeyRow=${row} onRevoked=${state.reload} /></td></tr>`)}</tbody>
+        <td><${Revoke} apiKeyRow=${row} inUse=${row.key_id === mine} onRevoked=${state.reload} /></td></tr>`)}</tbody>
     </table></div>`}<//></section>`;
 }
