@@ -107,8 +107,9 @@ class CampaignService:
     def _replay(self, campaign_id: str, key_id: str, request: str,
                 recipients: list[CampaignRecipient]) -> None:
         """The same request again: its chunks are queued again, because the first may have
-        stopped before queueing them all. Recipients already claimed are skipped by the
-        workers (campaigns.recipients), so nobody gets a second link or text."""
+        stopped before queueing them all (unless every recipient is already handled).
+        Recipients already claimed are skipped by the workers (campaigns.recipients), so
+        nobody gets a second link or text."""
         first = self._store.get(campaign_id)
         if first is None or first["key_id"] != key_id or first.get("request") != request:
             raise Problem(422, f"This {IDEMPOTENCY_HEADER} was used with a different request.",
@@ -117,6 +118,8 @@ class CampaignService:
             raise Conflict(f"This {IDEMPOTENCY_HEADER}'s campaign was cancelled (it could not "
                            "be queued); start it again under a new key.",
                            field=IDEMPOTENCY_HEADER)
+        if self._stats.answer(first)["status"] == "done":
+            return  # one read of its links' index instead of every recipient's claim
         try:
             self._queue.enqueue(chunks_of(campaign_id, recipients))
         except Exception as error:

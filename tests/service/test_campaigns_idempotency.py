@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib import wiring
 from tests.support.aws import failing
-from tests.support.campaigns import campaign_body, campaign_links, receive_all, sqs_event
+from tests.support.campaigns import campaign_body, campaign_links, queued, receive_all, work
 
 
 def start(client: Any, headers: dict[str, str], body: dict[str, Any], key: str) -> Any:
@@ -23,10 +23,9 @@ def campaigns_stored(aws: dict[str, str]) -> list[str]:
 
 
 def work_off(client: Any, aws: dict[str, str]) -> int:
+    """Every chunk queued, through the worker as Lambda runs it (then deleted)."""
     messages = receive_all(aws)
-    for message in messages:
-        result = client.lambda_.invoke("campaign_worker", sqs_event([message], aws)).payload
-        assert result == {"batchItemFailures": []}
+    assert work(client, aws, messages) == []
     return len(messages)
 
 
@@ -49,6 +48,10 @@ def test_the_same_campaign_again_is_one_campaign_one_text_each(
     assert len(texting.api.requests) == 30
     stats = json.loads(client.http.get(f"/api/campaigns/{campaign_id}", headers=auth_headers).body)
     assert stats["status"] == "done" and stats["sent"] == 30
+
+    late = start(client, auth_headers, body, "spring-2027")  # once it is done: nothing to queue
+    assert late.status_code == 202 and late.headers["Idempotent-Replayed"] == "true"
+    assert queued(aws) == 0
 
 
 def test_a_replay_finishes_a_first_request_that_queued_nothing(
