@@ -12,8 +12,7 @@ from chalicelib import wiring
 from chalicelib.core.lambdas import LambdaContext
 from chalicelib.core.settings import links_stream_arn
 from chalicelib.http import Api, calling_key, json_response, no_content
-from chalicelib.links import expiry, idempotency, model, qr
-from chalicelib.links import service as links
+from chalicelib.links import expiry, idempotency, model, operations, qr
 
 bp = Api(__name__)
 
@@ -22,7 +21,7 @@ bp = Api(__name__)
 def create_link() -> Response:
     body = bp.json_body()
     retry_key = idempotency.parse_key(bp.request.headers)
-    created = links.create_link(
+    created = operations.create_link(
         body, calling_key().key_id, wiring.links(), wiring.texting(), retry_key
     )
     headers = {"Location": f"/api/links/{created.link['code']}"}
@@ -60,7 +59,7 @@ def link_qr(code: str) -> Response:
 
 @bp.route("/api/links/{code}", methods=["PATCH"], role="links:write")
 def patch_link(code: str) -> Response:
-    return json_response(links.patch_link(code, bp.json_body(), wiring.links()))
+    return json_response(operations.patch_link(code, bp.json_body(), wiring.links()))
 
 
 @bp.route("/api/links/{code}", methods=["DELETE"], role="links:write")

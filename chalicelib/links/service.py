@@ -1,13 +1,12 @@
 """Links: creating (creation.py), reading, listing, changing, deleting and retiring
 them, each as steps over the link's items (store.py, tombstones.py, indexes.py) and its
-redirect object (redirects.py). The handlers' two entry points (create_link, patch_link)
-validate a request fully before the first write.
+redirect object (redirects.py). What POST and PATCH /api/links do with a request (validate
+it fully before the first write, replay an Idempotency-Key) is in operations.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,8 +15,7 @@ from chalicelib.core.clock import Clock, iso, now
 from chalicelib.core.problems import Conflict, NotFound, Problem, Unavailable
 from chalicelib.core.settings import Settings
 from chalicelib.links.creation import LinkCreation
-from chalicelib.links.idempotency import HEADER as IDEMPOTENCY_HEADER
-from chalicelib.links.idempotency import IdempotencyRecords, IdempotentCreate
+from chalicelib.links.idempotency import IdempotencyRecords
 from chalicelib.links.indexes import LinkIndexes
 from chalicelib.links.items import (
     LINK,
@@ -31,8 +29,6 @@ from chalicelib.links.model import (
     ListQuery,
     NewLink,
     generate_code,
-    parse_link_patch,
-    parse_new_link,
     require_link_shape,
 )
 from chalicelib.links.redirects import Redirects
@@ -41,7 +37,6 @@ from chalicelib.links.store import (
     LinkChanged,
     LinkStore,
     MessageUpdate,
-    StepRefused,
 )
 from chalicelib.links.tombstones import TombstoneStore
 from chalicelib.links.views import public_view
@@ -349,71 +344,3 @@ class Texter(Protocol):
     def cancel_order(self, order: Any) -> None: ...
 
     def send_for_link(self, order: Any, *, code: str, short_url: str) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Created:
-    """POST /api/links' answer: the link, and whether an Idempotency-Key replayed it."""
-
-    link: dict[str, Any]
-    replayed: bool = False
-
-
-def create_link(
-    body: Mapping[str, Any], key_id: str, links: LinkService, texter: Texter,
-    idempotency_key: str | None = None,
-) -> Created:
-    """POST /api/links: validate everything (the SMS order too) before the first write,
-    store link and object, then hand the message to the texter. With an Idempotency-Key
-    the key's first create is answered again instead (see links.idempotency)."""
-    new = parse_new_link(body, links.settings, links.clock())
-    step = (links.idempotency.step(key_id, idempotency_key, body, links.now())
-            if idempotency_key is not None else None)
-    order = None
-    if body.get("sms") is not None:
-        try:
-            order = texter.parse_order(body["sms"], key_id=key_id)
-        except Problem as refused:
-            # The day's texts are spent; a replay sends none, so it still gets its link.
-            if refused.status == 429 and step is not None and links.idempotency.first(step):
-                return Created(_replay(links, step), replayed=True)
-            raise
-    try:
-        item = links.create(new, key_id, step=step)
-    except (Problem, StepRefused) as refused:
-        if order is not None:
-            texter.cancel_order(order)
-        if step is not None and isinstance(refused, StepRefused):
-            return Created(_replay(links, step), replayed=True)
-        raise
-    view = public_view(item, links.short_base_url, links.now())
-    if order is not None:
-        view["message"] = texter.send_for_link(
-            order, code=item["code"], short_url=view["short_url"]
-        )
-    return Created(view)
-
-
-def _replay(links: LinkService, step: IdempotentCreate) -> dict[str, Any]:
-    """The link the key's first request made, as it is now."""
-    first = links.idempotency.first(step)
-    if first is None:  # undone in the meantime: the key is free again
-        raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; try again.",
-                       field=IDEMPOTENCY_HEADER)
-    if not first.same_request:
-        raise Problem(422, f"This {IDEMPOTENCY_HEADER} was used with a different request.",
-                      field=IDEMPOTENCY_HEADER)
-    items = links.items_for(first.code)
-    item = items.get(LINK) or items.get(TOMBSTONE)
-    if item is None:  # the code holds nothing: the first create did not stay
-        raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; send it again "
-                       "under a new key.", field=IDEMPOTENCY_HEADER)
-    if LINK in items and not links.has_redirect(first.code):
-        raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request is still being stored; "
-                       "try again in a moment.", field=IDEMPOTENCY_HEADER)
-    return public_view(item, links.short_base_url, links.now())
-
-
-def patch_link(code: str, body: Mapping[str, Any], links: LinkService) -> dict[str, Any]:
-    """PATCH /api/links/{code}: validated before anything changes; the object follows."""
-    return links.patch(code, parse_link_patch(body, links.settings, links.clock()))
