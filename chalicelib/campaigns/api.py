@@ -25,8 +25,7 @@ def start_campaign() -> Response:
     body = bp.json_body(MAX_BODY_BYTES)
     retry_key = idempotency.parse_key(bp.request.headers)
     started = wiring.campaigns().start(body, calling_key().key_id, retry_key)
-    headers = {idempotency.REPLAYED_HEADER: "true"} if started.replayed else None
-    return json_response(started.answer, 202, headers)
+    return json_response(started.answer, 202, idempotency.replay_headers(started.replayed))
 
 
 @bp.route("/api/campaigns", methods=["GET"], role="read")

@@ -7,7 +7,6 @@ from chalicelib.campaigns.stats import COUNTERS
 from chalicelib.core import contract as oa
 from chalicelib.core.contract import Paths, Schema
 from chalicelib.links import contract as links
-from chalicelib.links import idempotency
 from chalicelib.links.contract import PAGE_SIZE
 from chalicelib.links.model import MAX_CURSOR_CHARS
 
@@ -85,7 +84,7 @@ def paths() -> Paths:
         "type": "object", "required": ["campaign_id", "status", "total"],
         "properties": {"campaign_id": {"type": "string"}, "status": {"const": "queued"},
                        "total": {"type": "integer"}}},
-        {idempotency.REPLAYED_HEADER: {"type": "string", "enum": ["true"]}})
+        links.REPLAYED)
     started["links"] = {"GetCampaign": {
         "operationId": "getCampaign",
         "parameters": {"campaign_id": "$response.body#/campaign_id"}}}

@@ -32,9 +32,9 @@ from chalicelib.campaigns.store import CampaignStore
 from chalicelib.campaigns.worker import CampaignWorker
 from chalicelib.core.clock import Clock, iso, now
 from chalicelib.core.lambdas import BatchAnswer, LambdaContext
-from chalicelib.core.problems import Conflict, NotFound, Problem, Unavailable
+from chalicelib.core.problems import Conflict, NotFound, Unavailable
 from chalicelib.links.idempotency import HEADER as IDEMPOTENCY_HEADER
-from chalicelib.links.idempotency import fingerprint
+from chalicelib.links.idempotency import fingerprint, reused
 from chalicelib.links.model import encode_cursor
 from chalicelib.links.service import LinkService, Texter
 
@@ -112,8 +112,7 @@ class CampaignService:
         nobody gets a second link or text."""
         first = self._store.get(campaign_id)
         if first is None or first["key_id"] != key_id or first.get("request") != request:
-            raise Problem(422, f"This {IDEMPOTENCY_HEADER} was used with a different request.",
-                          field=IDEMPOTENCY_HEADER)
+            raise reused()
         if first["status"] == "cancelled":
             raise Conflict(f"This {IDEMPOTENCY_HEADER}'s campaign was cancelled (it could not "
                            "be queued); start it again under a new key.",

@@ -24,9 +24,8 @@ def create_link() -> Response:
     created = operations.create_link(
         body, calling_key().key_id, wiring.links(), wiring.texting(), retry_key
     )
-    headers = {"Location": f"/api/links/{created.link['code']}"}
-    if created.replayed:
-        headers[idempotency.REPLAYED_HEADER] = "true"
+    headers = {"Location": f"/api/links/{created.link['code']}",
+               **idempotency.replay_headers(created.replayed)}
     return json_response(created.link, 201, headers)
 
 

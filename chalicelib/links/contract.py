@@ -133,6 +133,8 @@ LINK_LINKS = {
     "DeleteLink": {"operationId": "deleteLink", "parameters": {"code": "$response.body#/code"}},
 }
 
+# The header that marks a replayed answer.
+REPLAYED: Schema = {idempotency.REPLAYED_HEADER: {"type": "string", "enum": ["true"]}}
 
 
 def idempotency_header(replay: str) -> Schema:
@@ -148,9 +150,7 @@ def idempotency_header(replay: str) -> Schema:
 
 def paths() -> Paths:
     created = oa.json_answer("The link, as GET shows it.", LINK, {
-        "Location": {"type": "string"},
-        idempotency.REPLAYED_HEADER: {"type": "string", "enum": ["true"]},
-    })
+        "Location": {"type": "string"}, **REPLAYED})
     created["links"] = LINK_LINKS
     got = oa.json_answer("The link or its tombstone.", LINK)
     got["links"] = {k: v for k, v in LINK_LINKS.items() if k != "GetLink"}

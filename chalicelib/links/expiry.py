@@ -60,16 +60,15 @@ def is_ttl_delete(record: dict[str, Any]) -> bool:
     )
 
 
+def _link_event(record: dict[str, Any], event: str) -> str | None:
+    """The code of the link item this record is the `event` (INSERT, REMOVE) of, else None."""
+    if record.get("eventName") != event:
+        return None
+    return image_code(record.get("dynamodb", {}).get("Keys", {}), LINK)
+
+
 def _removed_link(record: dict[str, Any]) -> str | None:
-    if record.get("eventName") != "REMOVE":
-        return None
-    return image_code(record.get("dynamodb", {}).get("Keys", {}), LINK)
-
-
-def _inserted_link(record: dict[str, Any]) -> str | None:
-    if record.get("eventName") != "INSERT":
-        return None
-    return image_code(record.get("dynamodb", {}).get("Keys", {}), LINK)
+    return _link_event(record, "REMOVE")
 
 
 def removed_link_codes(records: Iterable[dict[str, Any]]) -> list[str]:
@@ -122,7 +121,8 @@ def stale_codes(links: LinkService, codes: list[str]) -> tuple[list[str], list[s
 
 
 def on_links_stream(records: list[dict[str, Any]], links: LinkService) -> None:
-    inserted = list(dict.fromkeys(c for c in map(_inserted_link, records) if c is not None))
+    inserted = list(dict.fromkeys(
+        c for c in (_link_event(r, "INSERT") for r in records) if c is not None))
     removed = [r for r in records if _removed_link(r) is not None]
     spent = list(dict.fromkeys(c for c in map(_spent_link, records) if c is not None))
     if inserted:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core.problems import BadRequest
+from chalicelib.core.problems import BadRequest, Problem
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -41,6 +41,16 @@ def parse_key(headers: Mapping[str, str]) -> str | None:
             f"{HEADER} is 1-{MAX_KEY_CHARS} visible ASCII characters.", field=HEADER
         )
     return value
+
+
+def reused() -> Problem:
+    """The 422 of a key sent again with another body."""
+    return Problem(422, f"This {HEADER} was used with a different request.", field=HEADER)
+
+
+def replay_headers(replayed: bool) -> dict[str, str]:
+    """The headers that mark an answer as a replay (none for a first answer)."""
+    return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
 def fingerprint(body: Mapping[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.core.problems import Conflict, Problem
 from chalicelib.links.idempotency import HEADER as IDEMPOTENCY_HEADER
-from chalicelib.links.idempotency import IdempotentCreate
+from chalicelib.links.idempotency import IdempotentCreate, reused
 from chalicelib.links.items import LINK, TOMBSTONE
 from chalicelib.links.model import parse_link_patch, parse_new_link
 from chalicelib.links.service import LinkService, Texter
@@ -68,8 +68,7 @@ def _replay(links: LinkService, step: IdempotentCreate) -> dict[str, Any]:
         raise Conflict(f"The {IDEMPOTENCY_HEADER}'s first request was undone; try again.",
                        field=IDEMPOTENCY_HEADER)
     if not first.same_request:
-        raise Problem(422, f"This {IDEMPOTENCY_HEADER} was used with a different request.",
-                      field=IDEMPOTENCY_HEADER)
+        raise reused()
     items = links.items_for(first.code)
     item = items.get(LINK) or items.get(TOMBSTONE)
     if item is None:  # the code holds nothing: the first create did not stay
